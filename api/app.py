@@ -1,0 +1,91 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from api import __version__
+from api.db import Database, SessionDep
+from api.errors import BodySizeLimit, install_error_handlers
+from api.metrics import CONTENT_TYPE, Metrics
+from api.routers import campaigns, malls, owntracks, shoppers, tenant, tenants, zones
+from api.runtime import database_url
+from api.schemas import DatabaseHealth, HealthOut, error_responses
+from api.settings import Settings, get_settings
+from core.errors import Unavailable
+from geofence.cache import ZoneIndexCache
+from promotions.decisions import PromotionEngine
+
+DESCRIPTION = """\
+Location-aware mall engagement: geofencing of shopper location pings, personalised promotions,
+push notifications through Firebase Cloud Messaging.
+
+Operators and tenants authenticate with `Authorization: Bearer <API key>`
+(`mallcast keys create`). Every error answers `{"error": {"code", "message", "details"}}`.
+"""
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    owns_database = database is None
+    db = database or Database(database_url(settings, start_embedded=False))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_database:
+            db.dispose()
+
+    app = FastAPI(title="mallcast", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.database = db
+    app.state.zone_cache = ZoneIndexCache(
+        refresh_s=settings.zone_refresh_s, mall_radius_m=settings.mall_radius_m
+    )
+    app.state.metrics = Metrics(db.engine)
+    app.state.event_sink = PromotionEngine(push_ttl=timedelta(seconds=settings.push_ttl_s))
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
+
+    app.add_api_route(
+        "/health",
+        health,
+        methods=["GET"],
+        summary="Liveness and database readiness",
+        response_model=HealthOut,
+        responses={503: error_responses(422)[422] | {"description": "The database is down"}},
+        tags=["operations"],
+    )
+    app.add_api_route(
+        "/metrics", metrics, methods=["GET"], summary="Prometheus metrics", tags=["operations"],
+        response_class=PlainTextResponse,
+    )  # fmt: skip
+    for module in (malls, zones, tenants, campaigns, tenant, shoppers, owntracks):
+        app.include_router(module.router)
+    return app
+
+
+def metrics(request: Request) -> PlainTextResponse:
+    registry: Metrics = request.app.state.metrics
+    return PlainTextResponse(registry.render(), media_type=CONTENT_TYPE)
+
+
+def health(request: Request, session: SessionDep) -> HealthOut:
+    try:
+        row = session.execute(
+            text("SELECT current_setting('server_version'), postgis_lib_version()")
+        ).one()
+    except DBAPIError as exc:
+        raise Unavailable("the database does not answer", code="database_unavailable") from exc
+    return HealthOut(
+        status="ok",
+        version=__version__,
+        database=DatabaseHealth(postgresql=row[0], postgis=row[1]),
+    )

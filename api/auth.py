@@ -1,0 +1,136 @@
+"""Who is calling: typed dependencies that *are* the permission checks.
+
+`Operator` and `TenantUser` in a handler's signature authenticate the bearer key and check its
+role; `OperatorMall` also resolves the `{mall_id}` of the path within the operator's scope (a mall
+outside it is a 404, never a 403 that would confirm it exists).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from api.db import SessionDep
+from api.keys import verify_key
+from api.models import ApiKey
+from api.params import MallId
+from api.settings import Settings
+from api.tokens import DeviceTokens
+from core.errors import Forbidden, Unauthorized
+from core.scope import MallScope
+from geofence.models import Mall
+from geofence.service import get_mall
+from promotions.models import Tenant
+from push.models import Device
+
+
+@dataclass(frozen=True)
+class OperatorPrincipal:
+    key_id: str
+    scope: MallScope
+
+
+@dataclass(frozen=True)
+class TenantPrincipal:
+    key_id: str
+    tenant_id: int
+    mall_id: int
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthorized(
+            "send your API key as `Authorization: Bearer <key>`", code="missing_credentials"
+        )
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise Unauthorized(
+            "the Authorization header must read `Bearer <key>`", code="invalid_credentials"
+        )
+    return credentials.strip()
+
+
+def _api_key(request: Request, session: SessionDep) -> ApiKey:
+    row = verify_key(session, _bearer(request))
+    if row is None:
+        raise Unauthorized("unknown or revoked API key", code="invalid_credentials")
+    return row
+
+
+ApiKeyDep = Annotated[ApiKey, Depends(_api_key)]
+
+
+def current_operator(key: ApiKeyDep) -> OperatorPrincipal:
+    if key.role != "operator":
+        raise Forbidden(f"this needs an operator key; yours is a {key.role} key", code="wrong_role")
+    scope = (
+        MallScope.everything()
+        if key.all_malls
+        else MallScope(frozenset(link.mall_id for link in key.malls))
+    )
+    return OperatorPrincipal(key_id=key.id, scope=scope)
+
+
+def current_tenant(key: ApiKeyDep, session: SessionDep) -> TenantPrincipal:
+    if key.role != "tenant" or key.tenant_id is None:
+        raise Forbidden(f"this needs a tenant key; yours is an {key.role} key", code="wrong_role")
+    tenant = session.get(Tenant, key.tenant_id)
+    if tenant is None:  # deleted with its keys in the same transaction; never seen, but be sure
+        raise Unauthorized("unknown or revoked API key", code="invalid_credentials")
+    return TenantPrincipal(key_id=key.id, tenant_id=tenant.id, mall_id=tenant.mall_id)
+
+
+Operator = Annotated[OperatorPrincipal, Depends(current_operator)]
+TenantUser = Annotated[TenantPrincipal, Depends(current_tenant)]
+
+
+def operator_mall(operator: Operator, session: SessionDep, mall_id: MallId) -> Mall:
+    return get_mall(session, operator.scope, mall_id)
+
+
+OperatorMall = Annotated[Mall, Depends(operator_mall)]
+
+
+_tokens_lock = threading.Lock()
+
+
+def device_tokens(request: Request, session: SessionDep) -> DeviceTokens:
+    tokens: DeviceTokens | None = getattr(request.app.state, "device_tokens", None)
+    if tokens is None:
+        with _tokens_lock:
+            tokens = getattr(request.app.state, "device_tokens", None)
+            if tokens is None:
+                settings: Settings = request.app.state.settings
+                tokens = DeviceTokens.from_database(session, settings.secret_key)
+                request.app.state.device_tokens = tokens
+    return tokens
+
+
+DeviceTokensDep = Annotated[DeviceTokens, Depends(device_tokens)]
+
+
+def authenticate_device(
+    session: Session, tokens: DeviceTokens, device_id: str | None, token: str
+) -> Device:
+    """The device a token belongs to; `device_id`, when given (Basic auth), must match."""
+    if token.startswith("mc_"):
+        raise Forbidden("this needs a device token, not an API key", code="wrong_role")
+    claims = tokens.verify(token)
+    if claims is None or (device_id is not None and device_id != str(claims.device_id)):
+        raise Unauthorized("unknown or revoked device token", code="invalid_credentials")
+    device = session.get(Device, claims.device_id)
+    if device is None or device.token_version != claims.version:
+        raise Unauthorized("unknown or revoked device token", code="invalid_credentials")
+    return device
+
+
+def current_device(request: Request, session: SessionDep, tokens: DeviceTokensDep) -> Device:
+    return authenticate_device(session, tokens, None, _bearer(request))
+
+
+ShopperDevice = Annotated[Device, Depends(current_device)]

@@ -1,0 +1,69 @@
+"""The simulator as a load generator: shoppers walking the demo mall, sent to any mallcast.
+
+The target must hold the demo mall (`mallcast serve --demo`): pings carry its coordinates.
+The rate is reached by running the simulated clock as fast as needed: each shopper pings every
+`ping_every_s` simulated seconds, so N shoppers at R pings/s run the clock at R x 5 / N.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import httpx
+import numpy as np
+
+from api.demo.run import evening_start
+from api.demo.simulator import Simulation
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    pings: int
+    requests: int
+    errors: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def pings_per_s(self) -> float:
+        return self.pings / self.seconds if self.seconds else 0.0
+
+
+def generate_load(
+    url: str, *, shoppers: int, rate: float, seconds: float, timeout_s: float = 30
+) -> LoadReport:
+    ping_every_s = 5.0
+    speedup = max(1.0, rate * ping_every_s / shoppers)
+    start = evening_start(seconds * speedup / 60, time.time())
+    sim = Simulation(shoppers, start=start, ping_every_s=ping_every_s)
+    latencies: list[float] = []
+    pings = requests = errors = 0
+    with httpx.Client(base_url=url, timeout=timeout_s) as client:
+        headers = []
+        for i in range(shoppers):
+            answer = client.post("/v1/devices", json={
+                "platform": "android", "fcm_token": f"load-{i}-{time.time_ns()}",
+                "consents": {"location": True, "marketing_push": True}})  # fmt: skip
+            answer.raise_for_status()
+            headers.append({"Authorization": f"Bearer {answer.json()['token']}"})
+        began = time.monotonic()
+        while (elapsed := time.monotonic() - began) < seconds and sim.active:
+            batches: dict[int, list[dict[str, object]]] = {}
+            for index, ping in sim.advance(start + elapsed * speedup):
+                batches.setdefault(index, []).append(ping)
+            for index, batch in batches.items():
+                sent = time.perf_counter()
+                answer = client.post("/v1/pings", json={"pings": batch}, headers=headers[index])
+                latencies.append(time.perf_counter() - sent)
+                requests += 1
+                if answer.status_code == 200:
+                    pings += len(batch)
+                else:
+                    errors += 1
+            time.sleep(0.05)
+        elapsed = time.monotonic() - began
+    values = np.array(latencies or [0.0]) * 1000
+    return LoadReport(pings, requests, errors, elapsed, float(np.percentile(values, 50)),
+                      float(np.percentile(values, 99)))  # fmt: skip

@@ -1,0 +1,146 @@
+"""Scheduled jobs (APScheduler): presence timeout sweep and raw-ping retention.
+
+Each run takes a PostgreSQL advisory lock on a connection of its own, so that when several
+replicas schedule the same job only one of them does the work at a time; the others skip that
+run. Every job is idempotent: running it twice in a row does nothing the second time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from api.db import Database
+from api.metrics import Metrics
+from api.settings import Settings
+from core.events import EventSink
+from geofence.cache import ZoneIndexCache
+from geofence.tracking import purge_pings, sweep_presence
+from promotions.catalog import end_expired
+
+log = logging.getLogger("mallcast.jobs")
+
+# Advisory lock keys: (namespace, job). The namespace spells "mc".
+_LOCK_NAMESPACE = 0x6D63
+_JOB_KEYS = {"presence_sweep": 1, "ping_retention": 2, "promotion_expiry": 3}
+
+
+class Jobs:
+    def __init__(
+        self, database: Database, settings: Settings, cache: ZoneIndexCache, sink: EventSink
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.cache = cache
+        self.sink = sink
+
+    def presence_sweep(self) -> int | None:
+        """Exit events for devices that stopped pinging. None when another replica ran it."""
+        with self.holding("presence_sweep") as mine:
+            if not mine:
+                return None
+            total = 0
+            while True:
+                with self.database.sessions() as session:
+                    swept = sweep_presence(
+                        session, self.cache, now=time.time(),
+                        rules=self.settings.presence_rules(), sink=self.sink,
+                    )  # fmt: skip
+                    session.commit()
+                total += swept
+                if swept == 0:
+                    break
+            if total:
+                log.info("presence sweep: %d devices timed out", total)
+            return total
+
+    def ping_retention(self) -> int | None:
+        """Delete raw pings older than the retention. None when another replica ran it."""
+        with self.holding("ping_retention") as mine:
+            if not mine:
+                return None
+            cutoff = datetime.now(UTC) - timedelta(days=self.settings.ping_retention_days)
+            with self.database.sessions() as session:
+                deleted = purge_pings(session, older_than=cutoff)
+            log.info("ping retention: %d pings older than %s deleted", deleted, cutoff.date())
+            return deleted
+
+    def promotion_expiry(self) -> int | None:
+        """Approved or paused promotions past their end date become ended."""
+        with self.holding("promotion_expiry") as mine:
+            if not mine:
+                return None
+            with self.database.sessions() as session:
+                ended = end_expired(session, datetime.now(UTC))
+                session.commit()
+            if ended:
+                log.info("promotion expiry: %d promotions ended", ended)
+            return ended
+
+    @contextmanager
+    def holding(self, job: str) -> Iterator[bool]:
+        """Try the job's advisory lock on a connection of its own; yields whether we got it."""
+        with self.database.engine.connect() as conn:
+            mine = bool(
+                conn.execute(
+                    text("SELECT pg_try_advisory_lock(:namespace, :job)"),
+                    {"namespace": _LOCK_NAMESPACE, "job": _JOB_KEYS[job]},
+                ).scalar()
+            )
+            conn.commit()
+            try:
+                yield mine
+            finally:
+                if mine:
+                    conn.execute(
+                        text("SELECT pg_advisory_unlock(:namespace, :job)"),
+                        {"namespace": _LOCK_NAMESPACE, "job": _JOB_KEYS[job]},
+                    )
+                    conn.commit()
+
+
+def start_scheduler(app: FastAPI) -> BackgroundScheduler:
+    """Start the jobs of a running app, sharing its database, zone cache and event sink."""
+    state = app.state
+    jobs = Jobs(state.database, state.settings, state.zone_cache, state.event_sink)
+    return schedule(jobs, state.metrics)
+
+
+def schedule(jobs: Jobs, metrics: Metrics | None = None) -> BackgroundScheduler:
+    settings = jobs.settings
+    scheduler = BackgroundScheduler(timezone="UTC")
+    plan: list[tuple[Callable[[], object], float]] = [
+        (jobs.presence_sweep, settings.presence_sweep_s),
+        (jobs.ping_retention, settings.ping_retention_sweep_s),
+        (jobs.promotion_expiry, 60.0),
+    ]
+    for job, every_s in plan:
+        scheduler.add_job(
+            _logged(job, metrics), "interval", seconds=every_s, id=job.__name__,
+            max_instances=1, coalesce=True, next_run_time=datetime.now(UTC),
+        )  # fmt: skip
+    scheduler.start()
+    return scheduler
+
+
+def _logged(job: Callable[[], object], metrics: Metrics | None) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            outcome = job()
+        except Exception:  # a failed run is logged; the next one tries again
+            log.exception("job %s failed", job.__name__)
+            result = "failed"
+        else:
+            result = "skipped" if outcome is None else "done"  # None: another replica ran it
+        if metrics is not None:
+            metrics.job_runs.labels(job.__name__, result).inc()
+
+    run.__name__ = job.__name__
+    return run

@@ -1,0 +1,64 @@
+"""Tables of the API's own: credentials of operators and tenants."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.db import Base, utcnow
+
+
+class ApiKey(Base):
+    """A bearer key. Only a SHA-256 of its random secret is kept: the key is shown once."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        CheckConstraint("role IN ('operator', 'tenant')", name="role"),
+        CheckConstraint("(role = 'tenant') = (tenant_id IS NOT NULL)", name="tenant_scope"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    secret_sha256: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # Operators: every mall when true, else the malls listed in api_key_malls.
+    all_malls: Mapped[bool] = mapped_column(Boolean, default=False)
+    tenant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    malls: Mapped[list[ApiKeyMall]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class ApiKeyMall(Base):
+    __tablename__ = "api_key_malls"
+
+    api_key_id: Mapped[str] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    mall_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("malls.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class SigningKey(Base):
+    """The secret device tokens are signed with, made once and shared by every replica."""
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    secret: Mapped[bytes] = mapped_column(LargeBinary(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

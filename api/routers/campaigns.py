@@ -1,0 +1,182 @@
+"""Operators: approve tenants' promotions, set the mall's rules, ask why, read results."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.auth import OperatorMall
+from api.db import SessionDep
+from api.params import MAX_ID, PromotionId
+from api.schemas import error_responses
+from promotions import analytics, catalog
+from promotions.models import Decision, Promotion
+from promotions.schemas import MallRulesIn, MallRulesOut, PromotionOut, Rejection
+
+router = APIRouter(prefix="/v1/malls/{mall_id}", tags=["operators: promotions"])
+
+
+def _promotion(session: Session, mall_id: int, promotion_id: int) -> Promotion:
+    return catalog.get_promotion(session, promotion_id, mall_id=mall_id)
+
+
+@router.get(
+    "/promotions",
+    summary="The mall's promotions (e.g. ?status=submitted: waiting for approval)",
+    response_model=list[PromotionOut],
+    responses=error_responses(401, 403, 404),
+)
+def list_promotions(
+    mall: OperatorMall,
+    session: SessionDep,
+    status: Annotated[
+        Literal["draft", "submitted", "approved", "rejected", "paused", "ended"] | None, Query()
+    ] = None,
+) -> list[PromotionOut]:
+    rows = catalog.list_promotions(session, mall_id=mall.id, status=status)
+    return [catalog.promotion_out(p) for p in rows]
+
+
+@router.get(
+    "/promotions/{promotion_id}",
+    summary="One promotion",
+    response_model=PromotionOut,
+    responses=error_responses(401, 403, 404),
+)
+def read_promotion(
+    mall: OperatorMall, promotion_id: PromotionId, session: SessionDep
+) -> PromotionOut:
+    return catalog.promotion_out(_promotion(session, mall.id, promotion_id))
+
+
+@router.post(
+    "/promotions/{promotion_id}/approve",
+    summary="Approve a submitted promotion: it is active from now (or its start date)",
+    response_model=PromotionOut,
+    responses=error_responses(401, 403, 404, 409),
+)
+def approve(mall: OperatorMall, promotion_id: PromotionId, session: SessionDep) -> PromotionOut:
+    promotion = catalog.approve(session, _promotion(session, mall.id, promotion_id))
+    session.commit()
+    return catalog.promotion_out(promotion)
+
+
+@router.post(
+    "/promotions/{promotion_id}/reject",
+    summary="Reject a submitted promotion, saying why",
+    response_model=PromotionOut,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+def reject(
+    mall: OperatorMall, promotion_id: PromotionId, body: Rejection, session: SessionDep
+) -> PromotionOut:
+    promotion = catalog.reject(session, _promotion(session, mall.id, promotion_id), body.reason)
+    session.commit()
+    return catalog.promotion_out(promotion)
+
+
+@router.post(
+    "/promotions/{promotion_id}/pause",
+    summary="Pause an approved promotion",
+    response_model=PromotionOut,
+    responses=error_responses(401, 403, 404, 409),
+)
+def pause(mall: OperatorMall, promotion_id: PromotionId, session: SessionDep) -> PromotionOut:
+    promotion = catalog.pause(session, _promotion(session, mall.id, promotion_id))
+    session.commit()
+    return catalog.promotion_out(promotion)
+
+
+@router.get(
+    "/rules",
+    summary="The mall's rules",
+    response_model=MallRulesOut,
+    responses=error_responses(401, 403, 404),
+)
+def read_rules(mall: OperatorMall, session: SessionDep) -> MallRulesOut:
+    rules = catalog.get_rules(session, mall.id)
+    return MallRulesOut(mall_id=mall.id, **rules.model_dump())
+
+
+@router.put(
+    "/rules",
+    summary="Set the mall's rules: caps, quiet hours, what tenants may target, segments",
+    response_model=MallRulesOut,
+    responses=error_responses(400, 401, 403, 404, 422),
+)
+def write_rules(mall: OperatorMall, body: MallRulesIn, session: SessionDep) -> MallRulesOut:
+    rules = catalog.put_rules(session, mall.id, body)
+    session.commit()
+    return MallRulesOut(mall_id=mall.id, **rules.model_dump())
+
+
+@router.get(
+    "/decisions",
+    summary="Decisions for a shopper, with their reasons: why they did or did not get an offer",
+    responses=error_responses(401, 403, 404, 422),
+)
+def decisions(
+    mall: OperatorMall,
+    session: SessionDep,
+    device_id: Annotated[uuid.UUID, Query(description="The shopper's device")],
+    promotion_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Explain this promotion")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(Decision)
+        .where(Decision.mall_id == mall.id, Decision.device_id == device_id)
+        .order_by(Decision.at.desc())
+        .limit(limit)
+    ).all()
+    return [_explained(d, promotion_id) for d in rows]
+
+
+def _explained(decision: Decision, promotion_id: int | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "decision_id": decision.id,
+        "event_id": decision.event_id,
+        "at": decision.at,
+        "outcome": decision.outcome,
+        "promotion_id": decision.promotion_id,
+        "reason": decision.reason,
+        "segments": decision.segments,
+        "opened_at": decision.opened_at,
+    }
+    explanation = decision.explanation or {}
+    if promotion_id is None:
+        out["explanation"] = explanation
+        return out
+    key = str(promotion_id)
+    if decision.promotion_id == promotion_id:
+        out["for_promotion"] = {
+            "chosen": True,
+            "outcome": decision.outcome,
+            "score": explanation.get("scores", {}).get(key),
+        }
+    elif key in explanation.get("dropped", {}):
+        out["for_promotion"] = {"chosen": False, "dropped_because": explanation["dropped"][key]}
+    elif key in explanation.get("scores", {}):
+        out["for_promotion"] = {
+            "chosen": False,
+            "outranked": True,
+            "score": explanation["scores"][key],
+            "winner_score": explanation["scores"].get(str(decision.promotion_id)),
+        }
+    else:
+        out["for_promotion"] = {"chosen": False, "dropped_because": ["not_a_candidate"]}
+    return out
+
+
+@router.get(
+    "/analytics",
+    summary="Funnel, conversion of treated and held-out shoppers, lift with a 95% interval",
+    responses=error_responses(401, 403, 404),
+)
+def mall_analytics(mall: OperatorMall, session: SessionDep) -> dict[str, Any]:
+    return analytics.results(session, mall.id)

@@ -1,0 +1,182 @@
+"""Operators: malls and their levels (floors)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from api.auth import Operator, OperatorMall
+from api.db import SessionDep
+from api.deps import ZoneCacheDep
+from api.params import LevelOrdinal
+from api.schemas import error_responses
+from api.settings import SettingsDep
+from geofence import service
+from geofence.geojson import to_geojson
+from geofence.models import Level, Mall
+from geofence.schemas import LevelCreate, LevelOut, LevelUpdate, MallCreate, MallOut, MallUpdate
+
+router = APIRouter(prefix="/v1/malls", tags=["operators: malls and levels"])
+
+
+def mall_out(mall: Mall) -> MallOut:
+    return MallOut(
+        id=mall.id,
+        name=mall.name,
+        timezone=mall.timezone,
+        footprint=to_geojson(service.mall_footprint(mall)),
+        zones_version=mall.zones_version,
+        created_at=mall.created_at,
+        updated_at=mall.updated_at,
+    )
+
+
+def level_out(level: Level) -> LevelOut:
+    return LevelOut(id=level.id, ordinal=level.ordinal, name=level.name)
+
+
+@router.get(
+    "", summary="List the malls you operate", response_model=list[MallOut],
+    responses=error_responses(401, 403),
+)  # fmt: skip
+def list_malls(operator: Operator, session: SessionDep) -> list[MallOut]:
+    return [mall_out(mall) for mall in service.list_malls(session, operator.scope)]
+
+
+@router.post(
+    "",
+    summary="Create a mall (platform operator)",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MallOut,
+    responses=error_responses(400, 401, 403, 409, 422),
+)
+def create_mall(
+    body: MallCreate,
+    operator: Operator,
+    session: SessionDep,
+    cache: ZoneCacheDep,
+    settings: SettingsDep,
+) -> MallOut:
+    mall = service.create_mall(session, operator.scope, body, settings.geometry_limits())
+    session.commit()
+    cache.invalidate()
+    return mall_out(mall)
+
+
+@router.get(
+    "/{mall_id}", summary="Read a mall", response_model=MallOut,
+    responses=error_responses(401, 403, 404),
+)  # fmt: skip
+def read_mall(mall: OperatorMall) -> MallOut:
+    return mall_out(mall)
+
+
+@router.patch(
+    "/{mall_id}",
+    summary="Change a mall's name, time zone or footprint",
+    response_model=MallOut,
+    responses=error_responses(400, 401, 403, 404, 409, 422),
+)
+def update_mall(
+    mall: OperatorMall,
+    body: MallUpdate,
+    operator: Operator,
+    session: SessionDep,
+    cache: ZoneCacheDep,
+    settings: SettingsDep,
+) -> MallOut:
+    mall = service.update_mall(session, operator.scope, mall.id, body, settings.geometry_limits())
+    session.commit()
+    cache.invalidate()
+    return mall_out(mall)
+
+
+@router.delete(
+    "/{mall_id}",
+    summary="Delete a mall with its levels, zones and tenants (platform operator)",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 403, 404),
+)
+def delete_mall(
+    mall: OperatorMall, operator: Operator, session: SessionDep, cache: ZoneCacheDep
+) -> Response:
+    service.delete_mall(session, operator.scope, mall.id)
+    session.commit()
+    cache.invalidate()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/{mall_id}/levels", summary="List a mall's levels", response_model=list[LevelOut],
+    responses=error_responses(401, 403, 404),
+)  # fmt: skip
+def list_levels(mall: OperatorMall, operator: Operator, session: SessionDep) -> list[LevelOut]:
+    return [level_out(level) for level in service.list_levels(session, operator.scope, mall.id)]
+
+
+@router.post(
+    "/{mall_id}/levels",
+    summary="Add a level",
+    status_code=status.HTTP_201_CREATED,
+    response_model=LevelOut,
+    responses=error_responses(400, 401, 403, 404, 409, 422),
+)
+def create_level(
+    mall: OperatorMall,
+    body: LevelCreate,
+    operator: Operator,
+    session: SessionDep,
+    cache: ZoneCacheDep,
+) -> LevelOut:
+    level = service.create_level(session, operator.scope, mall.id, body)
+    session.commit()
+    cache.invalidate()
+    return level_out(level)
+
+
+@router.get(
+    "/{mall_id}/levels/{ordinal}", summary="Read a level", response_model=LevelOut,
+    responses=error_responses(401, 403, 404),
+)  # fmt: skip
+def read_level(
+    mall: OperatorMall, ordinal: LevelOrdinal, operator: Operator, session: SessionDep
+) -> LevelOut:
+    return level_out(service.get_level(session, operator.scope, mall.id, ordinal))
+
+
+@router.patch(
+    "/{mall_id}/levels/{ordinal}",
+    summary="Rename or renumber a level",
+    response_model=LevelOut,
+    responses=error_responses(400, 401, 403, 404, 409, 422),
+)
+def update_level(
+    mall: OperatorMall,
+    ordinal: LevelOrdinal,
+    body: LevelUpdate,
+    operator: Operator,
+    session: SessionDep,
+    cache: ZoneCacheDep,
+) -> LevelOut:
+    level = service.update_level(session, operator.scope, mall.id, ordinal, body)
+    session.commit()
+    cache.invalidate()
+    return level_out(level)
+
+
+@router.delete(
+    "/{mall_id}/levels/{ordinal}",
+    summary="Delete an empty level",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 403, 404, 409),
+)
+def delete_level(
+    mall: OperatorMall,
+    ordinal: LevelOrdinal,
+    operator: Operator,
+    session: SessionDep,
+    cache: ZoneCacheDep,
+) -> Response:
+    service.delete_level(session, operator.scope, mall.id, ordinal)
+    session.commit()
+    cache.invalidate()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,217 @@
+"""Shopper apps: their device, consents, and location pings."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+
+from api.auth import DeviceTokensDep, ShopperDevice
+from api.db import SessionDep
+from api.deps import EventSinkDep, MetricsDep, ZoneCacheDep
+from api.metrics import Metrics
+from api.params import MAX_ID, PromotionId
+from api.schemas import error_responses
+from api.settings import SettingsDep
+from api.tokens import DeviceTokens
+from geofence import devices
+from geofence.presence import PingFlag
+from geofence.schemas import (
+    EventOut,
+    PingBatch,
+    PingBatchResult,
+    PingFlags,
+    PingRejection,
+)
+from geofence.tracking import IngestResult, ingest_pings
+from promotions import outcomes
+from push.models import Device
+from push.schemas import DeviceCreate, DeviceOut, DevicePatch, DeviceRegistered
+
+router = APIRouter(tags=["shoppers"])
+
+
+@router.post(
+    "/v1/devices",
+    summary="Register a device: returns its id and bearer token (shown once)",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DeviceRegistered,
+    responses=error_responses(400, 422),
+)
+def register_device(
+    body: DeviceCreate, session: SessionDep, tokens: DeviceTokensDep
+) -> DeviceRegistered:
+    device = devices.register_device(session, body)
+    session.commit()
+    return _registered(device, tokens)
+
+
+@router.get(
+    "/v1/devices/me", summary="Read your device", response_model=DeviceOut,
+    responses=error_responses(401, 403),
+)  # fmt: skip
+def read_device(device: ShopperDevice) -> DeviceOut:
+    return devices.device_out(device)
+
+
+@router.patch(
+    "/v1/devices/me",
+    summary="Change the FCM token, consents, locale or interests",
+    response_model=DeviceOut,
+    responses=error_responses(400, 401, 403, 422),
+)
+def update_device(body: DevicePatch, device: ShopperDevice, session: SessionDep) -> DeviceOut:
+    device = devices.update_device(session, device, body)
+    session.commit()
+    return devices.device_out(device)
+
+
+@router.post(
+    "/v1/devices/me/token",
+    summary="Issue a new token; every earlier token stops working",
+    response_model=DeviceRegistered,
+    responses=error_responses(401, 403),
+)
+def rotate_token(
+    device: ShopperDevice, session: SessionDep, tokens: DeviceTokensDep
+) -> DeviceRegistered:
+    device = devices.rotate_token(session, device)
+    session.commit()
+    return _registered(device, tokens)
+
+
+def _registered(device: Device, tokens: DeviceTokens) -> DeviceRegistered:
+    return DeviceRegistered(
+        device_id=device.id,
+        token=tokens.issue(device.id, device.token_version),
+        device=devices.device_out(device),
+    )
+
+
+@router.delete(
+    "/v1/devices/me",
+    summary="Erase the device with its pings, presence, events and decisions",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 403),
+)
+def erase_device(device: ShopperDevice, session: SessionDep) -> Response:
+    devices.erase_device(session, device)
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/v1/pings",
+    summary="Send a batch of location pings; answers what happened to each",
+    response_model=PingBatchResult,
+    responses=error_responses(400, 401, 403, 404, 413, 422),
+)
+def send_pings(
+    body: PingBatch,
+    device: ShopperDevice,
+    session: SessionDep,
+    settings: SettingsDep,
+    cache: ZoneCacheDep,
+    sink: EventSinkDep,
+    metrics: MetricsDep,
+) -> PingBatchResult:
+    result = ingest_pings(
+        session,
+        cache,
+        device,
+        body.pings,
+        mall_hint=body.mall_id,
+        now=time.time(),
+        rules=settings.presence_rules(),
+        limits=settings.ingest_limits(),
+        sink=sink,
+    )
+    session.commit()
+    count(metrics, result)
+    return batch_result(result)
+
+
+def count(metrics: Metrics, result: IngestResult) -> None:
+    """Counted after the commit: what the metrics say has happened."""
+    for name, value in (
+        ("accepted", result.accepted),
+        ("duplicate", result.duplicates),
+        ("rejected", len(result.rejections)),
+        ("outside", result.outside),
+    ):
+        if value:
+            metrics.pings.labels(name).inc(value)
+    for event in result.events:
+        metrics.events.labels(event.kind, event.subject).inc()
+    for decision in result.decisions.values():
+        metrics.decisions.labels(decision["outcome"]).inc()
+
+
+def batch_result(result: IngestResult) -> PingBatchResult:
+    return PingBatchResult(
+        mall_id=result.mall_id,
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        rejected=len(result.rejections),
+        outside=result.outside,
+        rejections=[
+            PingRejection(index=r.index, code=r.code, message=r.message) for r in result.rejections
+        ],
+        flagged=[PingFlags(index=i, flags=flag_names(flag)) for i, flag in result.flagged],
+        events=[
+            EventOut(
+                id=e.id,
+                kind=e.kind,
+                subject=e.subject,
+                zone_id=e.zone_id,
+                zone_name=e.zone_name,
+                zone_kind=e.zone_kind,
+                level=e.level,
+                at=e.at,
+                dwell_s=e.dwell_s,
+                reason=e.reason,
+                decision=result.decisions.get(e.id),
+            )
+            for e in result.events
+        ],
+    )
+
+
+def flag_names(flag: PingFlag) -> list[str]:
+    return [f.name.lower() for f in PingFlag if f and f in flag and f.name]
+
+
+@router.post(
+    "/v1/offers/{promotion_id}/opened",
+    summary="The shopper opened the push of this offer (idempotent)",
+    responses=error_responses(401, 403, 404),
+)
+def offer_opened(
+    promotion_id: PromotionId,
+    device: ShopperDevice,
+    session: SessionDep,
+    decision_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="The push, if known")
+    ] = None,
+) -> dict[str, Any]:
+    decision = outcomes.opened(session, device.id, promotion_id, decision_id)
+    session.commit()
+    return {"decision_id": decision.id, "opened_at": decision.opened_at}
+
+
+@router.post(
+    "/v1/offers/{promotion_id}/redeemed",
+    summary="The shopper redeemed this offer (idempotent; attributed to a push or holdout)",
+    responses=error_responses(401, 403, 404),
+)
+def offer_redeemed(
+    promotion_id: PromotionId, device: ShopperDevice, session: SessionDep
+) -> dict[str, Any]:
+    redemption = outcomes.redeemed(session, device.id, promotion_id)
+    session.commit()
+    return {
+        "promotion_id": promotion_id,
+        "decision_id": redemption.decision_id,
+        "redeemed_at": redemption.at,
+    }

@@ -1,0 +1,224 @@
+"""How fast pushes go from the outbox to FCM (the local FCM-compatible server) via firebase-admin.
+
+1. Throughput: a backlog of deliveries, drained by dispatcher processes (`--dispatchers`, each
+   claiming batches with SKIP LOCKED and sending through `send_each_async`): messages per second.
+2. Latency: deliveries enqueued at a steady rate (half the measured throughput) while the
+   dispatchers run: p50 and p99 from enqueue to FCM's acceptance.
+3. Baseline, same process, same server: the naive design, one synchronous `messaging.send` per
+   message.
+
+The local server runs in its own process (uvicorn), so it is not what is measured.
+
+    python bench/push.py [--quick] [--json] [--dispatchers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+import time
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+# Run as a script, this folder comes first on sys.path: the repository must come before it.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from firebase_admin import messaging
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+from bench.common import arguments, bench_database, local_fcm, percentiles_ms, report
+from push.gateway import FcmGateway
+from push.outbox import Dispatcher
+
+_SETUP = """
+WITH mall AS (
+    INSERT INTO malls (name, timezone, footprint, zones_version, created_at, updated_at)
+    VALUES ('bench ' || gen_random_uuid(), 'UTC',
+            ST_GeomFromText('POLYGON((0 0,1 0,1 1,0 1,0 0))', 4326), 1, now(), now())
+    RETURNING id
+), dev AS (
+    INSERT INTO devices (id, platform, app_version, locale, fcm_token, consent_location,
+                         consent_marketing_push, consents_updated_at, interests, token_version,
+                         created_at)
+    SELECT gen_random_uuid(), 'android', '', 'en', 'bench-' || g, true, true, now(), '[]', 1,
+           now()
+    FROM generate_series(1, :n) g
+    RETURNING id
+), ev AS (
+    INSERT INTO zone_events (device_id, mall_id, subject, kind, at, created_at)
+    SELECT dev.id, mall.id, 'mall', 'enter', now(), now() FROM dev, mall
+    RETURNING id, device_id, mall_id
+)
+INSERT INTO decisions (event_id, device_id, mall_id, outcome, segments, explanation, at,
+                       created_at)
+SELECT id, device_id, mall_id, 'sent', '[]', '{}', now(), now() FROM ev
+"""
+
+_ENQUEUE = """
+INSERT INTO deliveries (decision_id, device_id, state, title, body, data, collapse_key,
+                        created_at, expires_at, next_attempt_at, attempts)
+SELECT d.id, d.device_id, 'pending', 'Two coffees, one price', 'Tonight only, at the till',
+       jsonb_build_object('decision_id', d.id::text, 'promotion_id', '1'), 'promotion-1',
+       clock_timestamp(), clock_timestamp() + interval '15 minutes', clock_timestamp(), 0
+FROM decisions d
+WHERE NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.decision_id = d.id)
+ORDER BY d.id LIMIT :n
+"""
+
+
+def dispatch(url: str, fcm_url: str, stop: Any) -> None:
+    """One dispatcher process: claim and send until told to stop."""
+    engine = create_engine(url, pool_size=2)
+    gateway = FcmGateway(local_url=fcm_url)
+    dispatcher = Dispatcher(engine, gateway.send, batch=500)
+    while not stop.is_set():
+        if dispatcher.tick().claimed == 0:
+            time.sleep(0.005)
+    gateway.close()
+    engine.dispose()
+
+
+class Dispatchers:
+    """`count` dispatcher processes, running until every delivery is sent."""
+
+    def __init__(self, url: str, fcm_url: str, count: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.stop = context.Event()
+        self.processes = [
+            context.Process(target=dispatch, args=(url, fcm_url, self.stop)) for _ in range(count)
+        ]
+        for process in self.processes:
+            process.start()
+
+    def finish(self, engine: Engine, timeout_s: float = 600) -> float:
+        """Wait until nothing is left to send; when that was (perf_counter)."""
+        deadline = time.perf_counter() + timeout_s
+        with engine.connect() as conn:
+            while time.perf_counter() < deadline:
+                left = conn.execute(
+                    text("SELECT count(*) FROM deliveries WHERE state <> 'sent'")
+                ).scalar_one()
+                conn.commit()
+                if left == 0:
+                    break
+                time.sleep(0.01)
+        done = time.perf_counter()
+        self.stop.set()
+        for process in self.processes:
+            process.join(timeout=30)
+        return done
+
+
+def bench_naive(fcm_url: str, messages: int) -> float:
+    gateway = FcmGateway(local_url=fcm_url)
+    built = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for i in range(messages):
+            built.append(
+                messaging.Message(
+                    token=f"naive-{i}",
+                    notification=messaging.Notification("Two coffees, one price", "Tonight only"),
+                    data={"decision_id": str(i)},
+                )
+            )
+    messaging.send(built[0], app=gateway.app)  # warm up: OAuth token, connection
+    start = time.perf_counter()
+    for message in built:
+        messaging.send(message, app=gateway.app)
+    rate = messages / (time.perf_counter() - start)
+    gateway.close()
+    return rate
+
+
+def _dispatchers_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dispatchers", type=int, default=2, help="dispatcher processes")
+
+
+def main() -> None:
+    args = arguments(__doc__ or "", _dispatchers_option)
+    dispatchers = args.dispatchers
+    backlog, steady_s, naive_n = (3_000, 4.0, 300) if args.quick else (20_000, 15.0, 1_000)
+
+    with local_fcm() as fcm_url:
+        with bench_database() as (url, _):
+            engine = create_engine(url)
+            steady_n = int(steady_s * 3000)
+            with engine.begin() as conn:
+                conn.execute(text(_SETUP), {"n": backlog + steady_n})
+
+            # 1. Throughput on a backlog, enqueued once the dispatchers are up.
+            draining = Dispatchers(url, fcm_url, dispatchers)
+            time.sleep(3.0)
+            with engine.begin() as conn:
+                conn.execute(text(_ENQUEUE), {"n": backlog})
+            began = time.perf_counter()
+            throughput = backlog / (draining.finish(engine) - began)
+
+            # 2. Latency at a steady rate: half the throughput.
+            rate = throughput / 2
+            running = Dispatchers(url, fcm_url, dispatchers)
+            time.sleep(2.0)  # let them start
+            produced, began = 0, time.perf_counter()
+            with engine.begin() as conn:
+                mark = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+            while time.perf_counter() - began < steady_s:
+                due = int((time.perf_counter() - began) * rate) - produced
+                if due > 0:
+                    with engine.begin() as conn:
+                        conn.execute(text(_ENQUEUE), {"n": due})
+                    produced += due
+                time.sleep(0.02)
+            running.finish(engine)
+            with engine.connect() as conn:
+                latencies = (
+                    conn.execute(
+                        text(
+                            "SELECT extract(epoch FROM sent_at - created_at) FROM deliveries "
+                            "WHERE state = 'sent' AND created_at >= :mark"
+                        ),
+                        {"mark": mark},
+                    )
+                    .scalars()
+                    .all()
+                )
+            engine.dispose()
+        p50, p99 = percentiles_ms([float(x) for x in latencies])
+        naive = bench_naive(fcm_url, naive_n)
+
+    figures = {
+        "messages_per_s": round(throughput),
+        "p50_ms": round(p50, 1),
+        "p99_ms": round(p99, 1),
+        "steady_rate_per_s": round(rate),
+        "naive_messages_per_s": round(naive),
+        "vs_naive": round(throughput / naive, 1),
+        "dispatchers": dispatchers,
+        "quick": args.quick,
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    report(
+        "push: outbox -> firebase-admin -> local FCM server",
+        [
+            (
+                f"throughput ({dispatchers} dispatchers, batches of 500)",
+                f"{throughput:,.0f} messages/s",
+            ),
+            (
+                f"latency at {rate:,.0f} msg/s, enqueue -> accepted",
+                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+            ),
+            ("naive: one synchronous messaging.send per message", f"{naive:,.0f} messages/s"),
+            ("outbox / naive", f"{throughput / naive:,.1f}x"),
+        ],
+        figures,
+        args.json,
+    )
+
+
+if __name__ == "__main__":
+    main()

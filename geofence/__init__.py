@@ -1,0 +1,1 @@
+"""Malls, levels and zones; matching pings against zones; presence (enter, dwell, exit)."""

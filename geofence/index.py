@@ -1,0 +1,346 @@
+"""ZoneIndex: which zones of a mall cover each of many points, in one vectorised call.
+
+Pure and immutable: built once from a mall's zones, then shared by every request until the
+zones change and a new index replaces it whole (so no request sees a half-built one).
+
+Boundary rule: a point on a zone's boundary (an edge or a vertex) is *in* the zone, as PostGIS's
+`ST_Covers(zone, point)` says; a point in a hole is not. Two stores sharing a wall both contain
+a point on that wall. Matching runs on the coordinates as stored (WGS 84 degrees), so its answers
+are exactly those of PostGIS; distances (exit margins, accuracy circles) use a local metric frame.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+from shapely.geometry.base import BaseGeometry
+
+# Level of a ping that did not say which floor it is on.
+NO_LEVEL = -32768
+# The zone id under which the mall footprint takes part in presence (zone ids start at 1).
+MALL = 0
+
+_EARTH_RADIUS_M = 6_371_008.8
+
+
+@dataclass(frozen=True)
+class LocalFrame:
+    """Equirectangular metres around a mall's centre: under 0.01 % error across a mall."""
+
+    lon0: float
+    lat0: float
+
+    @property
+    def metres_per_degree(self) -> tuple[float, float]:
+        """Metres per degree of longitude and of latitude around the origin."""
+        ky = math.radians(1) * _EARTH_RADIUS_M
+        return ky * math.cos(math.radians(self.lat0)), ky
+
+    @property
+    def _kx(self) -> float:
+        return self.metres_per_degree[0]
+
+    @property
+    def _ky(self) -> float:
+        return self.metres_per_degree[1]
+
+    def to_xy(self, lon: Any, lat: Any) -> tuple[Any, Any]:
+        return (np.asarray(lon) - self.lon0) * self._kx, (np.asarray(lat) - self.lat0) * self._ky
+
+    def geometry(self, shape: BaseGeometry) -> BaseGeometry:
+        kx, ky = self._kx, self._ky
+        return shapely.transform(
+            shape,
+            lambda c: np.column_stack(((c[:, 0] - self.lon0) * kx, (c[:, 1] - self.lat0) * ky)),
+        )
+
+    def distance_m(self, lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+        return math.hypot((lon2 - lon1) * self._kx, (lat2 - lat1) * self._ky)
+
+
+@dataclass(frozen=True)
+class ZoneShape:
+    """What the index needs of a zone."""
+
+    zone_id: int
+    level: int | None  # None: the zone spans every level
+    geometry: BaseGeometry  # Polygon or MultiPolygon, lon/lat
+    kind: str = "store"
+    name: str = ""
+    dwell_s: int = 60
+    tenant_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Matches:
+    """Pairs (point index, zone id), sorted by point index: a point may be in several zones."""
+
+    point: NDArray[np.intp]
+    zone: NDArray[np.int64]
+
+    def by_point(self, n: int) -> list[frozenset[int]]:
+        out: list[set[int]] = [set() for _ in range(n)]
+        for p, z in zip(self.point.tolist(), self.zone.tolist(), strict=True):
+            out[p].add(z)
+        return [frozenset(s) for s in out]
+
+
+# Grid cells are chosen so that a level has at most about this many.
+_TARGET_CELLS = 40_000
+# Cells are widened by this much (degrees, ~0.1 mm) when deciding which zones touch them, so that
+# floating-point rounding in the cell arithmetic can never put a point outside its cell.
+_CELL_SLACK_DEG = 1e-9
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """Zones of one level bucketed into a regular grid of cells (in degrees).
+
+    Per cell, two lists of zones: those that cover the whole cell (every point of the cell is in
+    them: no geometry test needed) and those that only touch it (tested exactly, point by point,
+    with prepared geometries). Most points of a mall fall in cells of the first kind.
+    """
+
+    x0: float
+    y0: float
+    dx: float
+    dy: float
+    nx: int
+    ny: int
+    zone_ids: NDArray[np.int64]
+    geometries: NDArray[np.object_]
+    sure_ptr: NDArray[np.int64]
+    sure: NDArray[np.int64]
+    maybe_ptr: NDArray[np.int64]
+    maybe: NDArray[np.int64]
+
+    @classmethod
+    def build(cls, zones: Sequence[ZoneShape], frame: LocalFrame) -> _Grid | None:
+        if not zones:
+            return None
+        geometries = np.array([z.geometry for z in zones], dtype=object)
+        shapely.prepare(geometries)
+        minx, miny, maxx, maxy = shapely.total_bounds(geometries)
+        # Square cells in metres, at least 1 m, so that a level has at most _TARGET_CELLS.
+        kx, ky = frame.to_xy(minx + 1.0, miny + 1.0)
+        kx, ky = (
+            float(kx) - float(frame.to_xy(minx, miny)[0]),
+            float(ky) - float(frame.to_xy(minx, miny)[1]),
+        )
+        width_m, height_m = (maxx - minx) * kx, (maxy - miny) * ky
+        cell_m = max(1.0, math.sqrt(max(width_m * height_m, 1.0) / _TARGET_CELLS))
+        dx, dy = cell_m / kx, cell_m / ky
+        nx = math.ceil((maxx - minx) / dx) + 1
+        ny = math.ceil((maxy - miny) / dy) + 1
+        grid_x, grid_y = np.meshgrid(np.arange(nx), np.arange(ny))
+        ix, iy = grid_x.ravel(), grid_y.ravel()
+        boxes = shapely.box(
+            minx + ix * dx - _CELL_SLACK_DEG,
+            miny + iy * dy - _CELL_SLACK_DEG,
+            minx + (ix + 1) * dx + _CELL_SLACK_DEG,
+            miny + (iy + 1) * dy + _CELL_SLACK_DEG,
+        )
+        cell, zone = shapely.STRtree(geometries).query(boxes, predicate="intersects")
+        covered = shapely.covers(geometries[zone], boxes[cell])
+        ncells = nx * ny
+        sure_ptr, sure = _csr(cell[covered], zone[covered], ncells)
+        maybe_ptr, maybe = _csr(cell[~covered], zone[~covered], ncells)
+        return cls(
+            x0=minx, y0=miny, dx=dx, dy=dy, nx=nx, ny=ny,
+            zone_ids=np.array([z.zone_id for z in zones], dtype=np.int64),
+            geometries=geometries,
+            sure_ptr=sure_ptr, sure=sure, maybe_ptr=maybe_ptr, maybe=maybe,
+        )  # fmt: skip
+
+    def match(
+        self, x: NDArray[np.float64], y: NDArray[np.float64], selected: NDArray[np.intp]
+    ) -> tuple[NDArray[np.intp], NDArray[np.int64]]:
+        """(point index, zone id) pairs for the selected points."""
+        with np.errstate(invalid="ignore"):
+            ix = np.floor((x[selected] - self.x0) / self.dx)
+            iy = np.floor((y[selected] - self.y0) / self.dy)
+            inside = (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny)
+        points = selected[inside]
+        cells = (iy[inside] * self.nx + ix[inside]).astype(np.int64)
+        sure_points, sure_zones = _expand(points, cells, self.sure_ptr, self.sure)
+        maybe_points, maybe_zones = _expand(points, cells, self.maybe_ptr, self.maybe)
+        hit = shapely.intersects_xy(self.geometries[maybe_zones], x[maybe_points], y[maybe_points])
+        return (
+            np.concatenate((sure_points, maybe_points[hit])),
+            self.zone_ids[np.concatenate((sure_zones, maybe_zones[hit]))],
+        )
+
+
+def _csr(
+    cells: NDArray[np.intp], values: NDArray[np.intp], ncells: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    order = np.argsort(cells, kind="stable")
+    counts = np.bincount(cells, minlength=ncells)
+    ptr = np.zeros(ncells + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    return ptr, values[order].astype(np.int64)
+
+
+def _expand(
+    points: NDArray[np.intp],
+    cells: NDArray[np.int64],
+    ptr: NDArray[np.int64],
+    data: NDArray[np.int64],
+) -> tuple[NDArray[np.intp], NDArray[np.int64]]:
+    """For each point, one pair per entry of its cell's list."""
+    starts = ptr[cells]
+    counts = ptr[cells + 1] - starts
+    total = int(counts.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.int64)
+    # Offset of each output slot inside its point's list: 0, 1, ... per point.
+    first = np.cumsum(counts) - counts
+    within = np.arange(total) - np.repeat(first, counts)
+    return np.repeat(points, counts), data[np.repeat(starts, counts) + within]
+
+
+@dataclass(frozen=True)
+class ZoneIndex:
+    mall_id: int
+    version: int
+    footprint: BaseGeometry
+    zones: dict[int, ZoneShape]
+    frame: LocalFrame
+    _grids: dict[int, _Grid | None] = field(repr=False)
+    _metric: dict[int, BaseGeometry] = field(repr=False)
+    _area_m2: dict[int, float] = field(repr=False)
+    timezone: str = "UTC"
+
+    @classmethod
+    def build(
+        cls,
+        mall_id: int,
+        version: int,
+        footprint: BaseGeometry,
+        zones: Iterable[ZoneShape],
+        timezone: str = "UTC",
+    ) -> ZoneIndex:
+        zones = list(zones)
+        centre = footprint.centroid
+        frame = LocalFrame(centre.x, centre.y)
+        shapely.prepare(footprint)
+        all_levels = [z for z in zones if z.level is None]
+        levels = sorted({z.level for z in zones if z.level is not None})
+        grids = {NO_LEVEL: _Grid.build(all_levels, frame)}
+        for level in levels:
+            grids[level] = _Grid.build([z for z in zones if z.level == level] + all_levels, frame)
+        by_id = {z.zone_id: z for z in zones}
+        metric = {z.zone_id: frame.geometry(z.geometry) for z in zones}
+        metric[MALL] = frame.geometry(footprint)
+        for shape in metric.values():
+            shapely.prepare(shape)
+        return cls(
+            mall_id=mall_id,
+            version=version,
+            footprint=footprint,
+            zones=by_id,
+            frame=frame,
+            _grids=grids,
+            _metric=metric,
+            _area_m2={zone_id: shape.area for zone_id, shape in metric.items()},
+            timezone=timezone,
+        )
+
+    @property
+    def levels(self) -> list[int]:
+        return sorted(level for level in self._grids if level != NO_LEVEL)
+
+    def match(
+        self, lon: Sequence[float] | NDArray[np.float64], lat: Any, level: Any = None
+    ) -> Matches:
+        """Zones covering each point: those of the point's level and those of every level.
+
+        `level` holds an ordinal per point, NO_LEVEL for a point without one (which then only
+        matches zones spanning every level); None means no point has a level.
+        """
+        x = np.asarray(lon, dtype=np.float64)
+        y = np.asarray(lat, dtype=np.float64)
+        levels = (
+            np.full(x.shape, NO_LEVEL, dtype=np.int64)
+            if level is None
+            else np.asarray(level, dtype=np.int64)
+        )
+        found_points: list[NDArray[np.intp]] = []
+        found_zones: list[NDArray[np.int64]] = []
+        for value in np.unique(levels).tolist():
+            grid = self._grids.get(value, self._grids[NO_LEVEL])
+            if grid is None:
+                continue
+            selected = np.flatnonzero(levels == value)
+            hit_points, hit_zones = grid.match(x, y, selected)
+            found_points.append(hit_points)
+            found_zones.append(hit_zones)
+        if not found_points:
+            return Matches(np.empty(0, dtype=np.intp), np.empty(0, dtype=np.int64))
+        point_idx = np.concatenate(found_points)
+        zone_ids = np.concatenate(found_zones)
+        order = np.lexsort((zone_ids, point_idx))
+        return Matches(point_idx[order], zone_ids[order])
+
+    def locate(self, lon: Any, lat: Any, level: Any = None) -> list[frozenset[int]]:
+        """Per point, the ids of the zones it is in, plus MALL when it is in the footprint."""
+        x = np.asarray(lon, dtype=np.float64)
+        y = np.asarray(lat, dtype=np.float64)
+        matches = self.match(x, y, level)
+        in_mall = self.in_footprint(x, y)
+        zones: list[set[int]] = [{MALL} if inside else set() for inside in in_mall.tolist()]
+        for p, z in zip(matches.point.tolist(), matches.zone.tolist(), strict=True):
+            zones[p].add(z)
+        return [frozenset(s) for s in zones]
+
+    def in_footprint(self, lon: Any, lat: Any) -> NDArray[np.bool_]:
+        """Whether each point lies in the mall footprint (boundary included)."""
+        return shapely.intersects_xy(self.footprint, np.asarray(lon), np.asarray(lat))  # type: ignore[no-any-return]
+
+    # -- metric questions the presence tracker asks (one point, one zone) -----------------------
+
+    def distance_m(self, zone_id: int, lon: float, lat: float) -> float:
+        """Metres from the point to the zone (0 inside); infinite for an unknown zone."""
+        shape = self._metric.get(zone_id)
+        if shape is None:
+            return math.inf
+        x, y = self.frame.to_xy(lon, lat)
+        return float(shapely.distance(shape, shapely.Point(float(x), float(y))))
+
+    def circle_inside(self, zone_id: int, lon: float, lat: float, radius_m: float) -> float:
+        """Share (0..1) of the accuracy circle around the point that lies inside the zone."""
+        shape = self._metric.get(zone_id)
+        if shape is None:
+            return 0.0
+        x, y = self.frame.to_xy(lon, lat)
+        centre = shapely.Point(float(x), float(y))
+        if radius_m <= 0:
+            return 1.0 if shape.intersects(centre) else 0.0
+        # Cheap exit: a circle that fits entirely inside needs no intersection.
+        if shape.intersects(centre) and shapely.distance(shape.boundary, centre) >= radius_m:
+            return 1.0
+        circle = centre.buffer(radius_m, quad_segs=8)
+        return float(shape.intersection(circle).area / circle.area)
+
+    def area_m2(self, zone_id: int) -> float:
+        return self._area_m2.get(zone_id, 0.0)
+
+    def knows(self, zone_id: int) -> bool:
+        return zone_id == MALL or zone_id in self.zones
+
+    def zone_level(self, zone_id: int) -> int | None:
+        zone = self.zones.get(zone_id)
+        return zone.level if zone else None
+
+    def zone_dwell_s(self, zone_id: int) -> int:
+        zone = self.zones.get(zone_id)
+        return zone.dwell_s if zone else 0
+
+    def travel_m(self, lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+        return self.frame.distance_m(lon1, lat1, lon2, lat2)

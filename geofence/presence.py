@@ -1,0 +1,254 @@
+"""The presence state machine: (state, pings) -> (state, events). Pure; time is a parameter.
+
+Per device, and per zone the device is in (the mall itself takes part as zone `MALL`):
+
+    outside --enter--> inside --(dwell threshold reached, once)--> dwelling
+       ^                 |                                            |
+       +-----exit--------+--------------------exit--------------------+
+
+- enter: the ping is in the zone (boundary included), at the zone's level or in an all-level
+  zone, and at least half of its accuracy circle lies inside the zone.
+- dwell: still in, `dwell_s` after the enter (0 disables dwell), once per visit.
+- exit: a ping farther than the exit margin from the zone; a ping on another floor (for a
+  zone of one floor); or no ping for the presence timeout (at the last ping seen).
+- no transition at all from: duplicates (same timestamp), pings older than the last one
+  (out of order), pings whose accuracy is worse than the limit, and pings that imply an
+  implausible speed since the last accepted one (a teleport).
+docs/geofencing.md has the full rules with examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from enum import IntFlag
+from typing import Any, Protocol
+
+from geofence.index import MALL
+
+
+class PingFlag(IntFlag):
+    NONE = 0
+    DUPLICATE = 1
+    OUT_OF_ORDER = 2
+    LOW_ACCURACY = 4
+    IMPLAUSIBLE_SPEED = 8
+
+
+@dataclass(frozen=True)
+class PresenceRules:
+    exit_margin_m: float = 4.0
+    enter_circle_share: float = 0.5
+    max_accuracy_m: float = 50.0
+    max_speed_mps: float = 15.0
+    timeout_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A ping, with the zones the ZoneIndex found it in."""
+
+    ts: float  # Unix seconds
+    lon: float
+    lat: float
+    accuracy_m: float
+    level: int | None
+    zones: frozenset[int]  # zone ids covering the point at its level (MALL if in the footprint)
+
+
+@dataclass(frozen=True)
+class ZoneEvent:
+    kind: str  # enter | dwell | exit
+    zone_id: int  # MALL for the mall visit
+    at: float
+    dwell_s: float | None = None
+    level: int | None = None
+    reason: str | None = None  # exits: left, level_change, timeout, zone_removed
+
+
+@dataclass
+class ZoneStay:
+    entered_at: float
+    last_inside_at: float
+    dwelled: bool = False
+
+
+@dataclass
+class PresenceState:
+    last_ts: float | None = None
+    last_lon: float | None = None
+    last_lat: float | None = None
+    last_accuracy_m: float = 0.0
+    level: int | None = None
+    stays: dict[int, ZoneStay] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "last_ts": self.last_ts,
+            "last_lon": self.last_lon,
+            "last_lat": self.last_lat,
+            "last_accuracy_m": self.last_accuracy_m,
+            "level": self.level,
+            "stays": {
+                str(zone_id): [stay.entered_at, stay.last_inside_at, stay.dwelled]
+                for zone_id, stay in self.stays.items()
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PresenceState:
+        return cls(
+            last_ts=data.get("last_ts"),
+            last_lon=data.get("last_lon"),
+            last_lat=data.get("last_lat"),
+            last_accuracy_m=data.get("last_accuracy_m", 0.0),
+            level=data.get("level"),
+            stays={
+                int(zone_id): ZoneStay(entered, last, bool(dwelled))
+                for zone_id, (entered, last, dwelled) in data.get("stays", {}).items()
+            },
+        )
+
+
+class ZoneGeometry(Protocol):
+    """What the tracker asks of the zones (the ZoneIndex answers)."""
+
+    def zone_level(self, zone_id: int) -> int | None: ...
+    def zone_dwell_s(self, zone_id: int) -> int: ...
+    def knows(self, zone_id: int) -> bool: ...
+    def distance_m(self, zone_id: int, lon: float, lat: float) -> float: ...
+    def circle_inside(self, zone_id: int, lon: float, lat: float, radius_m: float) -> float: ...
+    def travel_m(self, lon1: float, lat1: float, lon2: float, lat2: float) -> float: ...
+
+
+@dataclass(frozen=True)
+class Advance:
+    state: PresenceState
+    events: list[ZoneEvent]
+    flags: list[PingFlag]  # one per observation, in the order given
+
+
+class PresenceTracker:
+    def __init__(self, rules: PresenceRules, zones: ZoneGeometry) -> None:
+        self.rules = rules
+        self.zones = zones
+
+    def advance(self, state: PresenceState, observations: Sequence[Observation]) -> Advance:
+        """Apply pings in time order. The input state is not modified."""
+        state = _copy(state)
+        events: list[ZoneEvent] = []
+        flags = [PingFlag.NONE] * len(observations)
+        order = sorted(range(len(observations)), key=lambda i: observations[i].ts)
+        for i in order:
+            flags[i] = self._one(state, observations[i], events)
+        return Advance(state, events, flags)
+
+    def expire(self, state: PresenceState, now: float) -> Advance:
+        """Exits for a device that has not pinged for the timeout (the sweep calls this)."""
+        state = _copy(state)
+        events: list[ZoneEvent] = []
+        if state.last_ts is not None and now - state.last_ts > self.rules.timeout_s:
+            self._exit_all(state, events, at=state.last_ts, reason="timeout")
+        return Advance(state, events, [])
+
+    def leave(self, state: PresenceState, *, reason: str) -> list[ZoneEvent]:
+        """End every stay now (at the last ping), e.g. when the device turns up in another mall.
+
+        Modifies `state` in place; the caller owns it.
+        """
+        events: list[ZoneEvent] = []
+        if state.last_ts is not None:
+            self._exit_all(state, events, at=state.last_ts, reason=reason)
+        return events
+
+    def _one(self, state: PresenceState, obs: Observation, events: list[ZoneEvent]) -> PingFlag:
+        rules = self.rules
+        if state.last_ts is not None:
+            if obs.ts == state.last_ts:
+                return PingFlag.DUPLICATE
+            if obs.ts < state.last_ts:
+                return PingFlag.OUT_OF_ORDER
+            if obs.ts - state.last_ts > rules.timeout_s:
+                self._exit_all(state, events, at=state.last_ts, reason="timeout")
+            elif self._implausible(state, obs):
+                return PingFlag.IMPLAUSIBLE_SPEED
+        low_accuracy = obs.accuracy_m > rules.max_accuracy_m
+        state.last_ts = obs.ts
+        state.last_lon, state.last_lat = obs.lon, obs.lat
+        state.last_accuracy_m = obs.accuracy_m
+        if low_accuracy:
+            return PingFlag.LOW_ACCURACY
+        if obs.level is not None:
+            state.level = obs.level
+
+        # Exits first (zones before the mall), then enters (the mall before zones).
+        leaving = [zone_id for zone_id in state.stays if self._leaves(zone_id, obs)]
+        for zone_id in sorted(leaving, key=lambda z: (z == MALL, z)):
+            stay = state.stays.pop(zone_id)
+            reason = self._exit_reason(zone_id, obs)
+            events.append(ZoneEvent("exit", zone_id, obs.ts, obs.ts - stay.entered_at,
+                                     obs.level, reason))  # fmt: skip
+        for zone_id in sorted(obs.zones, key=lambda z: (z != MALL, z)):
+            current = state.stays.get(zone_id)
+            if current is None:
+                share = self.zones.circle_inside(zone_id, obs.lon, obs.lat, obs.accuracy_m)
+                if share >= rules.enter_circle_share:
+                    state.stays[zone_id] = ZoneStay(obs.ts, obs.ts)
+                    events.append(ZoneEvent("enter", zone_id, obs.ts, level=obs.level))
+                continue
+            current.last_inside_at = obs.ts
+            dwell_s = self.zones.zone_dwell_s(zone_id)
+            if not current.dwelled and dwell_s > 0 and obs.ts - current.entered_at >= dwell_s:
+                current.dwelled = True
+                events.append(ZoneEvent("dwell", zone_id, obs.ts, obs.ts - current.entered_at,
+                                        obs.level))  # fmt: skip
+        return PingFlag.NONE
+
+    def _leaves(self, zone_id: int, obs: Observation) -> bool:
+        if zone_id in obs.zones:
+            return False
+        if not self.zones.knows(zone_id):
+            return True
+        zone_level = self.zones.zone_level(zone_id)
+        if zone_level is not None:
+            if obs.level is None:
+                return False  # a ping that does not know its floor cannot judge a floor's zone
+            if obs.level != zone_level:
+                return True
+        return self.zones.distance_m(zone_id, obs.lon, obs.lat) > self.rules.exit_margin_m
+
+    def _exit_reason(self, zone_id: int, obs: Observation) -> str:
+        if not self.zones.knows(zone_id):
+            return "zone_removed"
+        zone_level = self.zones.zone_level(zone_id)
+        if zone_level is not None and obs.level is not None and obs.level != zone_level:
+            return "level_change"
+        return "left"
+
+    def _implausible(self, state: PresenceState, obs: Observation) -> bool:
+        if state.last_lon is None or state.last_lat is None or state.last_ts is None:
+            return False
+        travelled = self.zones.travel_m(state.last_lon, state.last_lat, obs.lon, obs.lat)
+        # Noise of both fixes does not count as travel.
+        moved = max(0.0, travelled - state.last_accuracy_m - obs.accuracy_m)
+        return moved / (obs.ts - state.last_ts) > self.rules.max_speed_mps
+
+    def _exit_all(
+        self, state: PresenceState, events: list[ZoneEvent], *, at: float, reason: str
+    ) -> None:
+        for zone_id in sorted(state.stays, key=lambda z: (z == MALL, z)):
+            stay = state.stays[zone_id]
+            events.append(ZoneEvent("exit", zone_id, at, stay.last_inside_at - stay.entered_at,
+                                    state.level, reason))  # fmt: skip
+        state.stays.clear()
+
+
+def _copy(state: PresenceState) -> PresenceState:
+    return replace(state, stays={k: replace(v) for k, v in state.stays.items()})
+
+
+def flags_of(values: Iterable[PingFlag]) -> int:
+    total = PingFlag.NONE
+    for value in values:
+        total |= value
+    return int(total)

@@ -1,0 +1,221 @@
+"""Request and response shapes of malls, levels and zones (GeoJSON in and out)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+GEOJSON_POLYGON_EXAMPLE = {
+    "type": "Polygon",
+    "coordinates": [[[120.0755, 30.2925], [120.0762, 30.2925], [120.0762, 30.2931],
+                     [120.0755, 30.2931], [120.0755, 30.2925]]],
+}  # fmt: skip
+
+# Geometries are taken as plain JSON and checked by geofence.geojson, which names the exact
+# ring and coordinate at fault; pydantic's generic messages could not.
+GeoJSONArea = dict[str, Any]
+
+
+class ZoneKind(StrEnum):
+    STORE = "store"
+    RESTAURANT = "restaurant"
+    FOOD_COURT = "food_court"
+    CORRIDOR = "corridor"
+    ATRIUM = "atrium"
+    ENTRANCE = "entrance"
+    PARKING = "parking"
+    ESCALATOR = "escalator"
+    ELEVATOR = "elevator"
+    STAIRS = "stairs"
+    RESTROOM = "restroom"
+    SEATING = "seating"
+    SERVICE = "service"
+    EVENT_AREA = "event_area"
+    VACANT = "vacant"
+    FOOTPRINT = "footprint"
+    OTHER = "other"
+
+
+class MallCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    timezone: str = Field(
+        description="IANA time zone, e.g. Asia/Shanghai", examples=["Asia/Shanghai"]
+    )
+    footprint: GeoJSONArea = Field(
+        description="GeoJSON Polygon or MultiPolygon (longitude, latitude)",
+        examples=[GEOJSON_POLYGON_EXAMPLE],
+    )
+
+
+class MallUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    timezone: str | None = None
+    footprint: GeoJSONArea | None = None
+
+
+class MallOut(BaseModel):
+    id: int
+    name: str
+    timezone: str
+    footprint: dict[str, Any]
+    zones_version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class LevelCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ordinal: int = Field(ge=-20, le=200, description="0 is the ground floor, -1 the one below")
+    name: str = Field(min_length=1, max_length=100, examples=["F1"])
+
+
+class LevelUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ordinal: int | None = Field(default=None, ge=-20, le=200)
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class LevelOut(BaseModel):
+    id: int
+    ordinal: int
+    name: str
+
+
+class ZoneProperties(BaseModel):
+    """The properties mallcast reads; any other property is kept as sent and returned."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1, max_length=200)
+    kind: ZoneKind = ZoneKind.STORE
+    level: int | None = Field(
+        default=None, description="Level ordinal; null: the zone spans all levels"
+    )
+    tenant: int | None = Field(default=None, description="Id of the tenant this store zone is")
+    dwell_seconds: int = Field(default=60, ge=0, le=86_400)
+    ref: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Your own id; imports upsert by it"
+    )
+
+
+class ZonePatchProperties(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    kind: ZoneKind | None = None
+    level: int | None = None
+    tenant: int | None = None
+    dwell_seconds: int | None = Field(default=None, ge=0, le=86_400)
+    ref: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ZoneFeature(BaseModel):
+    """A zone as a GeoJSON Feature."""
+
+    type: Literal["Feature"] = "Feature"
+    id: int | str | None = None
+    geometry: GeoJSONArea = Field(examples=[GEOJSON_POLYGON_EXAMPLE])
+    properties: ZoneProperties
+
+
+class ZonePatch(BaseModel):
+    """Change a zone: a new geometry and/or the properties to change (others stay)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["Feature"] = "Feature"
+    geometry: GeoJSONArea | None = None
+    properties: ZonePatchProperties = Field(default_factory=ZonePatchProperties)
+
+
+class ZoneFeatureCollection(BaseModel):
+    """A floor plan: features are validated one by one, so their errors can be listed."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[dict[str, Any]]
+
+
+class ZoneImportResult(BaseModel):
+    created: int
+    updated: int
+    zone_ids: list[int] = Field(description="Ids of the zones, in the order of the features")
+    dry_run: bool
+
+
+class FeatureCollectionOut(BaseModel):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[dict[str, Any]]
+
+
+class PingIn(BaseModel):
+    """One location fix (documented shape; pings are checked one by one, see PingBatch)."""
+
+    ts: float | str = Field(description="Unix seconds, or RFC 3339 with a time zone")
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    accuracy_m: float = Field(gt=0, description="Horizontal accuracy radius, metres")
+    level: int | None = Field(default=None, description="Floor ordinal, if the app knows it")
+    speed_mps: float | None = None
+    heading_deg: float | None = None
+
+
+PING_EXAMPLE = {"ts": 1795500000, "lon": 120.07537, "lat": 30.29315, "accuracy_m": 5, "level": 0}
+
+
+class PingBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mall_id: int | None = Field(
+        default=None, ge=1, le=2**63 - 1, description="The mall, if the app knows it"
+    )
+    pings: list[Any] = Field(
+        description="1 to 500 pings shaped as PingIn; a bad ping is rejected alone",
+        examples=[[PING_EXAMPLE]],
+    )
+
+
+class PingRejection(BaseModel):
+    index: int
+    code: str
+    message: str
+
+
+class PingFlags(BaseModel):
+    index: int
+    flags: list[str] = Field(description="Why the ping caused no transition")
+
+
+class EventOut(BaseModel):
+    id: int
+    kind: Literal["enter", "dwell", "exit"]
+    subject: Literal["mall", "zone"]
+    zone_id: int | None
+    zone_name: str | None
+    zone_kind: str | None
+    level: int | None
+    at: datetime
+    dwell_s: float | None
+    reason: str | None
+    decision: dict[str, Any] | None = Field(
+        default=None, description="What the promotion engine decided for this event"
+    )
+
+
+class PingBatchResult(BaseModel):
+    mall_id: int | None
+    accepted: int = Field(description="New pings stored")
+    duplicates: int = Field(description="Pings sent before (or twice in this batch)")
+    rejected: int
+    outside: int = Field(description="Pings outside every mall: used to end a visit, not stored")
+    rejections: list[PingRejection]
+    flagged: list[PingFlags]
+    events: list[EventOut]

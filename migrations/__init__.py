@@ -1,0 +1,1 @@
+"""Alembic migrations of mallcast's schema (shipped with the package so `serve` can migrate)."""

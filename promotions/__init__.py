@@ -1,0 +1,1 @@
+"""Tenants, promotions, shopper profiles, eligibility, ranking, holdouts and measurement."""

@@ -1,0 +1,387 @@
+"""The promotion engine at work: for each zone event, load what the decision needs, decide
+(promotions.engine, pure), and store the decision with its reasons, in the ingest transaction.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.orm import Session
+
+from core.db import utcnow
+from core.events import StoredEvent
+from promotions.catalog import get_rules
+from promotions.engine import (
+    Choice,
+    Occasion,
+    Offer,
+    Rules,
+    Shopper,
+    Stats,
+    Usage,
+    could_fire,
+    decide,
+    primary_segment,
+)
+from promotions.models import Decision, Promotion, Redemption
+from promotions.payload import localized
+from promotions.schedule import (
+    QuietHours,
+    TimeRange,
+    WeeklyWindow,
+    local_time,
+    parse_days,
+    parse_hhmm,
+)
+from promotions.schemas import MallRulesIn
+from promotions.segments import Condition, SegmentRule, ShopperFacts, segments_of
+from push.models import Device
+from push.outbox import enqueue
+
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a till
+
+
+class PromotionEngine:
+    """The EventSink that turns zone events into decisions."""
+
+    def __init__(
+        self, seed: int | None = None, push_ttl: timedelta = timedelta(minutes=15)
+    ) -> None:
+        self.push_ttl = push_ttl  # an offer for someone in the store is stale soon after
+        self._rng = np.random.default_rng(seed)
+        self._rng_lock = threading.Lock()  # request threads share the generator
+
+    def on_events(
+        self, session: Session, device_id: uuid.UUID, events: Sequence[StoredEvent]
+    ) -> dict[int, Any]:
+        device = session.get(Device, device_id)
+        if device is None or not events:
+            return {}
+        answers: dict[int, Any] = {}
+        for mall_id in sorted({e.mall_id for e in events}):
+            batch = [e for e in events if e.mall_id == mall_id]
+            answers.update(self._decide_all(session, device, mall_id, batch))
+        return answers
+
+    def _decide_all(
+        self, session: Session, device: Device, mall_id: int, events: Sequence[StoredEvent]
+    ) -> dict[int, Any]:
+        timezone = events[0].timezone
+        settings = get_rules(session, mall_id)
+        rules = mall_rules(settings, timezone)
+        promotions = session.scalars(
+            select(Promotion).where(Promotion.mall_id == mall_id, Promotion.status == "approved")
+        ).all()
+        offers = [offer_of(p) for p in promotions]
+        by_id = {p.id: p for p in promotions}
+        answers: dict[int, Any] = {}
+        occasions = {e.id: _occasion(e) for e in events}
+        # Most events (a corridor, a back-of-house area) are no promotion's business: their
+        # decisions need no shopper facts, and are stored together in one statement.
+        relevant = [e for e in events if any(could_fire(o, occasions[e.id]) for o in offers)]
+        idle = [e for e in events if e not in relevant]
+        if idle:
+            answers |= _store_idle(session, device.id, idle, bool(offers))
+        if not relevant:
+            return answers
+        events = relevant
+        now = max(e.at for e in events)
+        facts = shopper_facts(session, device.id, now)
+        segments = segments_of(facts, now, custom_segments(settings))
+        shopper = Shopper(
+            device_id=device.id,
+            marketing_consent=device.consent_marketing_push,
+            reachable=device.fcm_token is not None or device.fcm_fid is not None,
+            interests=frozenset(device.interests)
+            | {c for c, m in facts.dwell_minutes.items() if m >= 30},
+            segments=segments,
+            quiet=quiet_hours(device.quiet_hours),
+            first_visit=facts.visits_total <= 1,
+            dwell_minutes=facts.dwell_minutes,
+        )
+        usage = load_usage(session, device.id, mall_id, local_day_start(now, timezone))
+        stats = load_stats(session, [o.id for o in offers])
+        for event in events:
+            occasion = occasions[event.id]
+            with self._rng_lock:
+                choice = decide(occasion, shopper, offers, usage, rules, stats, self._rng)
+            promotion = by_id.get(choice.offer_id) if choice.offer_id else None
+            decision = _store(session, device.id, event, choice, promotion, segments)
+            if decision.outcome == "sent" and promotion is not None:
+                _enqueue_push(session, decision, promotion, device.locale, self.push_ttl)
+            if choice.outcome == "sent" and promotion is not None:
+                usage = _count_push(usage, promotion, event.at)
+            answers[event.id] = decision_summary(decision, promotion, device.locale)
+        return answers
+
+
+def _store_idle(
+    session: Session, device_id: uuid.UUID, events: Sequence[StoredEvent], any_offers: bool
+) -> dict[int, Any]:
+    reason = "no_offer_for_this_zone" if any_offers else "no_offers"
+    rows = [
+        {"event_id": e.id, "device_id": device_id, "mall_id": e.mall_id, "outcome": "none",
+         "reason": reason, "segments": [], "explanation": {}, "at": e.at}
+        for e in events
+    ]  # fmt: skip
+    ids = (
+        session.execute(insert(Decision).returning(Decision.id, sort_by_parameter_order=True), rows)
+        .scalars()
+        .all()
+    )
+    return {
+        event.id: {"decision_id": decision_id, "outcome": "none", "promotion_id": None,
+                   "reason": reason}
+        for event, decision_id in zip(events, ids, strict=True)
+    }  # fmt: skip
+
+
+def _occasion(event: StoredEvent) -> Occasion:
+    return Occasion(event.kind, event.zone_id, event.at, event.level, event.zone_kind,
+                    event.zone_tenant_id)  # fmt: skip
+
+
+def _store(
+    session: Session,
+    device_id: uuid.UUID,
+    event: StoredEvent,
+    choice: Choice,
+    promotion: Promotion | None,
+    segments: frozenset[str],
+) -> Decision:
+    code = None
+    if choice.outcome == "sent" and promotion and promotion.redemption.get("codes") != "none":
+        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+    decision = Decision(
+        event_id=event.id,
+        device_id=device_id,
+        mall_id=event.mall_id,
+        promotion_id=choice.offer_id,
+        tenant_id=promotion.tenant_id if promotion else None,
+        outcome=choice.outcome,
+        reason=choice.reason,
+        segments=sorted(segments),
+        explanation=choice.explanation(),
+        redemption_code=code,
+        at=event.at,
+    )
+    session.add(decision)
+    session.flush()
+    return decision
+
+
+def _enqueue_push(
+    session: Session, decision: Decision, promotion: Promotion, locale: str, ttl: timedelta
+) -> None:
+    """The outbox row, in the transaction of the event and the decision."""
+    title, body = localized(promotion.title, promotion.body, promotion.translations, locale)
+    data = {"decision_id": str(decision.id), "promotion_id": str(promotion.id)}
+    if promotion.deep_link:
+        data["deep_link"] = promotion.deep_link
+    if decision.redemption_code:
+        data["code"] = decision.redemption_code
+    enqueue(
+        session, decision_id=decision.id, device_id=decision.device_id, title=title, body=body,
+        data=data, collapse_key=f"promotion-{promotion.id}", image_url=promotion.image_url,
+        created_at=utcnow(), ttl=ttl,
+    )  # fmt: skip
+
+
+def decision_summary(
+    decision: Decision, promotion: Promotion | None, locale: str = "en"
+) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "decision_id": decision.id,
+        "outcome": decision.outcome,
+        "promotion_id": decision.promotion_id,
+        "reason": decision.reason,
+    }
+    if promotion is not None:
+        summary["title"], summary["body"] = localized(
+            promotion.title, promotion.body, promotion.translations, locale
+        )
+    if decision.redemption_code:
+        summary["code"] = decision.redemption_code
+    return summary
+
+
+def offer_of(promotion: Promotion) -> Offer:
+    targets, schedule = promotion.targets, promotion.schedule or {}
+    audience, limits = promotion.audience or {}, promotion.limits or {}
+    return Offer(
+        id=promotion.id,
+        tenant_id=promotion.tenant_id,
+        category=promotion.category,
+        trigger=promotion.trigger,
+        zone_ids=frozenset(targets.get("zones", [])),
+        zone_kinds=frozenset(targets.get("kinds", [])),
+        whole_mall=bool(targets.get("mall")),
+        levels=frozenset(targets["levels"]) if targets.get("levels") is not None else None,
+        status=promotion.status,
+        starts_at=_instant(schedule.get("starts_at")),
+        ends_at=_instant(schedule.get("ends_at")),
+        windows=tuple(
+            WeeklyWindow(
+                parse_days(w["days"]), TimeRange(parse_hhmm(w["start"]), parse_hhmm(w["end"]))
+            )
+            for w in schedule.get("windows", [])
+        ),
+        segments=frozenset(audience.get("segments", [])),
+        interests=frozenset(i.lower() for i in audience.get("interests", [])),
+        visitors=audience.get("visitors", "any"),
+        per_shopper_per_day=limits.get("per_shopper_per_day", 1),
+        per_shopper_total=limits.get("per_shopper_total"),
+        pushes_per_day=limits.get("pushes_per_day"),
+        budget_pushes=limits.get("budget_pushes"),
+        priority=promotion.priority,
+    )
+
+
+def mall_rules(settings: MallRulesIn, timezone: str) -> Rules:
+    quiet = settings.quiet_hours
+    return Rules(
+        timezone=timezone,
+        max_pushes_per_day=settings.max_pushes_per_day,
+        min_gap=timedelta(minutes=settings.min_gap_minutes),
+        quiet=QuietHours(TimeRange(parse_hhmm(quiet.start), parse_hhmm(quiet.end)))
+        if quiet
+        else None,
+        tenant_daily_cap=settings.tenant_daily_cap,
+        holdout_share=settings.holdout_share,
+    )
+
+
+def custom_segments(settings: MallRulesIn) -> list[SegmentRule]:
+    return [
+        SegmentRule(s.name, tuple(Condition(c.fact, c.op, c.value) for c in s.all))
+        for s in settings.segments
+    ]
+
+
+def quiet_hours(value: dict[str, str] | None) -> QuietHours | None:
+    if not value:
+        return None
+    return QuietHours(TimeRange(parse_hhmm(value["start"]), parse_hhmm(value["end"])))
+
+
+def local_day_start(moment: datetime, timezone: str) -> datetime:
+    local = local_time(moment, timezone)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def shopper_facts(session: Session, device_id: uuid.UUID, now: datetime) -> ShopperFacts:
+    visits = session.execute(
+        text("SELECT at FROM zone_events WHERE device_id = :d AND subject = 'mall' "
+             "AND kind = 'enter' AND at <= :now ORDER BY at"),
+        {"d": device_id, "now": now},
+    ).scalars().all()  # fmt: skip
+    # Dwell by the category of the tenant whose store it was (what the shopper spends time on).
+    dwell = session.execute(
+        text("SELECT t.category, sum(e.dwell_s) / 60 FROM zone_events e "
+             "JOIN zones z ON z.id = e.zone_id JOIN tenants t ON t.id = z.tenant_id "
+             "WHERE e.device_id = :d AND e.kind = 'exit' GROUP BY t.category"),
+        {"d": device_id},
+    ).all()  # fmt: skip
+    counts = session.execute(
+        select(
+            func.count(Decision.id).filter(Decision.outcome == "sent"),
+            func.count(Decision.opened_at),
+        ).where(Decision.device_id == device_id)
+    ).one()
+    redemptions = session.scalar(
+        select(func.count(Redemption.id)).where(Redemption.device_id == device_id)
+    )
+    device = session.get(Device, device_id)
+    return ShopperFacts(
+        visit_starts=list(visits),
+        redemptions=int(redemptions or 0),
+        opens=int(counts[1]),
+        pushes=int(counts[0]),
+        loyalty_tier=device.loyalty_tier if device else None,
+        dwell_minutes={category: float(minutes or 0) for category, minutes in dwell},
+    )
+
+
+def load_usage(session: Session, device_id: uuid.UUID, mall_id: int, day_start: datetime) -> Usage:
+    sent = Decision.outcome == "sent"
+    mine = session.execute(
+        select(Decision.promotion_id, Decision.at).where(Decision.device_id == device_id, sent)
+    ).all()
+    pushes = [(p, at) for p, at in mine if p is not None]  # a send always names its promotion
+    today = [(p, at) for p, at in pushes if at >= day_start]
+    tenants_today = session.execute(
+        select(Decision.tenant_id, func.count())
+        .where(Decision.mall_id == mall_id, sent, Decision.at >= day_start)
+        .group_by(Decision.tenant_id)
+    ).all()
+    offers = session.execute(
+        select(Decision.promotion_id, func.count(), func.count().filter(Decision.at >= day_start))
+        .where(Decision.mall_id == mall_id, sent)
+        .group_by(Decision.promotion_id)
+    ).all()
+    redeemed = session.scalars(
+        select(Redemption.promotion_id).where(Redemption.device_id == device_id)
+    ).all()
+    return Usage(
+        shopper_today=len(today),
+        shopper_last_push=max((at for _, at in pushes), default=None),
+        tenant_today={t: n for t, n in tenants_today if t is not None},
+        offer_today={p: today_n for p, _, today_n in offers if p is not None},
+        offer_total={p: total for p, total, _ in offers if p is not None},
+        shopper_offer_today=dict(Counter(p for p, _ in today)),
+        shopper_offer_total=dict(Counter(p for p, _ in pushes)),
+        redeemed=frozenset(redeemed),
+    )
+
+
+def load_stats(session: Session, offer_ids: Sequence[int]) -> Stats:
+    """Sends and redemptions per (offer, primary segment), for the bandit."""
+    if not offer_ids:
+        return Stats()
+    rows = session.execute(
+        select(Decision.promotion_id, Decision.segments, func.count(Decision.id),
+               func.count(Redemption.id))
+        .outerjoin(Redemption, Redemption.decision_id == Decision.id)
+        .where(Decision.promotion_id.in_(offer_ids), Decision.outcome == "sent")
+        .group_by(Decision.promotion_id, Decision.segments)
+    ).all()  # fmt: skip
+    sends: Counter[tuple[int, str]] = Counter()
+    redemptions: Counter[tuple[int, str]] = Counter()
+    for promotion_id, segments, n_sent, n_redeemed in rows:
+        if promotion_id is None:
+            continue
+        key = (promotion_id, primary_segment(frozenset(segments or [])))
+        sends[key] += n_sent
+        redemptions[key] += n_redeemed
+    return Stats(sends=dict(sends), redemptions=dict(redemptions))
+
+
+def _count_push(usage: Usage, promotion: Promotion, at: datetime) -> Usage:
+    """The usage after one more push in this batch (later events of it see the cap)."""
+    pid, tid = promotion.id, promotion.tenant_id
+
+    def plus(counts: Any, key: int) -> dict[int, int]:
+        return {**counts, key: counts.get(key, 0) + 1}
+
+    return Usage(
+        shopper_today=usage.shopper_today + 1,
+        shopper_last_push=at,
+        tenant_today=plus(usage.tenant_today, tid),
+        offer_today=plus(usage.offer_today, pid),
+        offer_total=plus(usage.offer_total, pid),
+        shopper_offer_today=plus(usage.shopper_offer_today, pid),
+        shopper_offer_total=plus(usage.shopper_offer_total, pid),
+        redeemed=usage.redeemed,
+    )
+
+
+def _instant(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

@@ -1,0 +1,224 @@
+"""Request and response shapes of the promotions domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+
+class TenantCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, examples=["STARBUCKS COFFEE"])
+    category: str = Field(min_length=1, max_length=64, examples=["cafe"])
+
+
+class TenantUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    category: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class TenantOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    mall_id: int
+    name: str
+    category: str
+    created_at: datetime
+
+
+# -- promotions -----------------------------------------------------------------------------
+
+Trigger = Literal["enter", "dwell", "exit"]
+PromotionStatus = Literal["draft", "submitted", "approved", "rejected", "paused", "ended"]
+HHMM = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$", examples=["17:00"])]
+
+
+LocaleKey = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+
+
+class Text(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=2000)
+
+
+class Targets(BaseModel):
+    """Where the promotion fires: zones of the tenant's store, zones the operator opens to
+    tenants (by id or by kind), or the mall visit itself; optionally only on some levels."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    zones: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(default_factory=list,
+                                                                   max_length=500)  # fmt: skip
+    kinds: list[str] = Field(default_factory=list, max_length=20, examples=[["food_court"]])
+    mall: bool = Field(default=False, description="The whole mall (visit events)")
+    levels: list[int] | None = Field(default=None, description="Only events on these levels")
+
+
+class Window(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    days: list[str] = Field(min_length=1, examples=[["weekdays"], ["sat", "sun"]])
+    start: HHMM
+    end: HHMM = Field(description="Not after start: the window runs past midnight")
+
+
+class Schedule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    starts_at: datetime | None = Field(default=None, description="Default: from approval")
+    ends_at: datetime | None = None
+    windows: list[Window] = Field(
+        default_factory=list, max_length=20, description="Mall local time; none: any time"
+    )
+
+
+class Audience(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    segments: list[str] = Field(default_factory=list, examples=[["lapsed"]])
+    interests: list[str] = Field(default_factory=list, examples=[["coffee"]])
+    visitors: Literal["any", "new", "returning"] = "any"
+
+
+class Limits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    per_shopper_per_day: int | None = Field(default=1, ge=1, le=100)
+    per_shopper_total: int | None = Field(default=None, ge=1, le=1000)
+    pushes_per_day: int | None = Field(default=None, ge=1, le=10_000_000)
+    budget_pushes: int | None = Field(default=None, ge=1, le=100_000_000)
+
+
+class RedemptionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    codes: Literal["unique", "none"] = Field(
+        default="unique", description="A code per push, checked by the store"
+    )
+
+
+class PromotionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200, examples=["Two coffees, one price"])
+    body: str = Field(min_length=1, max_length=2000)
+    translations: dict[LocaleKey, Text] = Field(
+        default_factory=dict, examples=[{"zh-CN": {"title": "买一送一", "body": "今晚有效"}}]
+    )
+    image_url: HttpUrl | None = None
+    deep_link: str | None = Field(default=None, max_length=2048, examples=["mallapp://offer/1"])
+    category: str = Field(min_length=1, max_length=64, examples=["cafe"])
+    targets: Targets
+    trigger: Trigger = "enter"
+    schedule: Schedule = Field(default_factory=Schedule)
+    audience: Audience = Field(default_factory=Audience)
+    limits: Limits = Field(default_factory=Limits)
+    redemption: RedemptionSettings = Field(default_factory=RedemptionSettings)
+    priority: int = Field(default=50, ge=0, le=100)
+
+
+class PromotionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    body: str | None = Field(default=None, min_length=1, max_length=2000)
+    translations: dict[LocaleKey, Text] | None = None
+    image_url: HttpUrl | None = None
+    deep_link: str | None = Field(default=None, max_length=2048)
+    category: str | None = Field(default=None, min_length=1, max_length=64)
+    targets: Targets | None = None
+    trigger: Trigger | None = None
+    schedule: Schedule | None = None
+    audience: Audience | None = None
+    limits: Limits | None = None
+    redemption: RedemptionSettings | None = None
+    priority: int | None = Field(default=None, ge=0, le=100)
+
+
+class PromotionOut(PromotionCreate):
+    model_config = ConfigDict(extra="ignore")
+
+    id: int
+    mall_id: int
+    tenant_id: int
+    status: PromotionStatus
+    active: bool = Field(description="Approved, and within its dates now")
+    rejection_reason: str | None
+    submitted_at: datetime | None
+    approved_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Rejection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+# -- mall rules -------------------------------------------------------------------------------
+
+
+class Condition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fact: Literal["visits_total", "visits_30d", "days_since_previous_visit", "median_gap_days",
+                  "redemptions", "opens", "pushes", "loyalty_tier"]  # fmt: skip
+    op: Literal[">=", "<=", ">", "<", "==", "!="]
+    value: float | str
+
+
+class SegmentDefinition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$", examples=["weekend_regulars"])
+    all: list[Condition] = Field(min_length=1, max_length=10)
+
+
+class QuietHoursIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: HHMM = "22:00"
+    end: HHMM = "09:00"
+
+
+class MallRulesIn(BaseModel):
+    """The mall's rules for every promotion (defaults in brackets are what a new mall gets)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_pushes_per_day: int = Field(default=3, ge=0, le=50, description="Per shopper [3]")
+    min_gap_minutes: int = Field(default=30, ge=0, le=1440, description="Between two pushes")
+    quiet_hours: QuietHoursIn | None = Field(
+        default_factory=QuietHoursIn, description="Mall local time; null: none [22:00-09:00]"
+    )
+    tenant_daily_cap: int | None = Field(default=500, ge=1, description="Pushes per tenant a day")
+    tenant_zone_kinds: list[str] = Field(
+        default_factory=lambda: ["food_court", "entrance", "atrium", "corridor"],
+        description="Kinds of mall zones tenants may target",
+    )
+    tenant_zone_ids: list[int] = Field(
+        default_factory=list, description="Further zones tenants may target"
+    )
+    tenants_may_target_mall: bool = Field(default=True, description="The whole mall (visits)")
+    holdout_share: float = Field(default=0.10, ge=0, le=0.5)
+    attribution_window_hours: int = Field(default=48, ge=1, le=24 * 30)
+    segments: list[SegmentDefinition] = Field(default_factory=list, max_length=50)
+
+
+class MallRulesOut(MallRulesIn):
+    mall_id: int
+
+
+class CodeRedemption(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=4, max_length=32, examples=["K7PX2QMA"])

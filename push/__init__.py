@@ -1,0 +1,1 @@
+"""Devices and their FCM tokens, the outbox, and delivery through firebase-admin."""

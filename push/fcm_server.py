@@ -1,0 +1,230 @@
+"""A local stand-in for Firebase Cloud Messaging, for the demo, the tests and the benchmarks.
+
+It speaks what firebase-admin speaks: the OAuth 2.0 token exchange of a service account
+(POST /token with a signed JWT assertion) and the FCM HTTP v1 send API
+(POST /v1/projects/{project}/messages:send). It keeps what it received and injects faults on
+request: an HTTP status with FCM's error body (UNREGISTERED, INVALID_ARGUMENT, QUOTA_EXCEEDED,
+UNAVAILABLE, INTERNAL...), a Retry-After, added latency, for chosen tokens and a number of times.
+Served by uvicorn (uvloop, httptools, keep-alive), so that it is not what a benchmark measures.
+It listens on loopback only and checks nothing about the JWT but its shape: it is not security.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+_STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+                 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
+                 503: "UNAVAILABLE"}  # fmt: skip
+
+
+@dataclass
+class Fault:
+    """What to answer instead of success, `times` times (None: until cleared)."""
+
+    status: int
+    error_code: str | None = None  # FcmError errorCode: UNREGISTERED, QUOTA_EXCEEDED, ...
+    retry_after_s: float | None = None
+    latency_s: float = 0.0
+    times: int | None = 1
+    token: str | None = None  # only for this address (token or fid); None: every message
+    message: str = "injected fault"
+    field_violation: str | None = None  # e.g. "message.token" for a malformed token
+
+
+@dataclass
+class Received:
+    at: float
+    project: str
+    message: dict[str, Any]
+    status: int
+    name: str | None
+
+    @property
+    def address(self) -> str | None:
+        return self.message.get("token") or self.message.get("fid")
+
+
+@dataclass
+class FakeFCMState:
+    received: list[Received] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    latency_s: float = 0.0
+    tokens_issued: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def next_fault(self, address: str | None) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.token is not None and fault.token != address:
+                    continue
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self.faults.remove(fault)
+                return fault
+        return None
+
+    def accepted(self) -> list[Received]:
+        with self.lock:
+            return [r for r in self.received if r.status == 200]
+
+
+def create_app(state: FakeFCMState) -> Starlette:
+    async def token(request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" or (
+            form.get("assertion", "").count(".") != 2
+        ):
+            return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        with state.lock:
+            state.tokens_issued += 1
+        return JSONResponse({"access_token": "local-" + secrets.token_hex(8),
+                             "expires_in": 3600, "token_type": "Bearer"})  # fmt: skip
+
+    async def send(request: Request) -> Response:
+        project = request.path_params["project"]
+        if not request.headers.get("authorization", "").startswith("Bearer local-"):
+            return _error(401, "UNAUTHENTICATED", "missing or unknown access token")
+        body = await request.json()
+        message = body.get("message") if isinstance(body, dict) else None
+        if not isinstance(message, dict) or not (message.get("token") or message.get("fid")):
+            return _error(400, "INVALID_ARGUMENT", "message needs a token or fid")
+        address = message.get("token") or message.get("fid")
+        fault = state.next_fault(address)
+        delay = state.latency_s + (fault.latency_s if fault else 0.0)
+        if delay:
+            await asyncio.sleep(delay)
+        now = time.time()
+        if fault is not None and fault.status != 200:
+            with state.lock:
+                state.received.append(Received(now, project, message, fault.status, None))
+            headers = {"Retry-After": f"{fault.retry_after_s:g}"} if fault.retry_after_s else None
+            return _error(fault.status, fault.error_code, fault.message, headers,
+                          fault.field_violation)  # fmt: skip
+        with state.lock:
+            name = f"projects/{project}/messages/{next(state._ids)}"
+            state.received.append(Received(now, project, message, 200, name))
+        return JSONResponse({"name": name})
+
+    return Starlette(routes=[
+        Route("/token", token, methods=["POST"]),
+        Route("/v1/projects/{project}/messages:send", send, methods=["POST"]),
+    ])  # fmt: skip
+
+
+def _error(
+    status: int,
+    error_code: str | None,
+    message: str,
+    headers: dict[str, str] | None = None,
+    field_violation: str | None = None,
+) -> JSONResponse:
+    details: list[dict[str, Any]] = []
+    if error_code:
+        details.append({"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
+                        "errorCode": error_code})  # fmt: skip
+    if field_violation:
+        details.append({"@type": "type.googleapis.com/google.rpc.BadRequest",
+                        "fieldViolations": [{"field": field_violation,
+                                             "description": message}]})  # fmt: skip
+    body = {
+        "error": {
+            "code": status,
+            "message": message,
+            "status": _STATUS_NAMES.get(status, "UNKNOWN"),
+            "details": details,
+        }
+    }
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class FakeFCM:
+    """The server in a background thread of this process: `with FakeFCM() as fcm: fcm.url`."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.state = FakeFCMState()
+        self.port = port or _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_app(self.state), host="127.0.0.1", port=self.port,
+                                log_level="warning", access_log=False, lifespan="off")  # fmt: skip
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="fake-fcm", daemon=True)
+
+    def start(self) -> FakeFCM:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the local FCM server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> FakeFCM:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def inject(self, fault: Fault) -> None:
+        with self.state.lock:
+            self.state.faults.append(fault)
+
+    def clear(self) -> None:
+        with self.state.lock:
+            self.state.faults.clear()
+            self.state.received.clear()
+
+    @property
+    def received(self) -> list[Received]:
+        with self.state.lock:
+            return list(self.state.received)
+
+    def accepted(self) -> list[Received]:
+        return self.state.accepted()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running(port: int = 0) -> Iterator[FakeFCM]:
+    with FakeFCM(port) as server:
+        yield server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Local FCM-compatible server (loopback only)")
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    uvicorn.run(create_app(FakeFCMState()), host="127.0.0.1", port=args.port,
+                log_level="warning", access_log=False)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

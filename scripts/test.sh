@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what the tests need (scripts/setup.sh), then checks style and types and runs the
+# whole suite on a throwaway embedded PostGIS (or on MALLCAST_TEST_DATABASE_URL when set).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+echo "== ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+echo "== mypy"
+.venv/bin/mypy .
+echo "== pytest"
+.venv/bin/pytest "$@"

@@ -1,0 +1,144 @@
+"""Fixtures on a real PostgreSQL + PostGIS: the embedded launcher's throwaway cluster, or the
+server named by MALLCAST_TEST_DATABASE_URL. Every test run works in databases of its own."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import make_url, text
+
+from api.app import create_app
+from api.db import Database, libpq_conninfo
+from api.embedded import ClusterState, EmbeddedPostgres
+from api.keys import create_key
+from api.migrate import upgrade
+from api.schema import metadata
+from api.settings import Settings
+
+
+class TestServer:
+    """A PostgreSQL server the tests may create and drop databases on."""
+
+    __test__ = False
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = make_url(admin_url)
+
+    def url(self, database: str) -> str:
+        return self.admin_url.set(database=database).render_as_string(hide_password=False)
+
+    def _admin(self) -> psycopg.Connection[Any]:
+        url = self.admin_url.render_as_string(hide_password=False)
+        return psycopg.connect(libpq_conninfo(url), autocommit=True)
+
+    def create_database(self, prefix: str = "mallcast_test") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        with self._admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        with psycopg.connect(self._conninfo(name), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        return name
+
+    def drop_database(self, name: str) -> None:
+        with self._admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def _conninfo(self, database: str) -> str:
+        url = self.admin_url.render_as_string(hide_password=False)
+        return libpq_conninfo(url, database=database)
+
+
+def private_tmpdir(prefix: str) -> Path:
+    """A temporary directory the unprivileged PostgreSQL user can reach when we are root."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def home() -> Iterator[Path]:
+    """A MALLCAST_HOME of its own; an embedded cluster left running there is stopped."""
+    path = private_tmpdir("mallcast-home-")
+    yield path
+    cluster = EmbeddedPostgres(path)
+    if cluster.status().state is ClusterState.RUNNING:
+        cluster.stop()
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[TestServer]:
+    external = os.environ.get("MALLCAST_TEST_DATABASE_URL")
+    if external:
+        yield TestServer(Settings(database_url=external).database_url or external)
+        return
+    home = private_tmpdir("mallcast-test-")
+    cluster = EmbeddedPostgres(home, durable=False)
+    cluster.start()
+    try:
+        yield TestServer(cluster.url("postgres"))
+    finally:
+        cluster.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_server: TestServer) -> Iterator[str]:
+    name = pg_server.create_database()
+    url = pg_server.url(name)
+    upgrade(url)
+    yield url
+    pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def database(database_url: str) -> Iterator[Database]:
+    db = Database(database_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def db(database: Database) -> Iterator[Database]:
+    """The shared test database, emptied after each test."""
+    yield database
+    tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+    with database.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url)
+
+
+@pytest.fixture
+def client(db: Database, settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, db), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def issue_key(db: Database, **kwargs: Any) -> str:
+    with db.sessions() as session:
+        issued = create_key(session, **kwargs)
+        session.commit()
+        return issued.plaintext
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def platform(db: Database) -> dict[str, str]:
+    """Headers of the platform operator (a key for every mall)."""
+    return bearer(issue_key(db, role="operator"))

@@ -1,0 +1,35 @@
+"""The benchmark scripts keep working (their figures are read, never judged, here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("script", "keys"),
+    [
+        ("geofence.py", ("engine_matches_per_s", "naive_matches_per_s", "postgis_matches_per_s",
+                         "engine_vs_postgis", "ingest_single_per_s", "ingest_batch_pings_per_s",
+                         "ingest_p99_ms")),
+        ("push.py", ("messages_per_s", "p50_ms", "p99_ms", "naive_messages_per_s")),
+        ("e2e.py", ("batched_pings_per_s", "single_requests_per_s", "p99_ms",
+                    "naive_pings_per_s")),
+    ],
+)  # fmt: skip
+def test_bench_script_quick_json(script: str, keys: tuple[str, ...]) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), "--quick", "--json"],
+        capture_output=True, text=True, timeout=400, check=False, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in keys:
+        assert figures[key] > 0, key
+    assert figures["quick"] is True

@@ -1,0 +1,136 @@
+"""`mallcast` as a user runs it: a real process on the embedded default, stopped by signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.embedded import ClusterState, EmbeddedPostgres
+
+MALLCAST = str(Path(sys.executable).parent / "mallcast")
+
+
+def env_for(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLCAST_")}
+    return env | {"MALLCAST_HOME": str(home), "MALLCAST_LOG_LEVEL": "warning"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MALLCAST, *args], env=env_for(home), capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+
+
+def serve_until_healthy(home: Path, port: int) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [MALLCAST, "serve", "--demo", "--port", str(port)],
+        env=env_for(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError("mallcast serve did not become healthy")
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_serve_runs_the_demo_and_stops_cleanly(home: Path, stop_signal: signal.Signals) -> None:
+    port = free_port()
+    process = serve_until_healthy(home, port)
+    cluster = EmbeddedPostgres(home)
+    postmaster = cluster.running_pid()
+    assert postmaster is not None
+
+    key = (home / "operator.key").read_text().strip()
+    malls = httpx.get(f"http://127.0.0.1:{port}/v1/malls",
+                      headers={"Authorization": f"Bearer {key}"}).json()  # fmt: skip
+    assert [m["name"] for m in malls] == ["Xixi Yintai City (ILC site 1)"]
+
+    process.send_signal(stop_signal)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode in (0, 130, -stop_signal), output
+    assert "embedded PostgreSQL stopped" in output
+    assert cluster.status().state is ClusterState.STOPPED
+    assert (
+        not Path(f"/proc/{postmaster}").exists()
+        or "Z" in Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1][:3]
+    )
+
+
+def test_serve_reuses_the_cluster_and_the_demo_key(home: Path) -> None:
+    first = serve_until_healthy(home, free_port())
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=60)
+    key = (home / "operator.key").read_text()
+
+    port = free_port()
+    second = serve_until_healthy(home, port)
+    try:
+        assert (home / "operator.key").read_text() == key
+        assert (home / "operator.key").stat().st_mode & 0o777 == 0o600
+        malls = httpx.get(f"http://127.0.0.1:{port}/v1/malls",
+                          headers={"Authorization": f"Bearer {key.strip()}"}).json()  # fmt: skip
+        assert len(malls) == 1  # seeding again changed nothing
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.communicate(timeout=60)
+
+
+def test_db_commands_and_keys(home: Path) -> None:
+    assert run(home, "db", "status").returncode == 3  # absent
+    started = run(home, "db", "start")
+    assert started.returncode == 0, started.stderr
+    status = run(home, "db", "status")
+    assert status.returncode == 0
+    assert status.stdout.startswith("running")
+    url = run(home, "db", "url").stdout.strip()
+    assert url.startswith("postgresql+psycopg://mallcast@/mallcast?host=")
+
+    created = run(home, "keys", "create", "--role", "operator", "--label", "ops team")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("mc_")
+    assert "every mall" in created.stderr
+    listed = run(home, "keys", "list").stdout
+    assert key.split("_")[1] in listed
+    assert key.split("_", 2)[2] not in listed  # never the secret
+
+    refused = run(home, "keys", "create", "--role", "tenant", "--tenant", "9")
+    assert refused.returncode == 1
+    assert "no tenant with id 9" in refused.stderr
+    assert run(home, "keys", "revoke", key.split("_")[1]).returncode == 0
+    assert "revoked" in run(home, "keys", "list").stdout
+
+    assert run(home, "db", "stop").returncode == 0
+    assert run(home, "db", "status").returncode == 3
+
+
+def test_missing_postgresql_is_one_clear_line(home: Path, tmp_path: Path) -> None:
+    env = env_for(home) | {"MALLCAST_PG_BIN": str(tmp_path)}
+    result = subprocess.run([MALLCAST, "serve"], env=env, capture_output=True, text=True,
+                            timeout=60, check=False)  # fmt: skip
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "apt-get install postgresql-15" in lines[0]

@@ -1,0 +1,141 @@
+"""Scheduled jobs on the real database and a real APScheduler: timeouts and retention."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from datetime import UTC, datetime, timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text
+
+from api.app import create_app
+from api.db import Database
+from api.jobs import Jobs, schedule, start_scheduler
+from api.settings import Settings
+from geofence.models import Ping, ZoneEvent
+from tests.test_pings_api import count, mall_id, ping, register, starbucks
+
+__all__ = ["mall_id"]
+
+
+def jobs_for(client: TestClient) -> Jobs:
+    state = client.app.state  # type: ignore[attr-defined]
+    return Jobs(state.database, state.settings, state.zone_cache, state.event_sink)
+
+
+def visit_ten_minutes_ago(client: TestClient, db: Database, mall_id: int) -> None:
+    _, lon, lat = starbucks(db, mall_id)
+    _, headers = register(client, location=True)
+    then = time.time() - 700  # longer ago than the 600 s presence timeout
+    response = client.post("/v1/pings", headers=headers, json={"pings": [ping(then, lon, lat)]})
+    assert len(response.json()["events"]) == 2
+
+
+def exits(db: Database) -> list[tuple[str, str | None]]:
+    with db.sessions() as session:
+        rows = session.execute(
+            select(ZoneEvent.subject, ZoneEvent.reason).where(ZoneEvent.kind == "exit")
+        ).all()
+    return sorted((subject, reason) for subject, reason in rows)
+
+
+def test_presence_sweep_times_out_silent_devices_once(
+    client: TestClient, db: Database, mall_id: int
+) -> None:
+    visit_ten_minutes_ago(client, db, mall_id)
+    jobs = jobs_for(client)
+    assert jobs.presence_sweep() == 1
+    assert exits(db) == [("mall", "timeout"), ("zone", "timeout")]
+    assert jobs.presence_sweep() == 0  # idempotent
+    assert len(exits(db)) == 2
+
+
+def test_a_job_another_replica_holds_is_skipped(
+    client: TestClient, db: Database, mall_id: int
+) -> None:
+    visit_ten_minutes_ago(client, db, mall_id)
+    jobs, other_replica = jobs_for(client), jobs_for(client)
+    with other_replica.holding("presence_sweep") as mine:
+        assert mine
+        assert jobs.presence_sweep() is None
+        assert exits(db) == []
+    assert jobs.presence_sweep() == 1
+
+
+def test_ping_retention_deletes_only_old_pings(
+    client: TestClient, db: Database, mall_id: int
+) -> None:
+    _, lon, lat = starbucks(db, mall_id)
+    device_id, headers = register(client, location=True)
+    client.post("/v1/pings", headers=headers, json={"pings": [ping(time.time() - 5, lon, lat)]})
+    with db.engine.begin() as conn:  # pings from before the retention (ingest refuses such)
+        for days in (31, 45, 90):
+            conn.execute(
+                text("INSERT INTO pings (device_id, ts, mall_id, received_at, lon, lat, "
+                     "accuracy_m, flags) VALUES (:d, :ts, :m, now(), :lon, :lat, 5, 0)"),
+                {"d": device_id, "ts": datetime.now(UTC) - timedelta(days=days), "m": mall_id,
+                 "lon": lon, "lat": lat},
+            )  # fmt: skip
+    assert count(db, Ping) == 4
+    assert jobs_for(client).ping_retention() == 3
+    assert count(db, Ping) == 1
+    assert jobs_for(client).ping_retention() == 0
+
+
+def test_the_scheduler_runs_the_sweep_for_real(
+    client: TestClient, db: Database, settings: Settings, mall_id: int
+) -> None:
+    visit_ten_minutes_ago(client, db, mall_id)
+    fast = settings.model_copy(update={"presence_sweep_s": 0.2})
+    scheduler = start_scheduler(create_app(fast, db))
+    try:
+        deadline = time.monotonic() + 20
+        while len(exits(db)) < 2:
+            assert time.monotonic() < deadline, "the scheduled sweep never ran"
+            time.sleep(0.1)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert exits(db) == [("mall", "timeout"), ("zone", "timeout")]
+
+
+def test_two_schedulers_sharing_the_database_run_a_singleton_job_once(
+    client: TestClient, db: Database, settings: Settings
+) -> None:
+    """Two replicas schedule a slow job every 0.1 s: its runs never overlap, and the replica
+    that finds the lock taken skips its run."""
+    runs: list[tuple[str, float, float]] = []
+
+    class SlowJobs(Jobs):
+        name = ""
+
+        def presence_sweep(self) -> int | None:
+            with self.holding("presence_sweep") as mine:
+                if not mine:
+                    return None
+                began = time.monotonic()
+                time.sleep(0.3)
+                runs.append((self.name, began, time.monotonic()))
+                return 0
+
+    fast = settings.model_copy(update={"presence_sweep_s": 0.1})
+    state = client.app.state  # type: ignore[attr-defined]
+    replicas = []
+    for name in ("a", "b"):
+        jobs = SlowJobs(state.database, fast, state.zone_cache, state.event_sink)
+        jobs.name = name
+        replicas.append(schedule(jobs, state.metrics))
+    time.sleep(2.0)
+    for scheduler in replicas:
+        scheduler.shutdown(wait=True)
+    runs.sort(key=lambda run: run[1])
+    assert len(runs) >= 3
+    for (_, _, end), (_, start, _) in itertools.pairwise(runs):
+        assert start >= end  # never two at once
+    skipped = sum(
+        sample.value
+        for metric in state.metrics.job_runs.collect()
+        for sample in metric.samples
+        if sample.labels.get("result") == "skipped" and sample.name.endswith("_total")
+    )
+    assert skipped > 0

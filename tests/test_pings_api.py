@@ -1,0 +1,287 @@
+"""Shopper devices and ping ingest through HTTP, on the seeded real mall."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from api.app import create_app
+from api.db import Database
+from api.demo.seed import seed_demo
+from api.settings import Settings
+from geofence.models import Mall, Ping, Presence, Zone, ZoneEvent
+from tests.conftest import bearer
+from tests.test_malls_api import error_of
+
+
+@pytest.fixture
+def mall_id(db: Database) -> int:
+    with db.sessions() as session:
+        mall = seed_demo(session)
+        session.commit()
+        return mall.id
+
+
+def starbucks(db: Database, mall_id: int, level: int = 0) -> tuple[int, float, float]:
+    """Id and an inside point of the F1 (level 0) Starbucks unit near the south-east atrium."""
+    from geoalchemy2.shape import to_shape
+
+    from geofence.models import Level
+
+    with db.sessions() as session:
+        zones = session.execute(
+            select(Zone).join(Level, Zone.level_id == Level.id)
+            .where(Zone.mall_id == mall_id, Zone.name == "STARBUCKS COFFEE",
+                   Level.ordinal == level)
+            .order_by(Zone.id)
+        ).scalars().all()  # fmt: skip
+        zone = zones[-1]
+        point = to_shape(zone.geom).representative_point()
+        return zone.id, point.x, point.y
+
+
+def register(client: TestClient, **consents: bool) -> tuple[str, dict[str, str]]:
+    body = {"platform": "android", "app_version": "1.0", "locale": "zh-CN",
+            "fcm_token": "fcm-token-1", "consents": consents}  # fmt: skip
+    response = client.post("/v1/devices", json=body)
+    assert response.status_code == 201, response.text
+    data = response.json()
+    return data["device_id"], bearer(data["token"])
+
+
+def ping(ts: float | str, lon: float, lat: float, **extra: Any) -> dict[str, Any]:
+    return {"ts": ts, "lon": lon, "lat": lat, "accuracy_m": 3.0, "level": 0} | extra
+
+
+def count(db: Database, model: Any) -> int:
+    with db.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_register_read_update_and_rotate(client: TestClient) -> None:
+    device_id, headers = register(client)
+    me = client.get("/v1/devices/me", headers=headers).json()
+    assert me["device_id"] == device_id
+    assert me["consents"] == {"location": False, "marketing_push": False}  # off unless given
+    assert me["has_fcm_token"] is True
+
+    patched = client.patch("/v1/devices/me", headers=headers, json={
+        "consents": {"location": True}, "interests": ["Coffee", "coffee", " kids "],
+        "locale": "en-GB", "fcm_token": None,
+    })  # fmt: skip
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["consents"] == {"location": True, "marketing_push": False}
+    assert patched.json()["interests"] == ["coffee", "kids"]
+    assert patched.json()["has_fcm_token"] is False
+
+    rotated = client.post("/v1/devices/me/token", headers=headers).json()
+    assert client.get("/v1/devices/me", headers=headers).status_code == 401  # old token revoked
+    assert client.get("/v1/devices/me", headers=bearer(rotated["token"])).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"platform": "symbian"}, "body.platform"),
+        ({"platform": "ios", "locale": "not a locale"}, "body.locale"),
+        ({"platform": "ios", "consents": {"location": "yes please"}}, "body.consents.location"),
+        ({"platform": "ios", "fcm_token": ""}, "body.fcm_token"),
+    ],
+)
+def test_bad_registration_says_which_field(
+    client: TestClient, body: dict[str, Any], field: str
+) -> None:
+    error = error_of(client.post("/v1/devices", json=body), 422)
+    assert error["details"]["fields"][0]["field"] == field
+
+
+def test_device_tokens_and_api_keys_do_not_mix(
+    client: TestClient, platform: dict[str, str]
+) -> None:
+    _, headers = register(client)
+    assert error_of(client.get("/v1/devices/me", headers=platform), 403)["code"] == "wrong_role"
+    assert error_of(client.get("/v1/malls", headers=headers), 401)["code"] == (
+        "invalid_credentials"
+    )
+    forged = headers["Authorization"][:-3] + "abc"
+    assert client.get("/v1/devices/me", headers={"Authorization": forged}).status_code == 401
+
+
+def test_no_location_consent_no_processing(client: TestClient, db: Database, mall_id: int) -> None:
+    _, headers = register(client, location=False)
+    _, lon, lat = starbucks(db, mall_id)
+    response = client.post("/v1/pings", headers=headers, json={"pings": [ping(time.time(), lon,
+                           lat)]})  # fmt: skip
+    assert error_of(response, 403)["code"] == "location_consent_required"
+    assert count(db, Ping) == 0
+
+
+def test_pings_produce_events_once_and_are_idempotent(
+    client: TestClient, db: Database, mall_id: int
+) -> None:
+    zone_id, lon, lat = starbucks(db, mall_id)
+    _, headers = register(client, location=True)
+    now = time.time()
+    batch = {"pings": [ping(now - 30 + i, lon, lat) for i in range(10)]}
+
+    first = client.post("/v1/pings", headers=headers, json=batch)
+    assert first.status_code == 200, first.text
+    result = first.json()
+    assert (result["accepted"], result["duplicates"], result["rejected"]) == (10, 0, 0)
+    assert result["mall_id"] == mall_id
+    assert [(e["subject"], e["kind"], e["zone_id"]) for e in result["events"]] == [
+        ("mall", "enter", None), ("zone", "enter", zone_id),
+    ]  # fmt: skip
+    assert result["events"][1]["zone_name"] == "STARBUCKS COFFEE"
+    decision = result["events"][1]["decision"]
+    assert (decision["outcome"], decision["reason"]) == ("none", "no_offers")  # none approved
+
+    again = client.post("/v1/pings", headers=headers, json=batch).json()
+    assert (again["accepted"], again["duplicates"], again["events"]) == (0, 10, [])
+    assert count(db, Ping) == 10
+    assert count(db, ZoneEvent) == 2
+
+
+def test_each_bad_ping_is_rejected_with_its_reason(
+    client: TestClient, db: Database, mall_id: int
+) -> None:
+    _, lon, lat = starbucks(db, mall_id)
+    _, headers = register(client, location=True)
+    now = time.time()
+    pings = [
+        ping(now - 5, lon, lat),  # good
+        ping(now - 4, lon, 95.0),
+        ping(now - 3, 200.0, lat),
+        ping(now - 2, lon, lat, accuracy_m=0),
+        ping(now - 1, lon, lat, accuracy_m=50_000),
+        ping(now + 600, lon, lat),
+        ping(now - 3 * 86_400, lon, lat),
+        ping("2026-11-24T10:00:00", lon, lat),  # no time zone
+        ping(now * 1000, lon, lat),  # milliseconds
+        {"ts": now - 6, "lat": lat, "accuracy_m": 3},
+        ping(now - 7, lon, lat, level="1"),
+        ping(now - 8, lon, lat, level=True),
+        "not an object",
+        ping(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 9)), lon, lat),  # good
+        ping(now - 10, float("nan"), lat),
+    ]
+    response = client.post(
+        "/v1/pings",
+        headers=headers | {"Content-Type": "application/json"},
+        content=_json_with_nan(pings),
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    codes = {r["index"]: r["code"] for r in result["rejections"]}
+    assert codes == {
+        1: "coordinate_out_of_range", 2: "coordinate_out_of_range", 3: "invalid_accuracy",
+        4: "invalid_accuracy", 5: "timestamp_in_future", 6: "timestamp_too_old",
+        7: "invalid_timestamp", 8: "invalid_timestamp", 9: "missing_field", 10: "invalid_level",
+        11: "invalid_level", 12: "invalid_ping", 14: "non_finite_number",
+    }  # fmt: skip
+    assert result["accepted"] == 2
+    assert count(db, Ping) == 2
+
+
+def _json_with_nan(value: Any) -> bytes:
+    import json
+
+    return json.dumps({"pings": value}).encode()  # Python writes NaN, as some clients do
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"pings": []}, 422, "empty_batch"),
+        ({"pings": [{}] * 501}, 413, "batch_too_large"),
+        ({"mall_id": 999, "pings": [{}]}, 404, "unknown_mall"),
+        ({"mall_id": 0, "pings": [{}]}, 422, "validation_error"),
+        ({"pings": "lots"}, 422, "validation_error"),
+    ],
+)
+def test_bad_batches(
+    client: TestClient, db: Database, mall_id: int, body: dict[str, Any], status: int, code: str
+) -> None:
+    _, headers = register(client, location=True)
+    assert error_of(client.post("/v1/pings", headers=headers, json=body), status)["code"] == code
+
+
+def test_pings_far_from_any_mall_are_not_stored(
+    client: TestClient, db: Database, mall_id: int
+) -> None:
+    _, headers = register(client, location=True)
+    tiananmen = ping(time.time(), 116.3975, 39.9087)
+    result = client.post("/v1/pings", headers=headers, json={"pings": [tiananmen]}).json()
+    assert (result["accepted"], result["outside"], result["events"]) == (0, 1, [])
+    assert count(db, Ping) == 0
+
+
+def test_erasure_removes_everything_about_the_device(
+    client: TestClient, db: Database, mall_id: int
+) -> None:
+    _, lon, lat = starbucks(db, mall_id)
+    _, keep_headers = register(client, location=True)
+    _, headers = register(client, location=True)
+    now = time.time()
+    for h in (keep_headers, headers):
+        client.post("/v1/pings", headers=h, json={"pings": [ping(now - 1, lon, lat)]})
+    assert count(db, ZoneEvent) == 4
+    assert client.delete("/v1/devices/me", headers=headers).status_code == 204
+    assert (count(db, Ping), count(db, ZoneEvent), count(db, Presence)) == (1, 2, 1)
+    assert client.get("/v1/devices/me", headers=headers).status_code == 401
+
+
+def test_withdrawing_location_consent_forgets_presence(
+    client: TestClient, db: Database, mall_id: int
+) -> None:
+    _, lon, lat = starbucks(db, mall_id)
+    _, headers = register(client, location=True)
+    client.post("/v1/pings", headers=headers, json={"pings": [ping(time.time(), lon, lat)]})
+    assert count(db, Presence) == 1
+    client.patch("/v1/devices/me", headers=headers, json={"consents": {"location": False}})
+    assert count(db, Presence) == 0
+    refused = client.post("/v1/pings", headers=headers, json={"pings": [ping(time.time(), lon,
+                          lat)]})  # fmt: skip
+    assert error_of(refused, 403)["code"] == "location_consent_required"
+
+
+@pytest.fixture
+def replica(db: Database, settings: Settings) -> Iterator[TestClient]:
+    """A second API process on the same database (its own caches)."""
+    other = settings.model_copy(update={"zone_refresh_s": 0.0})
+    with TestClient(create_app(other, db), raise_server_exceptions=False) as client:
+        yield client
+
+
+def test_a_restarted_server_does_not_enter_again(
+    client: TestClient, replica: TestClient, db: Database, mall_id: int
+) -> None:
+    _, lon, lat = starbucks(db, mall_id)
+    _, headers = register(client, location=True)
+    now = time.time()
+    client.post("/v1/pings", headers=headers, json={"pings": [ping(now - 20, lon, lat)]})
+    later = replica.post("/v1/pings", headers=headers, json={"pings": [ping(now - 10, lon, lat)]})
+    assert later.json()["events"] == []
+
+
+def test_another_replica_notices_zone_changes(
+    client: TestClient, replica: TestClient, db: Database, mall_id: int, platform: dict[str, str]
+) -> None:
+    zone_id, lon, lat = starbucks(db, mall_id)
+    _, headers = register(client, location=True)
+    now = time.time()
+    first = replica.post("/v1/pings", headers=headers, json={"pings": [ping(now - 20, lon, lat)]})
+    assert zone_id in [e["zone_id"] for e in first.json()["events"]]  # replica's index is warm
+    deleted = client.delete(f"/v1/malls/{mall_id}/zones/{zone_id}", headers=platform)
+    assert deleted.status_code == 204
+    result = replica.post("/v1/pings", headers=headers, json={"pings": [ping(now - 10, lon, lat)]})
+    exits = [e for e in result.json()["events"] if e["kind"] == "exit"]
+    assert [(e["zone_id"], e["reason"]) for e in exits] == [(zone_id, "zone_removed")]
+    with db.sessions() as session:
+        version = session.scalar(select(Mall.zones_version).where(Mall.id == mall_id))
+    assert version is not None

@@ -1,0 +1,382 @@
+"""Promotions end to end: tenants submit, operators approve, shoppers walk in, decisions follow."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.db import Database
+from api.demo.seed import seed_demo
+from promotions.models import Decision, Tenant
+from tests.conftest import bearer, issue_key
+from tests.test_malls_api import error_of
+from tests.test_pings_api import ping, register, starbucks
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def mall(db: Database) -> dict[str, Any]:
+    """The demo mall with keys for two of its tenants."""
+    with db.sessions() as session:
+        mall = seed_demo(session)
+        session.commit()
+        tenants = {t.name: t.id for t in session.scalars(select(Tenant))}
+    return {
+        "id": mall.id,
+        "starbucks": bearer(issue_key(db, role="tenant", tenant_id=tenants["STARBUCKS COFFEE"])),
+        "adidas": bearer(issue_key(db, role="tenant", tenant_id=tenants["adidas"])),
+        "operator": bearer(issue_key(db, role="operator", mall_ids=[mall.id])),
+    }
+
+
+def approved_promotion(
+    client: TestClient, mall: dict[str, Any], zone_id: int, **fields: Any
+) -> dict[str, Any]:
+    body = {
+        "title": "Two coffees, one price",
+        "body": "Tonight only, show this at the till",
+        "category": "cafe",
+        "targets": {"zones": [zone_id]},
+        "trigger": "enter",
+    } | fields
+    created = client.post("/v1/tenant/promotions", json=body, headers=mall["starbucks"])
+    assert created.status_code == 201, created.text
+    promotion = created.json()
+    assert promotion["status"] == "draft"
+    submitted = client.post(
+        f"/v1/tenant/promotions/{promotion['id']}/submit", headers=mall["starbucks"]
+    )
+    assert submitted.json()["status"] == "submitted", submitted.text
+    approved = client.post(
+        f"/v1/malls/{mall['id']}/promotions/{promotion['id']}/approve", headers=mall["operator"]
+    )
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["active"] is True
+    return approved.json()  # type: ignore[no-any-return]
+
+
+def shopper(client: TestClient, **consents: bool) -> dict[str, str]:
+    client_consents = {"location": True, "marketing_push": True} | consents
+    return register(client, **client_consents)[1]
+
+
+def walk_in(
+    client: TestClient, headers: dict[str, str], lon: float, lat: float, at: float
+) -> list[dict[str, Any]]:
+    """A ping inside the zone, then one 40 m away: enter and exit events with their decisions."""
+    away_lon = lon + 40 / 96_000
+    response = client.post(
+        "/v1/pings",
+        headers=headers,
+        json={"pings": [ping(at, lon, lat), ping(at + 60, away_lon, lat)]},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["events"]  # type: ignore[no-any-return]
+
+
+def local_instant(hour: int) -> float:
+    """A recent instant between hour:00 and hour:40 in Shanghai that a test may walk at.
+
+    Pings are accepted from 24 h ago to 5 min ahead, and tests walk up to ~22 min past the
+    instant: it is at least 20 min ago and at most 23 h 40 min ago, whatever the time now.
+    """
+    latest = datetime.now(SHANGHAI) - timedelta(minutes=20)
+    if latest.hour == hour and latest.minute < 40:
+        return latest.timestamp()
+    instant = latest.replace(hour=hour, minute=40, second=0, microsecond=0)
+    if instant > latest:
+        instant -= timedelta(days=1)
+    return instant.timestamp()
+
+
+def evening_now() -> float:
+    """A recent instant at 19:00-19:40 in Shanghai (outside the default quiet hours)."""
+    return local_instant(19)
+
+
+def test_submit_approve_walk_in_and_the_decision_names_it(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    zone_id, lon, lat = starbucks(db, mall["id"])
+    promotion = approved_promotion(client, mall, zone_id)
+    events = walk_in(client, shopper(client), lon, lat, evening_now())
+    enter = next(e for e in events if e["kind"] == "enter" and e["zone_id"] == zone_id)
+    decision = enter["decision"]
+    assert (decision["outcome"], decision["promotion_id"]) in {
+        ("sent", promotion["id"]),
+        ("holdout", promotion["id"]),
+    }
+    if decision["outcome"] == "sent":
+        assert len(decision["code"]) == 8
+    mall_enter = next(e for e in events if e["subject"] == "mall")
+    assert mall_enter["decision"]["outcome"] == "none"  # the promotion targets the store only
+
+
+def test_a_submission_that_would_not_fit_fcm_is_refused(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    zone_id, _, _ = starbucks(db, mall["id"])
+    body = {
+        "title": "Big",
+        "body": "x" * 1900,
+        "category": "cafe",
+        "targets": {"zones": [zone_id]},
+        "translations": {"zh-CN": {"title": "大", "body": "咖" * 1500}},
+    }
+    created = client.post("/v1/tenant/promotions", json=body, headers=mall["starbucks"]).json()
+    refused = client.post(
+        f"/v1/tenant/promotions/{created['id']}/submit", headers=mall["starbucks"]
+    )
+    error = error_of(refused, 422)
+    assert error["code"] == "payload_too_large_for_fcm"
+    assert error["details"]["locale"] == "zh-CN"
+    assert error["details"]["bytes"] > 4096
+
+
+def test_tenants_see_only_their_own(client: TestClient, db: Database, mall: dict[str, Any]) -> None:
+    zone_id, lon, lat = starbucks(db, mall["id"])
+    promotion = approved_promotion(client, mall, zone_id)
+    walk_in(client, shopper(client), lon, lat, evening_now())
+    url = f"/v1/tenant/promotions/{promotion['id']}"
+    for method in ("GET", "PATCH"):
+        response = client.request(method, url, headers=mall["adidas"], json={})
+        assert error_of(response, 404)["code"] == "promotion_not_found"
+    assert error_of(client.post(f"{url}/pause", headers=mall["adidas"]), 404)
+    assert client.get("/v1/tenant/promotions", headers=mall["adidas"]).json() == []
+    theirs = client.get("/v1/tenant/results", headers=mall["adidas"]).json()
+    assert theirs["promotions"] == []
+    assert theirs["total"]["sent"] + theirs["total"]["held_out"] == 0
+    ours = client.get("/v1/tenant/results", headers=mall["starbucks"]).json()
+    assert ours["total"]["sent"] + ours["total"]["held_out"] == 1
+    # Another tenant's store is not a target either.
+    adidas_zone = next(
+        z
+        for z in client.get(
+            f"/v1/malls/{mall['id']}/zones", params={"level": 0}, headers=mall["operator"]
+        ).json()["features"]
+        if z["properties"]["name"] == "adidas"
+    )
+    body = {
+        "title": "t",
+        "body": "b",
+        "category": "cafe",
+        "targets": {"zones": [adidas_zone["id"]]},
+    }
+    error = error_of(
+        client.post("/v1/tenant/promotions", json=body, headers=mall["starbucks"]), 422
+    )
+    assert error["code"] == "zone_not_targetable"
+
+
+def test_rejected_and_paused_promotions_never_fire(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    zone_id, lon, lat = starbucks(db, mall["id"])
+    body = {"title": "No", "body": "b", "category": "cafe", "targets": {"zones": [zone_id]}}
+    rejected = client.post("/v1/tenant/promotions", json=body, headers=mall["starbucks"]).json()
+    client.post(f"/v1/tenant/promotions/{rejected['id']}/submit", headers=mall["starbucks"])
+    answer = client.post(
+        f"/v1/malls/{mall['id']}/promotions/{rejected['id']}/reject",
+        json={"reason": "Misleading"},
+        headers=mall["operator"],
+    ).json()
+    assert (answer["status"], answer["rejection_reason"]) == ("rejected", "Misleading")
+    paused = approved_promotion(client, mall, zone_id, title="Paused")
+    client.post(f"/v1/tenant/promotions/{paused['id']}/pause", headers=mall["starbucks"])
+
+    for i in range(5):
+        events = walk_in(client, shopper(client), lon, lat, evening_now() + 300 * i)
+        assert all(e["decision"]["outcome"] == "none" for e in events)
+    with db.sessions() as session:
+        fired = session.scalars(select(Decision).where(Decision.promotion_id.is_not(None))).all()
+    assert fired == []
+
+
+def test_no_marketing_consent_no_push_but_footfall_counts(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    zone_id, lon, lat = starbucks(db, mall["id"])
+    approved_promotion(client, mall, zone_id)
+    events = walk_in(client, shopper(client, marketing_push=False), lon, lat, evening_now())
+    assert {e["kind"] for e in events} == {"enter", "exit"}  # presence still counts
+    enter = next(e for e in events if e["kind"] == "enter" and e["zone_id"] == zone_id)
+    assert enter["decision"] == enter["decision"] | {
+        "outcome": "none",
+        "reason": "no_marketing_consent",
+    }
+
+
+def test_caps_and_quiet_hours_hold_across_a_day_of_walking(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    zone_id, lon, lat = starbucks(db, mall["id"])
+    for n in range(4):  # more offers than the mall lets one shopper receive in a day
+        approved_promotion(
+            client, mall, zone_id, title=f"Offer {n}", limits={"per_shopper_per_day": 10}
+        )
+    headers = shopper(client)
+    start = time.time() - 23 * 3600  # within the 24 h ping horizon
+    for step in range(23 * 4):  # in and out of the store every 15 minutes for 23 hours
+        walk_in(client, headers, lon, lat, start + step * 900)
+
+    with db.sessions() as session:
+        sends = session.scalars(
+            select(Decision.at).where(Decision.outcome == "sent").order_by(Decision.at)
+        ).all()
+    assert sends, "some pushes must go out in the evening and daytime"
+    local = [at.astimezone(SHANGHAI) for at in sends]
+    assert max(Counter(t.date() for t in local).values()) <= 3  # at most 3 a (local) day
+    assert all(9 <= t.hour < 22 for t in local)  # never in quiet hours (22:00-09:00)
+    gaps = [b - a for a, b in itertools.pairwise(sends)]
+    assert all(gap >= timedelta(minutes=30) for gap in gaps)
+    analytics = client.get(f"/v1/malls/{mall['id']}/analytics", headers=mall["operator"]).json()
+    assert analytics["total"]["pushes_per_shopper_day_max"] <= 3
+    assert analytics["total"]["sent"] == len(sends)
+
+
+def test_operator_can_ask_why(client: TestClient, db: Database, mall: dict[str, Any]) -> None:
+    zone_id, lon, lat = starbucks(db, mall["id"])
+    promotion = approved_promotion(client, mall, zone_id)
+    device_id, headers = register(client, location=True, marketing_push=True)
+    walk_in(client, headers, lon, lat, local_instant(3))  # 3 a.m.: quiet hours
+    why = client.get(
+        f"/v1/malls/{mall['id']}/decisions",
+        headers=mall["operator"],
+        params={"device_id": device_id, "promotion_id": promotion["id"]},
+    ).json()
+    store_enter = [
+        d
+        for d in why
+        if d["for_promotion"].get("dropped_because") != ["not_a_candidate"]
+        and not d["for_promotion"]["chosen"]
+    ]
+    assert any("mall_quiet_hours" in d["for_promotion"]["dropped_because"] for d in store_enter)
+
+
+def test_redemptions_are_attributed_and_measured(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    rules = client.get(f"/v1/malls/{mall['id']}/rules", headers=mall["operator"]).json()
+    rules.pop("mall_id")
+    put = client.put(
+        f"/v1/malls/{mall['id']}/rules",
+        headers=mall["operator"],
+        json=rules | {"holdout_share": 0.5},
+    )
+    assert put.status_code == 200, put.text
+    zone_id, lon, lat = starbucks(db, mall["id"])
+    promotion = approved_promotion(client, mall, zone_id)
+    outcomes: list[tuple[dict[str, str], dict[str, Any]]] = []
+    for i in range(30):
+        headers = shopper(client)
+        events = walk_in(client, headers, lon, lat, evening_now() + 20 * i)
+        decision = next(e for e in events if e["zone_id"] == zone_id)["decision"]
+        outcomes.append((headers, decision))
+    sent = [(h, d) for h, d in outcomes if d["outcome"] == "sent"]
+    held = [(h, d) for h, d in outcomes if d["outcome"] == "holdout"]
+    assert sent
+    assert held  # a 50% holdout of 30 shoppers
+
+    # Half the treated redeem in the app, one at the till with its code; one held-out redeems.
+    url = f"/v1/offers/{promotion['id']}"
+    for headers, _ in sent[: len(sent) // 2]:
+        assert client.post(f"{url}/opened", headers=headers).status_code == 200
+        answer = client.post(f"{url}/redeemed", headers=headers).json()
+        assert answer["decision_id"] is not None
+        again = client.post(f"{url}/redeemed", headers=headers).json()
+        assert again == answer  # idempotent
+    at_till = sent[-1][1]["code"]
+    till = client.post(
+        "/v1/tenant/redemptions", json={"code": at_till.lower()}, headers=mall["starbucks"]
+    )
+    assert till.status_code == 201, till.text
+    twice = client.post("/v1/tenant/redemptions", json={"code": at_till}, headers=mall["starbucks"])
+    assert error_of(twice, 409)["code"] == "already_redeemed"
+    not_theirs = client.post(
+        "/v1/tenant/redemptions", json={"code": at_till}, headers=mall["adidas"]
+    )
+    assert error_of(not_theirs, 404)["code"] == "code_not_found"
+    client.post(f"{url}/redeemed", headers=held[0][0])
+    # A push never opened cannot be opened by someone who never got it.
+    assert error_of(client.post(f"{url}/opened", headers=held[0][0]), 404)["code"] == (
+        "offer_not_found"
+    )
+
+    row = client.get(f"/v1/malls/{mall['id']}/analytics", headers=mall["operator"]).json()[
+        "promotions"
+    ][0]
+    treated_conversions = len(sent) // 2 + (1 if len(sent) // 2 < len(sent) else 0)
+    assert (row["treated"], row["holdout"]) == (len(sent), len(held))
+    assert row["eligible_shoppers"] == 30
+    assert row["opened"] == len(sent) // 2
+    assert (row["treated_conversions"], row["holdout_conversions"]) == (treated_conversions, 1)
+    lift = row["lift"]
+    assert lift["treated_rate"] == pytest.approx(treated_conversions / len(sent), abs=1e-6)
+    assert lift["holdout_rate"] == pytest.approx(1 / len(held), abs=1e-6)
+    assert lift["ci_low"] <= lift["lift"] <= lift["ci_high"]
+
+
+def test_the_shoppers_own_quiet_hours_and_language(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    zone_id, lon, lat = starbucks(db, mall["id"])
+    rules = client.get(f"/v1/malls/{mall['id']}/rules", headers=mall["operator"]).json()
+    rules.pop("mall_id")
+    client.put(
+        f"/v1/malls/{mall['id']}/rules",
+        headers=mall["operator"],
+        json=rules | {"holdout_share": 0.0},
+    )
+    approved_promotion(
+        client, mall, zone_id, translations={"zh-CN": {"title": "第二杯半价", "body": "今晚有效"}}
+    )
+    quiet = shopper(client)
+    patched = client.patch(
+        "/v1/devices/me",
+        headers=quiet,
+        json={"quiet_hours": {"start": "18:00", "end": "21:00"}, "loyalty_tier": "gold"},
+    )
+    assert patched.json()["quiet_hours"] == {"start": "18:00", "end": "21:00"}
+    events = walk_in(client, quiet, lon, lat, evening_now())
+    decision = next(e for e in events if e["zone_id"] == zone_id)["decision"]
+    assert (decision["outcome"], decision["reason"]) == ("none", "shopper_quiet_hours")
+
+    chinese = shopper(client)  # registered with locale zh-CN
+    events = walk_in(client, chinese, lon, lat, evening_now())
+    decision = next(e for e in events if e["zone_id"] == zone_id)["decision"]
+    assert decision["outcome"] == "sent"
+    assert (decision["title"], decision["body"]) == ("第二杯半价", "今晚有效")
+
+
+def test_ids_in_query_strings_and_translation_keys_are_checked(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    zone_id, _, _ = starbucks(db, mall["id"])
+    headers = shopper(client)
+    huge = str(2**63)
+    opened = client.post("/v1/offers/1/opened", params={"decision_id": huge}, headers=headers)
+    assert error_of(opened, 422)["code"] == "validation_error"
+    device_id = client.get("/v1/devices/me", headers=headers).json()["device_id"]
+    why = client.get(
+        f"/v1/malls/{mall['id']}/decisions",
+        headers=mall["operator"],
+        params={"device_id": device_id, "promotion_id": huge},
+    )
+    assert error_of(why, 422)["code"] == "validation_error"
+    body = {"title": "t", "body": "b", "category": "cafe", "targets": {"zones": [zone_id]}}
+    draft = client.post("/v1/tenant/promotions", json=body, headers=mall["starbucks"]).json()
+    bad = client.patch(
+        f"/v1/tenant/promotions/{draft['id']}",
+        headers=mall["starbucks"],
+        json={"translations": {"not a locale": {"title": "x", "body": "y"}}},
+    )
+    assert error_of(bad, 422)["code"] == "validation_error"
