@@ -119,7 +119,9 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def _seed_demo(settings: Settings, database: Database, base: str) -> None:
+def _seed_demo(settings: Settings, database: Database, base: str) -> tuple[int, str]:
+    """Seed the demo mall (idempotent) and return its id with an operator key, kept in
+    MALLCAST_HOME so that it stays the same from one run to the next."""
     from api.demo.seed import seed_demo
     from api.keys import create_key, verify_key
 
@@ -141,12 +143,21 @@ def _seed_demo(settings: Settings, database: Database, base: str) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    return mall.id, key
 
 
 @app.command()
 def demo(
     shoppers: Annotated[int, typer.Option(min=1, max=2000, help="Simulated shoppers")] = 20,
-    minutes: Annotated[float, typer.Option(min=1, max=720, help="Simulated minutes")] = 30,
+    minutes: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            max=720,
+            help="Simulated minutes, then exit [default: 60, then "
+            "go on serving the API until Ctrl-C]",
+        ),
+    ] = None,
     speedup: Annotated[
         float, typer.Option(min=1, max=600, help="Simulated seconds per second")
     ] = 30,
@@ -165,7 +176,9 @@ def demo(
         upgrade(url)
         database = Database(url)
         try:
-            run_demo(settings, database, shoppers=shoppers, minutes=minutes, speedup=speedup,
+            mall_id, key = _seed_demo(settings, database, f"http://127.0.0.1:{settings.port}")
+            run_demo(settings, database, mall_id=mall_id, operator_key=key, shoppers=shoppers,
+                     minutes=minutes or 60, speedup=speedup, keep_serving=minutes is None,
                      console=Console(soft_wrap=False))  # fmt: skip
         except KeyboardInterrupt:
             console.print("demo stopped")
@@ -187,9 +200,9 @@ def simulate(
     typer.echo(
         f"{load.pings:,} pings in {load.requests:,} requests over {load.seconds:.1f} s: "
         f"{load.pings_per_s:,.0f} pings/s (asked {rate:g}); request p50 {load.p50_ms:.1f} ms, "
-        f"p99 {load.p99_ms:.1f} ms; {load.errors} errors"
+        f"p99 {load.p99_ms:.1f} ms; {load.errors} errors, {load.rejected} pings rejected"
     )
-    if load.errors:
+    if load.errors or load.rejected:
         raise typer.Exit(code=1)
 
 

@@ -34,12 +34,20 @@ _JOB_KEYS = {"presence_sweep": 1, "ping_retention": 2, "promotion_expiry": 3}
 
 class Jobs:
     def __init__(
-        self, database: Database, settings: Settings, cache: ZoneIndexCache, sink: EventSink
+        self,
+        database: Database,
+        settings: Settings,
+        cache: ZoneIndexCache,
+        sink: EventSink,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.database = database
         self.settings = settings
         self.cache = cache
         self.sink = sink
+        # The demo runs the jobs on its simulated clock: shoppers' pings are hours old in
+        # wall-clock time, and a wall-clock sweep would end every simulated visit.
+        self.clock = clock
 
     def presence_sweep(self) -> int | None:
         """Exit events for devices that stopped pinging. None when another replica ran it."""
@@ -50,7 +58,7 @@ class Jobs:
             while True:
                 with self.database.sessions() as session:
                     swept = sweep_presence(
-                        session, self.cache, now=time.time(),
+                        session, self.cache, now=self.clock(),
                         rules=self.settings.presence_rules(), sink=self.sink,
                     )  # fmt: skip
                     session.commit()
@@ -66,7 +74,7 @@ class Jobs:
         with self.holding("ping_retention") as mine:
             if not mine:
                 return None
-            cutoff = datetime.now(UTC) - timedelta(days=self.settings.ping_retention_days)
+            cutoff = self._now() - timedelta(days=self.settings.ping_retention_days)
             with self.database.sessions() as session:
                 deleted = purge_pings(session, older_than=cutoff)
             log.info("ping retention: %d pings older than %s deleted", deleted, cutoff.date())
@@ -78,11 +86,14 @@ class Jobs:
             if not mine:
                 return None
             with self.database.sessions() as session:
-                ended = end_expired(session, datetime.now(UTC))
+                ended = end_expired(session, self._now())
                 session.commit()
             if ended:
                 log.info("promotion expiry: %d promotions ended", ended)
             return ended
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
 
     @contextmanager
     def holding(self, job: str) -> Iterator[bool]:
@@ -106,10 +117,10 @@ class Jobs:
                     conn.commit()
 
 
-def start_scheduler(app: FastAPI) -> BackgroundScheduler:
+def start_scheduler(app: FastAPI, clock: Callable[[], float] = time.time) -> BackgroundScheduler:
     """Start the jobs of a running app, sharing its database, zone cache and event sink."""
     state = app.state
-    jobs = Jobs(state.database, state.settings, state.zone_cache, state.event_sink)
+    jobs = Jobs(state.database, state.settings, state.zone_cache, state.event_sink, clock)
     return schedule(jobs, state.metrics)
 
 

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import httpx
+import pytest
+
+from api.demo.run import SimClock, evening_start
+from api.demo.seed import TIMEZONE
 from api.embedded import ClusterState, EmbeddedPostgres
 from tests.test_cli import MALLCAST, env_for, free_port
 
@@ -47,4 +56,58 @@ def test_simulate_drives_a_running_mallcast(home: Path) -> None:
     counts = re.search(r"([\d,]+) pings in ([\d,]+) requests", result.stdout)
     assert counts is not None
     assert int(counts[1].replace(",", "")) > 0
-    assert "0 errors" in result.stdout
+    assert "0 errors, 0 pings rejected" in result.stdout
+
+
+@pytest.mark.parametrize("minutes", [0, 30, 120])
+def test_the_simulated_evening_is_past_and_within_the_ping_horizon(minutes: int) -> None:
+    day = datetime(2026, 11, 24, tzinfo=ZoneInfo(TIMEZONE))
+    evenings = 0
+    for step in range(0, 24 * 60, 7):  # whatever the time of day
+        now = (day + timedelta(minutes=step)).timestamp()
+        start = evening_start(minutes, now)
+        assert start + minutes * 60 <= now  # no ping from the future
+        assert start >= now - 86_400 + 600  # none too old to be accepted
+        local = datetime.fromtimestamp(start, ZoneInfo(TIMEZONE))
+        evenings += (17, 30) <= (local.hour, local.minute) <= (20, 0)
+    assert evenings / (24 * 60 / 7) > 0.95  # an evening in the mall, but for long runs
+
+
+def test_the_demo_clock_runs_faster_and_stops_at_the_end() -> None:
+    clock = SimClock(start=1000.0, end=1000.0 + 1800, speedup=30)
+    assert clock.advance(10) == 1300.0
+    assert clock.advance(5) == 1300.0  # never backwards
+    assert clock.advance(600) == 2800.0
+    assert clock.jobs_now() == 2800.0
+    clock.running = False
+    assert clock.jobs_now() > 1.7e9  # the wall clock once the simulation is over
+
+
+def test_without_minutes_the_demo_goes_on_serving_until_ctrl_c(home: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [MALLCAST, "demo", "--shoppers", "4", "--speedup", "600", "--port", str(port)],
+        env=env_for(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        assert process.stdout is not None
+        seen = []
+        for line in process.stdout:  # 60 simulated minutes at 600x: about six seconds
+            seen.append(line)
+            if "goes on serving" in line or time.monotonic() > deadline:
+                break
+        assert any("operator's summary" in line for line in seen), "".join(seen)[-3000:]
+        key = (home / "operator.key").read_text().strip()
+        analytics = httpx.get(f"http://127.0.0.1:{port}/v1/malls/1/analytics",
+                              headers={"Authorization": f"Bearer {key}"}, timeout=10)  # fmt: skip
+        assert analytics.status_code == 200
+        total = analytics.json()["total"]
+        assert total["sent"] + total["held_out"] > 0  # the simulated evening is there
+        assert process.poll() is None
+        process.send_signal(signal.SIGINT)
+        rest = process.communicate(timeout=60)[0]
+    finally:
+        process.kill()
+    assert process.returncode == 0, rest[-3000:]
+    assert EmbeddedPostgres(home).status().state is ClusterState.STOPPED

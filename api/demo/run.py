@@ -22,10 +22,9 @@ from sqlalchemy import text
 
 from api.app import create_app
 from api.db import Database
-from api.demo.seed import MALL_NAME, TIMEZONE, seed_demo
+from api.demo.seed import MALL_NAME, TIMEZONE
 from api.demo.simulator import Simulation
 from api.jobs import start_scheduler
-from api.keys import create_key
 from api.push_runtime import PushRuntime
 from api.settings import Settings
 
@@ -46,55 +45,102 @@ class Feed:
                                                                 "none": 0})  # fmt: skip
 
 
-def evening_start(minutes: float, now: float) -> float:
-    """The simulation's start: an evening in the mall (after 17:30 local), early enough that
-    every simulated ping is in the past when it is sent."""
-    local = datetime.fromtimestamp(now - minutes * 60, ZoneInfo(TIMEZONE))
-    start = local.replace(hour=17, minute=30, second=0, microsecond=0)
-    if start > local:
-        start -= timedelta(days=1)
-    return start.timestamp()
+def evening_start(minutes: float, now: float, *, horizon_s: float = 86_400) -> float:
+    """The simulation's start: an evening in the mall (17:30-20:00 local), early enough that
+    every simulated ping is in the past when it is sent, and, for runs of up to a few hours,
+    late enough that the first pings are still within the ping horizon."""
+    latest = datetime.fromtimestamp(now - minutes * 60, ZoneInfo(TIMEZONE))
+    evening = latest.replace(hour=17, minute=30, second=0, microsecond=0)
+    close = latest.replace(hour=20, minute=0, second=0, microsecond=0)
+    if evening <= latest <= close:
+        return latest.timestamp()
+    if latest < evening:
+        close -= timedelta(days=1)
+    return min(latest.timestamp(), max(close.timestamp(), now - horizon_s + 600))
 
 
-def run_demo(settings: Settings, database: Database, *, shoppers: int, minutes: float,
-             speedup: float, console: Console) -> dict[str, Any]:  # fmt: skip
+@dataclass
+class SimClock:
+    """The demo's time: `speedup` times faster than the wall clock from `start` until `end`.
+
+    While the simulation runs, the scheduled jobs (presence timeouts above all) run on it: the
+    simulated pings are hours old in wall-clock time. Afterwards the jobs follow the wall clock.
+    """
+
+    start: float
+    end: float
+    speedup: float
+    now: float = 0.0
+    running: bool = True
+
+    def __post_init__(self) -> None:
+        self.now = self.start
+
+    def advance(self, elapsed_s: float) -> float:
+        self.now = max(self.now, min(self.end, self.start + elapsed_s * self.speedup))
+        return self.now
+
+    def jobs_now(self) -> float:
+        return self.now if self.running else time.time()
+
+
+def run_demo(settings: Settings, database: Database, *, mall_id: int, operator_key: str,
+             shoppers: int, minutes: float, speedup: float, console: Console,
+             keep_serving: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Serve the API while simulated shoppers walk the (seeded) demo mall for `minutes`, then
+    print the operator's summary and return it; with `keep_serving`, go on serving the API
+    with what the simulation left until Ctrl-C."""
     settings = settings.model_copy(update={"ping_horizon_s": 3 * 86_400})  # the sim is past
-    with database.sessions() as session:
-        mall = seed_demo(session, settings.geometry_limits(), with_promotions=True)
-        operator = create_key(session, role="operator", label="demo").plaintext
-        session.commit()
+    start = evening_start(minutes, time.time(), horizon_s=settings.ping_horizon_s)
+    clock = SimClock(start, start + minutes * 60, speedup)
     app = create_app(settings, database)
     pushes = PushRuntime(settings, database.engine, app.state.metrics).start()
-    scheduler = start_scheduler(app)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port,
+    scheduler = start_scheduler(app, clock=clock.jobs_now)
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
                                            log_level="warning", lifespan="off"))  # fmt: skip
     thread = threading.Thread(target=server.run, name="api", daemon=True)
     thread.start()
     while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError(f"the API could not listen on {settings.host}:{settings.port}")
         time.sleep(0.05)
     base = f"http://127.0.0.1:{settings.port}"
     console.print(f"[bold]mallcast demo[/]: {MALL_NAME}, {shoppers} shoppers, {minutes:g} "
-                  f"simulated minutes at {speedup:g}x; API on {base} (Ctrl-C stops)")  # fmt: skip
+                  f"simulated minutes at {speedup:g}x; API on {base} (Ctrl-C stops)",
+                  highlight=False)  # fmt: skip
     feed = Feed()
     try:
         with httpx.Client(base_url=base, timeout=30) as client:
-            _simulate(client, pushes, feed, shoppers=shoppers, minutes=minutes, speedup=speedup,
-                      console=console)  # fmt: skip
+            try:
+                _simulate(client, pushes, feed, clock, shoppers=shoppers, console=console)
+            except KeyboardInterrupt:
+                keep_serving = False
+                console.print("stopped: the summary so far")
+            clock.running = False
             summary: dict[str, Any] = client.get(
-                f"/v1/malls/{mall.id}/analytics", headers={"Authorization": f"Bearer {operator}"}
+                f"/v1/malls/{mall_id}/analytics",
+                headers={"Authorization": f"Bearer {operator_key}"},
             ).json()
-        summary["zones"] = _top_zones(database, mall.id)
+        summary["zones"] = _top_zones(database, mall_id)
+        _print_summary(console, summary, feed)
+        if keep_serving:
+            console.print(f"The API goes on serving on {base} with the simulated evening in it "
+                          f"(operator key in {settings.home / 'operator.key'}); Ctrl-C stops.",
+                          highlight=False)  # fmt: skip
+            while thread.is_alive():
+                thread.join(timeout=0.5)
+    except KeyboardInterrupt:
+        pass
     finally:
         server.should_exit = True
         thread.join(timeout=10)
         pushes.stop()
         scheduler.shutdown(wait=False)
-    _print_summary(console, summary, feed)
     return summary
 
 
-def _simulate(client: httpx.Client, pushes: PushRuntime, feed: Feed, *, shoppers: int,
-              minutes: float, speedup: float, console: Console) -> None:  # fmt: skip
+def _simulate(client: httpx.Client, pushes: PushRuntime, feed: Feed, clock: SimClock, *,
+              shoppers: int, console: Console) -> None:  # fmt: skip
     rng = random.Random(11)  # noqa: S311  # a simulation, not secrets
     headers = []
     for i in range(shoppers):
@@ -104,16 +150,12 @@ def _simulate(client: httpx.Client, pushes: PushRuntime, feed: Feed, *, shoppers
                 "interests": rng.sample(_CATEGORIES, 2)}  # fmt: skip
         token = client.post("/v1/devices", json=body).json()["token"]
         headers.append({"Authorization": f"Bearer {token}"})
-    now = time.time()
-    start = evening_start(minutes, now)
-    end = start + minutes * 60
-    sim = Simulation(shoppers, start=start, seed=rng.randrange(1000))
+    sim = Simulation(shoppers, start=clock.start, seed=rng.randrange(1000), returning=True)
     began, seen_pushes = time.monotonic(), 0
-    with Live(_view(feed, start, start, end), console=console, refresh_per_second=4) as live:
-        while sim.now < end and sim.active:
-            target = min(end, start + (time.monotonic() - began) * speedup)
+    with Live(_view(feed, clock), console=console, refresh_per_second=4) as live:
+        while clock.now < clock.end:
             batches: dict[int, list[dict[str, Any]]] = {}
-            for index, ping in sim.advance(target):
+            for index, ping in sim.advance(clock.advance(time.monotonic() - began)):
                 batches.setdefault(index, []).append(ping)
             for index, pings in batches.items():
                 answer = client.post("/v1/pings", json={"pings": pings}, headers=headers[index])
@@ -131,7 +173,7 @@ def _simulate(client: httpx.Client, pushes: PushRuntime, feed: Feed, *, shoppers
                     promotion = received.message.get("data", {}).get("promotion_id")
                     client.post(f"/v1/offers/{promotion}/opened", headers=headers[shopper])
             seen_pushes = len(accepted)
-            live.update(_view(feed, sim.now, start, end))
+            live.update(_view(feed, clock))
             time.sleep(0.2)
 
 
@@ -159,11 +201,14 @@ def _note_events(client: httpx.Client, feed: Feed, answer: dict[str, Any],
                 client.post(f"/v1/offers/{promotion}/redeemed", headers=headers)
 
 
-def _view(feed: Feed, now: float, start: float, end: float) -> Group:
-    clock = datetime.fromtimestamp(now, ZoneInfo(TIMEZONE)).strftime("%a %H:%M:%S")
-    done = (now - start) / max(1.0, end - start)
-    bar = "█" * int(done * 30) + "░" * (30 - int(done * 30))
-    header = (f"[bold]{clock}[/] (mall time)  {bar} {done:4.0%}   pings {feed.pings:,}   "
+def _view(feed: Feed, clock: SimClock) -> Group:
+    at = datetime.fromtimestamp(clock.now, ZoneInfo(TIMEZONE)).strftime("%a %H:%M:%S")
+    if clock.end == float("inf"):
+        bar = "live" if clock.now >= time.time() - 5 else "catching up with the wall clock"
+    else:
+        done = (clock.now - clock.start) / max(1.0, clock.end - clock.start)
+        bar = "█" * int(done * 30) + "░" * (30 - int(done * 30)) + f" {done:4.0%}"
+    header = (f"[bold]{at}[/] (mall time)  {bar}   pings {feed.pings:,}   "
               f"events {feed.events_total:,}   pushes {feed.decisions['sent']:,}   "
               f"held out {feed.decisions['holdout']:,}")  # fmt: skip
     events = Table(expand=True, show_edge=False)

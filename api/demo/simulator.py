@@ -117,6 +117,13 @@ def mall_map() -> MallMap:
                 stores.append(Store(name, plan.ordinal, point.x, point.y, name in featured))
             elif kind == "atrium":
                 atria[plan.ordinal].append((point.x, point.y))
+    # The escalators run through the atria; a floor that has no atrium units of its own (the
+    # lowest floors, under the voids) has the escalators' feet where the floor above has them.
+    for level in floors:
+        if level not in atria:
+            above = min((o for o in atria if o > level), default=None)
+            if above is not None:
+                atria[level] = atria[above]
     return MallMap(frame, floors, stores, dict(atria))
 
 
@@ -150,11 +157,18 @@ class Simulation:
     """Shoppers arriving through the mall's entrances at random, walking, browsing, leaving."""
 
     def __init__(
-        self, shoppers: int, *, start: float, seed: int = 7, ping_every_s: float = 5.0
+        self,
+        shoppers: int,
+        *,
+        start: float,
+        seed: int = 7,
+        ping_every_s: float = 5.0,
+        returning: bool = False,
     ) -> None:
         self.map = mall_map()
         self.rng = np.random.default_rng(seed)
         self.ping_every_s = ping_every_s
+        self.returning = returning  # a shopper who left comes back later: an endless crowd
         self.now = start
         self.shoppers = [self._new_shopper(i, start + float(self.rng.uniform(0, 60)))
                          for i in range(shoppers)]  # fmt: skip
@@ -191,7 +205,11 @@ class Simulation:
         while self.now < until:
             step = min(self.ping_every_s, until - self.now)
             self.now += step
-            for shopper in self.shoppers:
+            for index, shopper in enumerate(self.shoppers):
+                if shopper.done and self.returning:
+                    shopper = self.shoppers[index] = self._new_shopper(
+                        index, self.now + float(self.rng.uniform(600, 3600))
+                    )
                 if shopper.done or shopper.next_ping_at > self.now:
                     continue
                 self._move(shopper, step)
