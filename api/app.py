@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import text
@@ -32,13 +33,31 @@ Operators and tenants authenticate with `Authorization: Bearer <API key>`
 """
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+def worker_app() -> FastAPI:
+    """One API process of `mallcast serve --workers N` (a uvicorn factory): the parent has
+    started the database and passes its URL in MALLCAST_DATABASE_URL."""
+    return create_app(get_settings(), warm=True)
+
+
+def create_app(
+    settings: Settings | None = None, database: Database | None = None, *, warm: bool = False
+) -> FastAPI:
+    """warm: build every mall's zone index before serving (what `mallcast serve` wants; tests
+    leave it to the first request)."""
     settings = settings or get_settings()
     owns_database = database is None
-    db = database or Database(database_url(settings, start_embedded=False))
+    db = database or Database(
+        database_url(settings, start_embedded=False), pool_size=settings.db_pool_size
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Sync endpoints run on anyio's thread pool: no more at once than there are pooled
+        # connections for them (see api.db).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = db.pool_size
+        if warm:
+            with db.sessions() as session:
+                app.state.zone_cache.warm(session)
         yield
         if owns_database:
             db.dispose()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from api.db import SessionDep
@@ -99,16 +100,22 @@ OperatorMall = Annotated[Mall, Depends(operator_mall)]
 _tokens_lock = threading.Lock()
 
 
-def device_tokens(request: Request, session: SessionDep) -> DeviceTokens:
+async def device_tokens(request: Request, session: SessionDep) -> DeviceTokens:
+    # Async (no thread hop per request, see api.deps): the database is read once per process.
     tokens: DeviceTokens | None = getattr(request.app.state, "device_tokens", None)
     if tokens is None:
-        with _tokens_lock:
-            tokens = getattr(request.app.state, "device_tokens", None)
-            if tokens is None:
-                settings: Settings = request.app.state.settings
-                tokens = DeviceTokens.from_database(session, settings.secret_key)
-                request.app.state.device_tokens = tokens
+        tokens = await run_in_threadpool(_load_tokens, request, session)
     return tokens
+
+
+def _load_tokens(request: Request, session: Session) -> DeviceTokens:
+    with _tokens_lock:
+        tokens: DeviceTokens | None = getattr(request.app.state, "device_tokens", None)
+        if tokens is None:
+            settings: Settings = request.app.state.settings
+            tokens = DeviceTokens.from_database(session, settings.secret_key)
+            request.app.state.device_tokens = tokens
+        return tokens
 
 
 DeviceTokensDep = Annotated[DeviceTokens, Depends(device_tokens)]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import signal
 import stat
 import threading
@@ -73,16 +75,29 @@ def serve(
     demo: Annotated[
         bool, typer.Option(help="Seed the demo mall and print an operator key")
     ] = False,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="API processes [MALLCAST_WORKERS]")
+    ] = None,
 ) -> None:
     """Run the API (starting and migrating the embedded database when no URL is configured)."""
+    settings = get_settings()
+    workers = workers or settings.workers
+    if workers > 1:
+        # Counters of every process in one /metrics: prometheus-client's multiprocess mode,
+        # chosen by this variable before the library is first imported (here and in workers).
+        metrics_dir = settings.home.resolve() / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
     import uvicorn
 
     from api.app import create_app
     from api.jobs import start_scheduler
     from api.migrate import upgrade
     from api.push_runtime import PushRuntime
+    from api.workers import serve_workers
 
-    settings = get_settings()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
@@ -92,10 +107,10 @@ def serve(
     host, port = host or settings.host, port or settings.port
     with _database(settings, start_embedded=True) as (url, _):
         upgrade(url)
-        database = Database(url)
+        database = Database(url, pool_size=settings.db_pool_size)
         if demo:
             _seed_demo(settings, database, f"http://{host}:{port}")
-        application = create_app(settings, database)
+        application = create_app(settings, database, warm=True)
         scheduler = start_scheduler(application) if settings.scheduler else None
         pushes = (
             PushRuntime(settings, database.engine, application.state.metrics).start()
@@ -106,7 +121,16 @@ def serve(
             console.print(f"no Firebase credentials: pushes go to the local FCM server at "
                           f"{pushes.local.url}")  # fmt: skip
         try:
-            uvicorn.run(application, host=host, port=port, log_level=settings.log_level)
+            if workers > 1:
+                # Each worker builds its own app from the environment; the app here serves the
+                # dispatcher and the jobs only.
+                os.environ["MALLCAST_DATABASE_URL"] = url
+                console.print(f"{workers} API processes on http://{host}:{port}")
+                code = serve_workers(host, port, workers, settings.log_level)
+                if code:
+                    raise typer.Exit(code)
+            else:
+                uvicorn.run(application, host=host, port=port, log_level=settings.log_level)
         finally:
             if pushes is not None:
                 pushes.stop()
@@ -174,7 +198,7 @@ def demo(
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with _database(settings, start_embedded=True) as (url, _):
         upgrade(url)
-        database = Database(url)
+        database = Database(url, pool_size=settings.db_pool_size)
         try:
             mall_id, key = _seed_demo(settings, database, f"http://127.0.0.1:{settings.port}")
             run_demo(settings, database, mall_id=mall_id, operator_key=key, shoppers=shoppers,
@@ -221,7 +245,7 @@ def worker() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     with _database(settings, start_embedded=True) as (url, _):
-        database = Database(url)
+        database = Database(url, pool_size=settings.db_pool_size)
         application = create_app(settings, database)  # its caches and engine, no HTTP
         scheduler = start_scheduler(application) if settings.scheduler else None
         pushes = PushRuntime(settings, database.engine, application.state.metrics).start()

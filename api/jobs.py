@@ -1,4 +1,5 @@
-"""Scheduled jobs (APScheduler): presence timeout sweep and raw-ping retention.
+"""Scheduled jobs (APScheduler): presence timeout sweep, raw-ping retention, promotion expiry,
+the nightly segment recompute and the analytics roll-up.
 
 Each run takes a PostgreSQL advisory lock on a connection of its own, so that when several
 replicas schedule the same job only one of them does the work at a time; the others skip that
@@ -15,21 +16,24 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from api.db import Database
 from api.metrics import Metrics
 from api.settings import Settings
 from core.events import EventSink
 from geofence.cache import ZoneIndexCache
+from geofence.models import Mall
 from geofence.tracking import purge_pings, sweep_presence
+from promotions import rollups
 from promotions.catalog import end_expired
 
 log = logging.getLogger("mallcast.jobs")
 
 # Advisory lock keys: (namespace, job). The namespace spells "mc".
 _LOCK_NAMESPACE = 0x6D63
-_JOB_KEYS = {"presence_sweep": 1, "ping_retention": 2, "promotion_expiry": 3}
+_JOB_KEYS = {"presence_sweep": 1, "ping_retention": 2, "promotion_expiry": 3,
+             "segment_recompute": 4, "analytics_rollup": 5}  # fmt: skip
 
 
 class Jobs:
@@ -92,6 +96,37 @@ class Jobs:
                 log.info("promotion expiry: %d promotions ended", ended)
             return ended
 
+    def segment_recompute(self) -> int | None:
+        """Every mall's shoppers with their segments as of now. Returns how many shoppers."""
+        with self.holding("segment_recompute") as mine:
+            if not mine:
+                return None
+            total = 0
+            for mall_id in self._mall_ids():
+                with self.database.sessions() as session:
+                    total += rollups.recompute_segments(session, mall_id, self._now())
+                    session.commit()
+            log.info("segment recompute: %d shoppers", total)
+            return total
+
+    def analytics_rollup(self) -> int | None:
+        """Every mall's recent days of promotion results. Returns how many promotion-days."""
+        with self.holding("analytics_rollup") as mine:
+            if not mine:
+                return None
+            total = 0
+            for mall_id in self._mall_ids():
+                with self.database.sessions() as session:
+                    total += rollups.roll_up(session, mall_id, self._now(),
+                                             days=self.settings.analytics_rollup_days)  # fmt: skip
+                    session.commit()
+            log.info("analytics roll-up: %d promotion-days", total)
+            return total
+
+    def _mall_ids(self) -> list[int]:
+        with self.database.sessions() as session:
+            return list(session.scalars(select(Mall.id).order_by(Mall.id)))
+
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
 
@@ -131,12 +166,19 @@ def schedule(jobs: Jobs, metrics: Metrics | None = None) -> BackgroundScheduler:
         (jobs.presence_sweep, settings.presence_sweep_s),
         (jobs.ping_retention, settings.ping_retention_sweep_s),
         (jobs.promotion_expiry, 60.0),
+        (jobs.analytics_rollup, settings.analytics_rollup_s),
     ]
     for job, every_s in plan:
         scheduler.add_job(
             _logged(job, metrics), "interval", seconds=every_s, id=job.__name__,
             max_instances=1, coalesce=True, next_run_time=datetime.now(UTC),
         )  # fmt: skip
+    # Nightly, and once now: a new deployment has segment sizes before its first night.
+    scheduler.add_job(
+        _logged(jobs.segment_recompute, metrics), "cron", hour=settings.segment_recompute_hour_utc,
+        minute=0, id="segment_recompute", max_instances=1, coalesce=True,
+        next_run_time=datetime.now(UTC),
+    )  # fmt: skip
     scheduler.start()
     return scheduler
 

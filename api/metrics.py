@@ -1,11 +1,14 @@
 """Prometheus metrics (GET /metrics): what flows through mallcast, and how far behind it is.
 
-Counters are per process (scrape every replica); the outbox gauges are read from the database
-at scrape time, so any replica reports the same, current figures.
+Counters are per process (scrape every replica), except under `mallcast serve --workers N`,
+which sets PROMETHEUS_MULTIPROC_DIR: then /metrics adds up the counters of all its processes.
+The outbox gauges are read from the database at scrape time, so any replica reports the same,
+current figures.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -14,6 +17,7 @@ from prometheus_client import (
     Counter,
     disable_created_metrics,
     generate_latest,
+    multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -40,7 +44,8 @@ class Metrics:
                                   ["outcome"], registry=self.registry)  # fmt: skip
         self.job_runs = Counter("mallcast_job_runs", "Scheduled job runs, by job and result",
                                 ["job", "result"], registry=self.registry)  # fmt: skip
-        self.registry.register(_OutboxCollector(engine))
+        self._outbox = _OutboxCollector(engine)
+        self.registry.register(self._outbox)
 
     def count_tick(self, result: TickResult) -> None:
         for outcome in ("sent", "retry", "dead_token", "failed", "expired", "no_address"):
@@ -49,6 +54,11 @@ class Metrics:
                 self.deliveries.labels(outcome).inc(value)
 
     def render(self) -> bytes:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            registry.register(self._outbox)
+            return generate_latest(registry)
         return generate_latest(self.registry)
 
 

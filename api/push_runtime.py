@@ -21,14 +21,21 @@ class PushRuntime:
     def __init__(self, settings: Settings, engine: Engine, metrics: Metrics | None = None) -> None:
         self.local: FakeFCM | None = None
         if settings.firebase_credentials is None and settings.fcm_url:
-            self.gateway = FcmGateway(local_url=settings.fcm_url)
+            self.gateway = FcmGateway(
+                local_url=settings.fcm_url, concurrency=settings.fcm_concurrency
+            )
         elif settings.firebase_credentials is None:
             self.local = FakeFCM(settings.fcm_local_port).start()
-            self.gateway = FcmGateway(local_url=self.local.url)
+            self.gateway = FcmGateway(
+                local_url=self.local.url, concurrency=settings.fcm_concurrency
+            )
             log.info("no Firebase credentials: pushes go to the local FCM server at %s",
                      self.local.url)  # fmt: skip
         else:
-            self.gateway = FcmGateway(credentials_file=settings.firebase_credentials)
+            self.gateway = FcmGateway(
+                credentials_file=settings.firebase_credentials,
+                concurrency=settings.fcm_concurrency,
+            )
         policy = RetryPolicy(quota_s=settings.push_quota_backoff_s,
                              max_attempts=settings.push_max_attempts)  # fmt: skip
         self.dispatcher = Dispatcher(

@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `mallcast serve` listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `mallcast serve` uses.")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="API processes of `mallcast serve`; with more than one, the dispatcher and "
+        "the jobs run in the parent process.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     pg_bin: Path | None = Field(
@@ -39,6 +46,13 @@ class Settings(BaseSettings):
         "(default: postgres, else nobody).",
     )
 
+    db_pool_size: int = Field(
+        default=16,
+        ge=1,
+        le=200,
+        description="Database connections a process keeps open; as many request threads run "
+        "at once (a few more connections serve the dispatcher and the jobs).",
+    )
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
     )
@@ -94,6 +108,25 @@ class Settings(BaseSettings):
     ping_retention_sweep_s: float = Field(
         default=3600, gt=0, description="How often raw pings past the retention are deleted."
     )
+    segment_recompute_hour_utc: int = Field(
+        default=19,
+        ge=0,
+        le=23,
+        description="Hour (UTC) of the nightly segment recompute; 19 is 03:00 in Shanghai. It "
+        "also runs when the scheduler starts.",
+    )
+    analytics_rollup_s: float = Field(
+        default=3600,
+        gt=0,
+        description="How often the daily analytics of recent days are rolled up.",
+    )
+    analytics_rollup_days: int = Field(
+        default=7,
+        ge=1,
+        le=90,
+        description="Local days the roll-up rebuilds each run (late opens and redemptions "
+        "land in them).",
+    )
     firebase_credentials: Path | None = Field(
         default=None,
         description="Service-account JSON of your Firebase project; unset: the local FCM server.",
@@ -107,6 +140,14 @@ class Settings(BaseSettings):
         default=0, ge=0, le=65535, description="Port of the local FCM server (0: any free one)."
     )
     dispatcher: bool = Field(default=True, description="Run the push dispatcher in serve.")
+    fcm_concurrency: int = Field(
+        default=20,
+        ge=1,
+        le=20,
+        description="Messages a dispatcher has in flight at once. FCM answers in tens of "
+        "milliseconds, so this bounds throughput (20 in flight at 50 ms: 400 messages/s per "
+        "dispatcher); firebase-admin keeps 20 connections alive, more would churn them.",
+    )
     push_ttl_s: float = Field(
         default=900, gt=0, description="An offer not sent within this is never sent late."
     )
@@ -158,8 +199,9 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def app_settings(request: Request) -> Settings:
-    """The settings the running app was built with (tests build apps with their own)."""
+async def app_settings(request: Request) -> Settings:
+    """The settings the running app was built with (tests build apps with their own).
+    Async: it reads app.state only, no thread hop (api.deps)."""
     settings: Settings = request.app.state.settings
     return settings
 

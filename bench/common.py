@@ -116,14 +116,15 @@ def report(title: str, rows: list[tuple[str, str]], figures: dict[str, Any], as_
 
 
 @contextmanager
-def local_fcm() -> Iterator[str]:
+def local_fcm(latency_ms: float = 0.0) -> Iterator[str]:
     """The local FCM-compatible server in a process of its own (so that it is not measured
-    with us): its URL once it answers."""
+    with us), answering each message `latency_ms` later: its URL once it answers."""
     port = free_port()
     root = Path(__file__).resolve().parent.parent
     process = subprocess.Popen(
-        [sys.executable, "-m", "push.fcm_server", "--port", str(port)], cwd=root
-    )
+        [sys.executable, "-m", "push.fcm_server", "--port", str(port),
+         "--latency-ms", str(latency_ms)], cwd=root,
+    )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

@@ -6,6 +6,8 @@
    dispatchers run: p50 and p99 from enqueue to FCM's acceptance.
 3. Baseline, same process, same server: the naive design, one synchronous `messaging.send` per
    message.
+4. Against a server answering in 50 ms (as FCM over the internet does): the gateway's window of
+   messages in flight against the naive synchronous send.
 
 The local server runs in its own process (uvicorn), so it is not what is measured.
 
@@ -19,7 +21,7 @@ import multiprocessing
 import sys
 import time
 import warnings
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from bench.common import arguments, bench_database, local_fcm, percentiles_ms, report
-from push.gateway import FcmGateway
+from push.gateway import FcmGateway, Push
 from push.outbox import Dispatcher
 
 _SETUP = """
@@ -68,6 +70,9 @@ FROM decisions d
 WHERE NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.decision_id = d.id)
 ORDER BY d.id LIMIT :n
 """
+
+
+REMOTE_LATENCY_MS = 50.0
 
 
 def dispatch(url: str, fcm_url: str, stop: Any) -> None:
@@ -135,6 +140,28 @@ def bench_naive(fcm_url: str, messages: int) -> float:
     return rate
 
 
+def bench_remote(messages: int, latency_ms: float) -> tuple[float, float]:
+    """(gateway messages/s, naive messages/s) against a server answering latency_ms later."""
+    with local_fcm(latency_ms) as fcm_url:
+        gateway = FcmGateway(local_url=fcm_url)
+        expires = datetime.now(UTC) + timedelta(minutes=15)
+        pushes = [Push(f"remote-{i}", "token", "Two coffees, one price", "Tonight only",
+                       {"decision_id": str(i)}, "promotion-1", expires)
+                  for i in range(messages)]  # fmt: skip
+        gateway.send(pushes[:5])  # warm up: OAuth token, connections
+        start = time.perf_counter()
+        for first in range(0, messages, 500):
+            gateway.send(pushes[first : first + 500])
+        windowed = messages / (time.perf_counter() - start)
+        gateway.close()
+    return windowed, bench_naive_at(latency_ms, max(20, messages // 20))
+
+
+def bench_naive_at(latency_ms: float, messages: int) -> float:
+    with local_fcm(latency_ms) as fcm_url:
+        return bench_naive(fcm_url, messages)
+
+
 def _dispatchers_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dispatchers", type=int, default=2, help="dispatcher processes")
 
@@ -189,6 +216,7 @@ def main() -> None:
             engine.dispose()
         p50, p99 = percentiles_ms([float(x) for x in latencies])
         naive = bench_naive(fcm_url, naive_n)
+    remote, remote_naive = bench_remote(1_000 if args.quick else 4_000, REMOTE_LATENCY_MS)
 
     figures = {
         "messages_per_s": round(throughput),
@@ -197,6 +225,8 @@ def main() -> None:
         "steady_rate_per_s": round(rate),
         "naive_messages_per_s": round(naive),
         "vs_naive": round(throughput / naive, 1),
+        "remote_messages_per_s": round(remote),
+        "remote_naive_messages_per_s": round(remote_naive, 1),
         "dispatchers": dispatchers,
         "quick": args.quick,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -214,6 +244,14 @@ def main() -> None:
             ),
             ("naive: one synchronous messaging.send per message", f"{naive:,.0f} messages/s"),
             ("outbox / naive", f"{throughput / naive:,.1f}x"),
+            (
+                f"FCM answering in {REMOTE_LATENCY_MS:g} ms: gateway (one process)",
+                f"{remote:,.0f} messages/s",
+            ),
+            (
+                f"FCM answering in {REMOTE_LATENCY_MS:g} ms: naive synchronous send",
+                f"{remote_naive:,.1f} messages/s",
+            ),
         ],
         figures,
         args.json,

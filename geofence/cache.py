@@ -92,6 +92,14 @@ class ZoneIndexCache:
                 self._indexes[mall_id] = current
         return current
 
+    def warm(self, session: Session) -> int:
+        """Build every mall's index now (at startup), not in the first request that needs it
+        (seconds for a large mall). Returns how many."""
+        malls = list(self.directory(session).malls)
+        for mall_id in malls:
+            self.index(session, mall_id)
+        return len(malls)
+
     def _refresh(self, session: Session) -> None:
         versions = {row[0]: row[1] for row in session.execute(select(Mall.id, Mall.zones_version))}
         known = {m.mall_id: m.version for m in self._directory.malls.values()}

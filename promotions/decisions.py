@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,15 +51,68 @@ from push.outbox import enqueue
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a till
 
 
+@dataclass(frozen=True)
+class Card:
+    """What a decision needs of a promotion: read once per catalog, shared between requests
+    (an ORM object may not be)."""
+
+    id: int
+    tenant_id: int
+    title: str
+    body: str
+    translations: dict[str, Any]
+    image_url: str | None
+    deep_link: str | None
+    codes: bool  # a redemption code goes with each push
+
+
+def card_of(promotion: Promotion) -> Card:
+    return Card(promotion.id, promotion.tenant_id, promotion.title, promotion.body,
+                dict(promotion.translations or {}), promotion.image_url, promotion.deep_link,
+                (promotion.redemption or {}).get("codes") != "none")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Catalog:
+    fingerprint: str
+    settings: MallRulesIn
+    offers: list[Offer]
+    cards: dict[int, Card]
+
+
+# Changes whenever a promotion of the mall or its rules change (every write bumps updated_at),
+# one cheap round trip instead of loading and parsing every approved promotion per batch.
+_CATALOG_FINGERPRINT = text(
+    """
+    SELECT md5(
+        coalesce((SELECT string_agg(id || ':' || status || ':' || updated_at::text, ','
+                                    ORDER BY id)
+                  FROM promotions WHERE mall_id = :m), '')
+        || '|' || coalesce((SELECT updated_at::text FROM mall_rules WHERE mall_id = :m), ''))
+    """
+)
+
+
 class PromotionEngine:
     """The EventSink that turns zone events into decisions."""
 
     def __init__(
-        self, seed: int | None = None, push_ttl: timedelta = timedelta(minutes=15)
+        self,
+        seed: int | None = None,
+        push_ttl: timedelta = timedelta(minutes=15),
+        stats_ttl_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.push_ttl = push_ttl  # an offer for someone in the store is stale soon after
         self._rng = np.random.default_rng(seed)
         self._rng_lock = threading.Lock()  # request threads share the generator
+        # The bandit's counts (all sends and redemptions of the mall's offers) are read at most
+        # every stats_ttl_s per mall: a conversion estimate needs no per-event freshness, and
+        # counting the whole history for every event grew with it.
+        self.stats_ttl_s = stats_ttl_s
+        self._clock = clock
+        self._stats: dict[int, tuple[float, frozenset[int], Stats]] = {}
+        self._catalogs: dict[int, Catalog] = {}
 
     def on_events(
         self, session: Session, device_id: uuid.UUID, events: Sequence[StoredEvent]
@@ -75,13 +130,9 @@ class PromotionEngine:
         self, session: Session, device: Device, mall_id: int, events: Sequence[StoredEvent]
     ) -> dict[int, Any]:
         timezone = events[0].timezone
-        settings = get_rules(session, mall_id)
+        catalog = self._catalog(session, mall_id)
+        settings, offers, by_id = catalog.settings, catalog.offers, catalog.cards
         rules = mall_rules(settings, timezone)
-        promotions = session.scalars(
-            select(Promotion).where(Promotion.mall_id == mall_id, Promotion.status == "approved")
-        ).all()
-        offers = [offer_of(p) for p in promotions]
-        by_id = {p.id: p for p in promotions}
         answers: dict[int, Any] = {}
         occasions = {e.id: _occasion(e) for e in events}
         # Most events (a corridor, a back-of-house area) are no promotion's business: their
@@ -107,8 +158,9 @@ class PromotionEngine:
             first_visit=facts.visits_total <= 1,
             dwell_minutes=facts.dwell_minutes,
         )
-        usage = load_usage(session, device.id, mall_id, local_day_start(now, timezone))
-        stats = load_stats(session, [o.id for o in offers])
+        budgeted = [o.id for o in offers if o.budget_pushes is not None]
+        usage = load_usage(session, device.id, mall_id, local_day_start(now, timezone), budgeted)
+        stats = self._stats_of(session, mall_id, offers)
         for event in events:
             occasion = occasions[event.id]
             with self._rng_lock:
@@ -122,6 +174,37 @@ class PromotionEngine:
             answers[event.id] = decision_summary(decision, promotion, device.locale)
         return answers
 
+    def _catalog(self, session: Session, mall_id: int) -> Catalog:
+        """The mall's rules and approved offers, read again only when they changed."""
+        fingerprint = session.execute(_CATALOG_FINGERPRINT, {"m": mall_id}).scalar_one()
+        cached = self._catalogs.get(mall_id)
+        if cached is not None and cached.fingerprint == fingerprint:
+            return cached
+        promotions = session.scalars(
+            select(Promotion).where(Promotion.mall_id == mall_id, Promotion.status == "approved")
+        ).all()
+        catalog = Catalog(
+            fingerprint=fingerprint,
+            settings=get_rules(session, mall_id),
+            offers=[offer_of(p) for p in promotions],
+            cards={p.id: card_of(p) for p in promotions},
+        )
+        self._catalogs[mall_id] = catalog
+        return catalog
+
+    def _stats_of(self, session: Session, mall_id: int, offers: Sequence[Offer]) -> Stats:
+        ids = frozenset(o.id for o in offers)
+        cached = self._stats.get(mall_id)
+        if cached is not None and cached[1] == ids and self._clock() - cached[0] < self.stats_ttl_s:
+            return cached[2]
+        stats = load_stats(session, sorted(ids))
+        self._stats[mall_id] = (self._clock(), ids, stats)
+        return stats
+
+
+_DECISIONS = Decision.metadata.tables["decisions"]
+_INSERT_DECISIONS = insert(_DECISIONS).returning(_DECISIONS.c.id, sort_by_parameter_order=True)
+
 
 def _store_idle(
     session: Session, device_id: uuid.UUID, events: Sequence[StoredEvent], any_offers: bool
@@ -132,11 +215,7 @@ def _store_idle(
          "reason": reason, "segments": [], "explanation": {}, "at": e.at}
         for e in events
     ]  # fmt: skip
-    ids = (
-        session.execute(insert(Decision).returning(Decision.id, sort_by_parameter_order=True), rows)
-        .scalars()
-        .all()
-    )
+    ids = session.execute(_INSERT_DECISIONS, rows).scalars().all()
     return {
         event.id: {"decision_id": decision_id, "outcome": "none", "promotion_id": None,
                    "reason": reason}
@@ -154,11 +233,11 @@ def _store(
     device_id: uuid.UUID,
     event: StoredEvent,
     choice: Choice,
-    promotion: Promotion | None,
+    promotion: Card | None,
     segments: frozenset[str],
 ) -> Decision:
     code = None
-    if choice.outcome == "sent" and promotion and promotion.redemption.get("codes") != "none":
+    if choice.outcome == "sent" and promotion and promotion.codes:
         code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
     decision = Decision(
         event_id=event.id,
@@ -179,7 +258,7 @@ def _store(
 
 
 def _enqueue_push(
-    session: Session, decision: Decision, promotion: Promotion, locale: str, ttl: timedelta
+    session: Session, decision: Decision, promotion: Card, locale: str, ttl: timedelta
 ) -> None:
     """The outbox row, in the transaction of the event and the decision."""
     title, body = localized(promotion.title, promotion.body, promotion.translations, locale)
@@ -196,7 +275,7 @@ def _enqueue_push(
 
 
 def decision_summary(
-    decision: Decision, promotion: Promotion | None, locale: str = "en"
+    decision: Decision, promotion: Card | None, locale: str = "en"
 ) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "decision_id": decision.id,
@@ -277,65 +356,96 @@ def local_day_start(moment: datetime, timezone: str) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+_FACTS = text(
+    """
+    SELECT
+        ARRAY(SELECT at FROM zone_events WHERE device_id = :d AND subject = 'mall'
+              AND kind = 'enter' AND at <= :now ORDER BY at) AS visits,
+        (SELECT count(*) FROM decisions WHERE device_id = :d AND outcome = 'sent') AS pushes,
+        (SELECT count(opened_at) FROM decisions WHERE device_id = :d) AS opens,
+        (SELECT count(*) FROM redemptions WHERE device_id = :d) AS redemptions,
+        (SELECT loyalty_tier FROM devices WHERE id = :d) AS loyalty_tier,
+        -- dwell by the category of the tenant whose store it was
+        (SELECT coalesce(jsonb_object_agg(category, minutes), '{}') FROM (
+            SELECT t.category, sum(e.dwell_s) / 60.0 AS minutes FROM zone_events e
+            JOIN zones z ON z.id = e.zone_id JOIN tenants t ON t.id = z.tenant_id
+            WHERE e.device_id = :d AND e.kind = 'exit' GROUP BY t.category) AS c) AS dwell
+    """
+)
+
+
 def shopper_facts(session: Session, device_id: uuid.UUID, now: datetime) -> ShopperFacts:
-    visits = session.execute(
-        text("SELECT at FROM zone_events WHERE device_id = :d AND subject = 'mall' "
-             "AND kind = 'enter' AND at <= :now ORDER BY at"),
-        {"d": device_id, "now": now},
-    ).scalars().all()  # fmt: skip
-    # Dwell by the category of the tenant whose store it was (what the shopper spends time on).
-    dwell = session.execute(
-        text("SELECT t.category, sum(e.dwell_s) / 60 FROM zone_events e "
-             "JOIN zones z ON z.id = e.zone_id JOIN tenants t ON t.id = z.tenant_id "
-             "WHERE e.device_id = :d AND e.kind = 'exit' GROUP BY t.category"),
-        {"d": device_id},
-    ).all()  # fmt: skip
-    counts = session.execute(
-        select(
-            func.count(Decision.id).filter(Decision.outcome == "sent"),
-            func.count(Decision.opened_at),
-        ).where(Decision.device_id == device_id)
-    ).one()
-    redemptions = session.scalar(
-        select(func.count(Redemption.id)).where(Redemption.device_id == device_id)
-    )
-    device = session.get(Device, device_id)
+    """What the shopper's history says, in one round trip."""
+    row = session.execute(_FACTS, {"d": device_id, "now": now}).one()
     return ShopperFacts(
-        visit_starts=list(visits),
-        redemptions=int(redemptions or 0),
-        opens=int(counts[1]),
-        pushes=int(counts[0]),
-        loyalty_tier=device.loyalty_tier if device else None,
-        dwell_minutes={category: float(minutes or 0) for category, minutes in dwell},
+        visit_starts=list(row.visits),
+        redemptions=int(row.redemptions),
+        opens=int(row.opens),
+        pushes=int(row.pushes),
+        loyalty_tier=row.loyalty_tier,
+        dwell_minutes={category: float(m or 0) for category, m in row.dwell.items()},
     )
 
 
-def load_usage(session: Session, device_id: uuid.UUID, mall_id: int, day_start: datetime) -> Usage:
-    sent = Decision.outcome == "sent"
-    mine = session.execute(
-        select(Decision.promotion_id, Decision.at).where(Decision.device_id == device_id, sent)
-    ).all()
-    pushes = [(p, at) for p, at in mine if p is not None]  # a send always names its promotion
+_SHOPPER_USAGE = text(
+    """
+    SELECT promotion_id, at, NULL::bigint AS redeemed FROM decisions
+    WHERE device_id = :d AND outcome = 'sent' AND promotion_id IS NOT NULL
+    UNION ALL
+    SELECT NULL, NULL, promotion_id FROM redemptions WHERE device_id = :d
+    """
+)
+# Today's sends of the mall (the partial index of sends keeps this to today's pushes, not all
+# decisions); lifetime totals only for the offers that have a budget.
+_MALL_USAGE = text(
+    """
+    SELECT tenant_id, promotion_id, count(*) AS today, NULL::bigint AS total FROM decisions
+    WHERE mall_id = :m AND outcome = 'sent' AND at >= :day
+    GROUP BY tenant_id, promotion_id
+    UNION ALL
+    SELECT NULL, promotion_id, NULL, count(*) FROM decisions
+    WHERE promotion_id = ANY(CAST(:budgeted AS bigint[])) AND outcome = 'sent'
+    GROUP BY promotion_id
+    """
+)
+
+
+def load_usage(
+    session: Session,
+    device_id: uuid.UUID,
+    mall_id: int,
+    day_start: datetime,
+    budgeted: Sequence[int] = (),
+) -> Usage:
+    """Pushes so far, for the caps: the shopper's, and the mall's today (two round trips)."""
+    pushes: list[tuple[int, datetime]] = []
+    redeemed: set[int] = set()
+    for promotion_id, at, redeemed_id in session.execute(_SHOPPER_USAGE, {"d": device_id}):
+        if redeemed_id is not None:
+            redeemed.add(redeemed_id)
+        else:
+            pushes.append((promotion_id, at))
     today = [(p, at) for p, at in pushes if at >= day_start]
-    tenants_today = session.execute(
-        select(Decision.tenant_id, func.count())
-        .where(Decision.mall_id == mall_id, sent, Decision.at >= day_start)
-        .group_by(Decision.tenant_id)
-    ).all()
-    offers = session.execute(
-        select(Decision.promotion_id, func.count(), func.count().filter(Decision.at >= day_start))
-        .where(Decision.mall_id == mall_id, sent)
-        .group_by(Decision.promotion_id)
-    ).all()
-    redeemed = session.scalars(
-        select(Redemption.promotion_id).where(Redemption.device_id == device_id)
-    ).all()
+    tenant_today: Counter[int] = Counter()
+    offer_today: dict[int, int] = {}
+    offer_total: dict[int, int] = {}
+    rows = session.execute(
+        _MALL_USAGE, {"m": mall_id, "day": day_start, "budgeted": list(budgeted)}
+    )
+    for tenant_id, promotion_id, n_today, n_total in rows:
+        if n_total is not None:
+            offer_total[promotion_id] = n_total
+            continue
+        if tenant_id is not None:
+            tenant_today[tenant_id] += n_today
+        if promotion_id is not None:
+            offer_today[promotion_id] = offer_today.get(promotion_id, 0) + n_today
     return Usage(
         shopper_today=len(today),
         shopper_last_push=max((at for _, at in pushes), default=None),
-        tenant_today={t: n for t, n in tenants_today if t is not None},
-        offer_today={p: today_n for p, _, today_n in offers if p is not None},
-        offer_total={p: total for p, total, _ in offers if p is not None},
+        tenant_today=dict(tenant_today),
+        offer_today=offer_today,
+        offer_total=offer_total,
         shopper_offer_today=dict(Counter(p for p, _ in today)),
         shopper_offer_total=dict(Counter(p for p, _ in pushes)),
         redeemed=frozenset(redeemed),
@@ -364,7 +474,7 @@ def load_stats(session: Session, offer_ids: Sequence[int]) -> Stats:
     return Stats(sends=dict(sends), redemptions=dict(redemptions))
 
 
-def _count_push(usage: Usage, promotion: Promotion, at: datetime) -> Usage:
+def _count_push(usage: Usage, promotion: Card, at: datetime) -> Usage:
     """The usage after one more push in this batch (later events of it see the cap)."""
     pid, tid = promotion.id, promotion.tenant_id
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -102,6 +104,13 @@ class Decision(Base):
         Index("ix_decisions_device_id_at", "device_id", "at"),
         Index("ix_decisions_promotion_id_outcome", "promotion_id", "outcome"),
         Index("ix_decisions_mall_id_at", "mall_id", "at"),
+        # Caps count today's sends of a mall: a small part of its decisions (most say "none").
+        Index(
+            "ix_decisions_sent_mall_id_at",
+            "mall_id",
+            "at",
+            postgresql_where=text("outcome = 'sent'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -145,3 +154,39 @@ class Redemption(Base):
     source: Mapped[str] = mapped_column(String(8))
     value: Mapped[float | None] = mapped_column(Float)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ShopperSegments(Base):
+    """The nightly recompute: each shopper's segments in a mall, for audience sizes. Decisions
+    compute segments live; this is what operators plan with ("how many lapsed shoppers?")."""
+
+    __tablename__ = "shopper_segments"
+
+    mall_id: Mapped[int] = mapped_column(
+        ForeignKey("malls.id", ondelete="CASCADE"), primary_key=True
+    )
+    device_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    segments: Mapped[list[str]] = mapped_column(JSONB)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PromotionDay(Base):
+    """The analytics roll-up: a promotion's funnel per day of its mall's local calendar."""
+
+    __tablename__ = "promotion_days"
+    __table_args__ = (Index("ix_promotion_days_mall_id_day", "mall_id", "day"),)
+
+    promotion_id: Mapped[int] = mapped_column(
+        ForeignKey("promotions.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    mall_id: Mapped[int] = mapped_column(ForeignKey("malls.id", ondelete="CASCADE"))
+    tenant_id: Mapped[int] = mapped_column(BigInteger)
+    sent: Mapped[int] = mapped_column(Integer)
+    held_out: Mapped[int] = mapped_column(Integer)
+    delivered: Mapped[int] = mapped_column(Integer)
+    opened: Mapped[int] = mapped_column(Integer)
+    redeemed: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

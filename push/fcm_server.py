@@ -5,7 +5,8 @@ It speaks what firebase-admin speaks: the OAuth 2.0 token exchange of a service 
 (POST /v1/projects/{project}/messages:send). It keeps what it received and injects faults on
 request: an HTTP status with FCM's error body (UNREGISTERED, INVALID_ARGUMENT, QUOTA_EXCEEDED,
 UNAVAILABLE, INTERNAL...), a Retry-After, added latency, for chosen tokens and a number of times.
-Served by uvicorn (uvloop, httptools, keep-alive), so that it is not what a benchmark measures.
+A bare ASGI app served by uvicorn (uvloop, httptools, keep-alive), so that it is not what a
+benchmark measures.
 It listens on loopback only and checks nothing about the JWT but its shape: it is not security.
 """
 
@@ -14,21 +15,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
+import re
 import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
 import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 _STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
                  404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
@@ -88,24 +87,53 @@ class FakeFCMState:
             return [r for r in self.received if r.status == 200]
 
 
-def create_app(state: FakeFCMState) -> Starlette:
-    async def token(request: Request) -> Response:
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+_SEND_PATH = re.compile(r"^/v1/projects/([^/]+)/messages:send$")
+
+
+def create_app(state: FakeFCMState) -> App:
+    """A bare ASGI app: no framework between uvicorn and the two routes, because what the push
+    benchmark should measure is our dispatcher and firebase-admin, not this stand-in."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        match = _SEND_PATH.match(path)
+        if path != "/token" and match is None:
+            await _answer(send, 404, {"error": "not found"})
+        elif method != "POST":
+            await _answer(send, 405, {"error": "method not allowed"})
+        elif match is None:
+            await _answer(send, *token(await _body(receive)))
+        else:
+            headers = dict(scope["headers"])
+            await _answer(send, *await deliver(match.group(1), headers, await _body(receive)))
+
+    def token(body: bytes) -> tuple[int, dict[str, Any]]:
+        form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
         if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" or (
             form.get("assertion", "").count(".") != 2
         ):
-            return JSONResponse({"error": "invalid_grant"}, status_code=400)
+            return 400, {"error": "invalid_grant"}
         with state.lock:
             state.tokens_issued += 1
-        return JSONResponse({"access_token": "local-" + secrets.token_hex(8),
-                             "expires_in": 3600, "token_type": "Bearer"})  # fmt: skip
+        return 200, {"access_token": "local-" + secrets.token_hex(8), "expires_in": 3600,
+                     "token_type": "Bearer"}  # fmt: skip
 
-    async def send(request: Request) -> Response:
-        project = request.path_params["project"]
-        if not request.headers.get("authorization", "").startswith("Bearer local-"):
+    async def deliver(
+        project: str, headers: dict[bytes, bytes], body: bytes
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if not headers.get(b"authorization", b"").startswith(b"Bearer local-"):
             return _error(401, "UNAUTHENTICATED", "missing or unknown access token")
-        body = await request.json()
-        message = body.get("message") if isinstance(body, dict) else None
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return _error(400, "INVALID_ARGUMENT", "the body is not JSON")
+        message = parsed.get("message") if isinstance(parsed, dict) else None
         if not isinstance(message, dict) or not (message.get("token") or message.get("fid")):
             return _error(400, "INVALID_ARGUMENT", "message needs a token or fid")
         address = message.get("token") or message.get("fid")
@@ -117,27 +145,45 @@ def create_app(state: FakeFCMState) -> Starlette:
         if fault is not None and fault.status != 200:
             with state.lock:
                 state.received.append(Received(now, project, message, fault.status, None))
-            headers = {"Retry-After": f"{fault.retry_after_s:g}"} if fault.retry_after_s else None
-            return _error(fault.status, fault.error_code, fault.message, headers,
-                          fault.field_violation)  # fmt: skip
+            headers_out = {"Retry-After": f"{fault.retry_after_s:g}"} if fault.retry_after_s else {}
+            status, error, _ = _error(fault.status, fault.error_code, fault.message,
+                                      fault.field_violation)  # fmt: skip
+            return status, error, headers_out
         with state.lock:
             name = f"projects/{project}/messages/{next(state._ids)}"
             state.received.append(Received(now, project, message, 200, name))
-        return JSONResponse({"name": name})
+        return 200, {"name": name}, {}
 
-    return Starlette(routes=[
-        Route("/token", token, methods=["POST"]),
-        Route("/v1/projects/{project}/messages:send", send, methods=["POST"]),
-    ])  # fmt: skip
+    return app
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _answer(
+    send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> None:
+    payload = json.dumps(body).encode()
+    raw_headers = [(b"content-type", b"application/json"),
+                   (b"content-length", str(len(payload)).encode())]  # fmt: skip
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 def _error(
     status: int,
     error_code: str | None,
     message: str,
-    headers: dict[str, str] | None = None,
     field_violation: str | None = None,
-) -> JSONResponse:
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """FCM's error body: google.rpc.Status with FcmError and BadRequest details."""
     details: list[dict[str, Any]] = []
     if error_code:
         details.append({"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
@@ -154,7 +200,7 @@ def _error(
             "details": details,
         }
     }
-    return JSONResponse(body, status_code=status, headers=headers)
+    return status, body, {}
 
 
 class FakeFCM:
@@ -221,8 +267,15 @@ def running(port: int = 0) -> Iterator[FakeFCM]:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Local FCM-compatible server (loopback only)")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="answer every message this much later (as FCM over the internet)",
+    )
     args = parser.parse_args()
-    uvicorn.run(create_app(FakeFCMState()), host="127.0.0.1", port=args.port,
+    state = FakeFCMState(latency_s=args.latency_ms / 1000)
+    uvicorn.run(create_app(state), host="127.0.0.1", port=args.port,
                 log_level="warning", access_log=False)  # fmt: skip
 
 

@@ -36,9 +36,9 @@ def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def serve_until_healthy(home: Path, port: int) -> subprocess.Popen[str]:
+def serve_until_healthy(home: Path, port: int, *extra: str) -> subprocess.Popen[str]:
     process = subprocess.Popen(
-        [MALLCAST, "serve", "--demo", "--port", str(port)],
+        [MALLCAST, "serve", "--demo", "--port", str(port), *extra],
         env=env_for(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 120
@@ -76,6 +76,52 @@ def test_serve_runs_the_demo_and_stops_cleanly(home: Path, stop_signal: signal.S
         not Path(f"/proc/{postmaster}").exists()
         or "Z" in Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1][:3]
     )
+
+
+def api_workers(parent: int) -> list[int]:
+    """The worker processes `serve --workers` spawned (not multiprocessing's helpers)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [
+        int(pid) for pid in children
+        if Path(f"/proc/{pid}").exists()
+        and "spawn_main" in (cmd := Path(f"/proc/{pid}/cmdline").read_text())
+        and "resource_tracker" not in cmd
+    ]  # fmt: skip
+
+
+def test_serve_with_workers_answers_and_stops_them_all(home: Path) -> None:
+    port = free_port()
+    process = serve_until_healthy(home, port, "--workers", "2")
+    workers = api_workers(process.pid)
+    assert len(workers) == 2
+    key = (home / "operator.key").read_text().strip()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(20):  # a new connection each time: the kernel spreads them over the workers
+        with httpx.Client() as client:
+            answer = client.get(f"{base}/v1/malls", headers={"Authorization": f"Bearer {key}"})
+            assert answer.status_code == 200
+    device = httpx.post(f"{base}/v1/devices", json={
+        "platform": "android", "consents": {"location": True}}).json()  # fmt: skip
+    shopper = {"Authorization": f"Bearer {device['token']}"}
+    now = time.time()
+    for i in range(12):  # far from any mall: counted as "outside", on whichever worker
+        with httpx.Client() as client:
+            answer = client.post(f"{base}/v1/pings", headers=shopper, json={"pings": [
+                {"ts": now - 60 + i, "lon": 2.35, "lat": 48.85, "accuracy_m": 5}]})  # fmt: skip
+            assert answer.status_code == 200, answer.text
+    for _ in range(3):  # every worker's /metrics counts every worker's pings
+        with httpx.Client() as client:
+            metrics = client.get(f"{base}/metrics").text
+        counted = [line for line in metrics.splitlines()
+                   if line.startswith('mallcast_pings_total{result="outside"}')]  # fmt: skip
+        assert counted == ['mallcast_pings_total{result="outside"} 12.0'], counted
+
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode in (0, -signal.SIGTERM), output
+    assert "embedded PostgreSQL stopped" in output
+    assert not any(Path(f"/proc/{pid}/cmdline").exists() and
+                   Path(f"/proc/{pid}/cmdline").read_text() for pid in workers)  # fmt: skip
 
 
 def test_serve_reuses_the_cluster_and_the_demo_key(home: Path) -> None:

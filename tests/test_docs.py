@@ -1,4 +1,5 @@
-"""The API guide's curl examples run, as written, against `mallcast serve --demo`."""
+"""The docs stay true: the API guide's curl examples run, as written, against
+`mallcast serve --demo`, and the README's configuration table names every setting."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from api.settings import Settings
 from tests.test_cli import env_for, free_port, serve_until_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,3 +49,10 @@ def test_api_guide_examples_work_against_the_demo(home: Path) -> None:
     assert '"status":"approved"' in out
     assert '"code":"code_not_found"' in out
     assert "mallcast_pings_total" in out
+
+
+def test_every_setting_is_in_the_readme_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Configuration") : readme.index("## The command line")]
+    missing = [n for n in Settings.model_fields if f"`MALLCAST_{n.upper()}`" not in table]
+    assert missing == []

@@ -13,7 +13,8 @@ from api.app import create_app
 from api.db import Database
 from api.jobs import Jobs, schedule, start_scheduler
 from api.settings import Settings
-from geofence.models import Ping, ZoneEvent
+from geofence.models import Ping, Presence, ZoneEvent
+from geofence.tracking import _LOCK_AND_READ_PRESENCE, sweep_presence
 from tests.test_pings_api import count, mall_id, ping, register, starbucks
 
 __all__ = ["mall_id"]
@@ -49,6 +50,26 @@ def test_presence_sweep_times_out_silent_devices_once(
     assert exits(db) == [("mall", "timeout"), ("zone", "timeout")]
     assert jobs.presence_sweep() == 0  # idempotent
     assert len(exits(db)) == 2
+
+
+def test_the_sweep_never_waits_for_a_device_pinging_right_now(
+    client: TestClient, db: Database, mall_id: int
+) -> None:
+    # A ping batch holds its device's row while the sweep runs: the sweep must pass that device
+    # by, not queue behind it (they used to wait on each other, in opposite orders: deadlock).
+    visit_ten_minutes_ago(client, db, mall_id)
+    jobs = jobs_for(client)
+    with db.sessions() as pinging, db.sessions() as sweeping:
+        (device_id,) = pinging.execute(select(Presence.device_id)).one()
+        pinging.execute(_LOCK_AND_READ_PRESENCE, {"device_id": device_id}).one()
+        sweeping.execute(text("SET LOCAL lock_timeout = '3s'"))
+        swept = sweep_presence(sweeping, jobs.cache, now=time.time(),
+                               rules=jobs.settings.presence_rules(), sink=jobs.sink)  # fmt: skip
+        sweeping.commit()
+        assert swept == 0
+        pinging.rollback()
+    assert jobs.presence_sweep() == 1  # once the batch is done, the device is swept
+    assert exits(db) == [("mall", "timeout"), ("zone", "timeout")]
 
 
 def test_a_job_another_replica_holds_is_skipped(

@@ -14,6 +14,7 @@ from api.app import create_app
 from api.db import Database
 from api.demo.seed import seed_demo
 from api.settings import Settings
+from geofence.cache import ZoneIndexCache
 from geofence.models import Mall, Ping, Presence, Zone, ZoneEvent
 from tests.conftest import bearer
 from tests.test_malls_api import error_of
@@ -285,3 +286,13 @@ def test_another_replica_notices_zone_changes(
     with db.sessions() as session:
         version = session.scalar(select(Mall.zones_version).where(Mall.id == mall_id))
     assert version is not None
+
+
+def test_the_zone_cache_is_warmed_before_the_first_ping(db: Database, mall_id: int) -> None:
+    # `mallcast serve` warms it at startup: the first ping must not wait seconds for a build.
+    frozen = ZoneIndexCache(clock=lambda: 0.0)  # never looks at the database again by itself
+    with db.sessions() as session:
+        assert frozen.warm(session) == 1
+    index = frozen.index(None, mall_id)  # type: ignore[arg-type]  # no session: must be built
+    assert index is not None
+    assert index.mall_id == mall_id

@@ -201,6 +201,29 @@ def test_rejected_and_paused_promotions_never_fire(
     assert fired == []
 
 
+def test_a_promotion_paused_after_it_fired_fires_no_more(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    # The engine keeps each mall's offers between batches: a change must reach it at once.
+    zone_id, lon, lat = starbucks(db, mall["id"])
+    promotion = approved_promotion(client, mall, zone_id)
+
+    def enter_outcome(at: float) -> str:
+        events = walk_in(client, shopper(client), lon, lat, at)
+        enter = next(e for e in events if e["kind"] == "enter" and e["zone_id"] == zone_id)
+        return str(enter["decision"]["outcome"])
+
+    assert enter_outcome(evening_now()) in {"sent", "holdout"}
+    paused = client.post(f"/v1/tenant/promotions/{promotion['id']}/pause",
+                         headers=mall["starbucks"])  # fmt: skip
+    assert paused.status_code == 200, paused.text
+    assert enter_outcome(evening_now() + 300) == "none"
+    resumed = client.post(f"/v1/tenant/promotions/{promotion['id']}/resume",
+                          headers=mall["starbucks"])  # fmt: skip
+    assert resumed.status_code == 200, resumed.text
+    assert enter_outcome(evening_now() + 600) in {"sent", "holdout"}
+
+
 def test_no_marketing_consent_no_push_but_footfall_counts(
     client: TestClient, db: Database, mall: dict[str, Any]
 ) -> None:
@@ -241,6 +264,30 @@ def test_caps_and_quiet_hours_hold_across_a_day_of_walking(
     analytics = client.get(f"/v1/malls/{mall['id']}/analytics", headers=mall["operator"]).json()
     assert analytics["total"]["pushes_per_shopper_day_max"] <= 3
     assert analytics["total"]["sent"] == len(sends)
+
+
+def test_mall_wide_limits_count_every_shoppers_pushes(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    rules = client.get(f"/v1/malls/{mall['id']}/rules", headers=mall["operator"]).json()
+    rules.pop("mall_id")
+    put = client.put(f"/v1/malls/{mall['id']}/rules", headers=mall["operator"],
+                     json=rules | {"holdout_share": 0.0, "tenant_daily_cap": 3})  # fmt: skip
+    assert put.status_code == 200, put.text
+    zone_id, lon, lat = starbucks(db, mall["id"])
+    budget = approved_promotion(client, mall, zone_id, title="Budget", limits={"budget_pushes": 2})
+    at = evening_now()
+
+    def enter(i: int) -> tuple[str, int | None]:
+        events = walk_in(client, shopper(client), lon, lat, at + 60 * i)
+        decision = next(e for e in events if e["kind"] == "enter" and e["zone_id"] == zone_id)
+        return decision["decision"]["outcome"], decision["decision"]["promotion_id"]
+
+    # Each shopper is new: only what the others were sent can stop the next push.
+    assert [enter(i) for i in range(3)] == [("sent", budget["id"])] * 2 + [("none", None)]
+    daily = approved_promotion(client, mall, zone_id, title="Daily")
+    assert enter(3) == ("sent", daily["id"])  # the store's third push today
+    assert enter(4) == ("none", None)  # its daily cap of three
 
 
 def test_operator_can_ask_why(client: TestClient, db: Database, mall: dict[str, Any]) -> None:

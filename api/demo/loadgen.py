@@ -7,12 +7,13 @@ The rate is reached by running the simulated clock as fast as needed: each shopp
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
-import httpx
 import numpy as np
 
+from api.demo.http import LeanClient
 from api.demo.run import evening_start
 from api.demo.simulator import Simulation
 
@@ -33,7 +34,22 @@ class LoadReport:
 
 
 def generate_load(
-    url: str, *, shoppers: int, rate: float, seconds: float, timeout_s: float = 30
+    url: str,
+    *,
+    shoppers: int,
+    rate: float,
+    seconds: float,
+    timeout_s: float = 30,
+    connections: int = 16,
+) -> LoadReport:
+    return asyncio.run(
+        _generate(url, shoppers=shoppers, rate=rate, seconds=seconds, timeout_s=timeout_s,
+                  connections=connections)
+    )  # fmt: skip
+
+
+async def _generate(
+    url: str, *, shoppers: int, rate: float, seconds: float, timeout_s: float, connections: int
 ) -> LoadReport:
     ping_every_s = 5.0
     speedup = max(1.0, rate * ping_every_s / shoppers)
@@ -41,32 +57,40 @@ def generate_load(
     sim = Simulation(shoppers, start=start, ping_every_s=ping_every_s, returning=True)
     latencies: list[float] = []
     pings = requests = errors = rejected = 0
-    with httpx.Client(base_url=url, timeout=timeout_s) as client:
-        headers = []
-        for i in range(shoppers):
-            answer = client.post("/v1/devices", json={
-                "platform": "android", "fcm_token": f"load-{i}-{time.time_ns()}",
-                "consents": {"location": True, "marketing_push": True}})  # fmt: skip
-            answer.raise_for_status()
-            headers.append({"Authorization": f"Bearer {answer.json()['token']}"})
+    async with LeanClient(url, connections=connections, timeout_s=timeout_s) as client:
+        headers = await asyncio.gather(*(_register(client, i) for i in range(shoppers)))
+
+        async def send(index: int, batch: list[dict[str, object]]) -> None:
+            nonlocal pings, requests, errors, rejected
+            sent = time.perf_counter()
+            answer = await client.post("/v1/pings", {"pings": batch}, headers[index])
+            latencies.append(time.perf_counter() - sent)
+            requests += 1
+            if answer.status == 200:
+                body = answer.json()
+                pings += body["accepted"] + body["duplicates"]
+                rejected += body["rejected"]
+            else:
+                errors += 1
+
         began = time.monotonic()
         while (elapsed := time.monotonic() - began) < seconds and sim.active:
             batches: dict[int, list[dict[str, object]]] = {}
             for index, ping in sim.advance(start + elapsed * speedup):
                 batches.setdefault(index, []).append(ping)
-            for index, batch in batches.items():
-                sent = time.perf_counter()
-                answer = client.post("/v1/pings", json={"pings": batch}, headers=headers[index])
-                latencies.append(time.perf_counter() - sent)
-                requests += 1
-                if answer.status_code == 200:
-                    body = answer.json()
-                    pings += body["accepted"] + body["duplicates"]
-                    rejected += body["rejected"]
-                else:
-                    errors += 1
-            time.sleep(0.05)
+            # One request per shopper per tick: a shopper's pings stay in order.
+            await asyncio.gather(*(send(i, batch) for i, batch in batches.items()))
+            await asyncio.sleep(0.05)
         elapsed = time.monotonic() - began
     values = np.array(latencies or [0.0]) * 1000
     return LoadReport(pings, requests, errors, rejected, elapsed, float(np.percentile(values, 50)),
                       float(np.percentile(values, 99)))  # fmt: skip
+
+
+async def _register(client: LeanClient, i: int) -> dict[str, str]:
+    answer = await client.post("/v1/devices", {
+        "platform": "android", "fcm_token": f"load-{i}-{time.time_ns()}",
+        "consents": {"location": True, "marketing_push": True}})  # fmt: skip
+    if answer.status != 201:
+        raise RuntimeError(f"registering a simulated device failed: {answer.status}")
+    return {"Authorization": f"Bearer {answer.json()['token']}"}

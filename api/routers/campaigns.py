@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -13,7 +14,7 @@ from api.auth import OperatorMall
 from api.db import SessionDep
 from api.params import MAX_ID, PromotionId
 from api.schemas import error_responses
-from promotions import analytics, catalog
+from promotions import analytics, catalog, rollups
 from promotions.models import Decision, Promotion
 from promotions.schemas import MallRulesIn, MallRulesOut, PromotionOut, Rejection
 
@@ -180,3 +181,26 @@ def _explained(decision: Decision, promotion_id: int | None) -> dict[str, Any]:
 )
 def mall_analytics(mall: OperatorMall, session: SessionDep) -> dict[str, Any]:
     return analytics.results(session, mall.id)
+
+
+@router.get(
+    "/analytics/daily",
+    summary="Each promotion's funnel per day of the mall's calendar (rolled up hourly)",
+    responses=error_responses(401, 403, 404, 422),
+)
+def mall_daily(
+    mall: OperatorMall,
+    session: SessionDep,
+    since: Annotated[date | None, Query(description="First day (default: 30 days ago)")] = None,
+    until: Annotated[date | None, Query(description="Last day (default: today)")] = None,
+) -> list[dict[str, Any]]:
+    return rollups.daily(session, mall.id, since, until, datetime.now(UTC))
+
+
+@router.get(
+    "/segments",
+    summary="How many shoppers each segment holds (recomputed nightly)",
+    responses=error_responses(401, 403, 404),
+)
+def segment_sizes(mall: OperatorMall, session: SessionDep) -> dict[str, Any]:
+    return rollups.segment_sizes(session, mall.id)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 from sqlalchemy.orm import Session
 
 from api.auth import TenantUser
@@ -12,7 +13,7 @@ from api.db import SessionDep
 from api.params import PromotionId
 from api.schemas import error_responses
 from geofence.service import zone_facts
-from promotions import analytics, catalog, outcomes
+from promotions import analytics, catalog, outcomes, rollups
 from promotions.models import Promotion, Tenant
 from promotions.schemas import CodeRedemption, PromotionCreate, PromotionOut, PromotionUpdate
 
@@ -121,6 +122,20 @@ _transition("end", "End a promotion for good")
 )
 def results(tenant: TenantUser, session: SessionDep) -> dict[str, Any]:
     return analytics.results(session, tenant.mall_id, tenant.tenant_id)
+
+
+@router.get(
+    "/results/daily",
+    summary="Your promotions' funnel per day of the mall's calendar (rolled up hourly)",
+    responses=error_responses(401, 403, 422),
+)
+def daily_results(
+    tenant: TenantUser,
+    session: SessionDep,
+    since: Annotated[date | None, Query(description="First day (default: 30 days ago)")] = None,
+    until: Annotated[date | None, Query(description="Last day (default: today)")] = None,
+) -> list[dict[str, Any]]:
+    return rollups.daily(session, tenant.mall_id, since, until, datetime.now(UTC), tenant.tenant_id)
 
 
 @router.post(
