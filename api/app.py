@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from api import __version__
 from api.db import Database, SessionDep
 from api.errors import BodySizeLimit, install_error_handlers
+from api.ingest import IngestGate
 from api.metrics import CONTENT_TYPE, Metrics
 from api.routers import campaigns, malls, owntracks, shoppers, tenant, tenants, zones
 from api.runtime import database_url
@@ -70,6 +71,10 @@ def create_app(
     )
     app.state.metrics = Metrics(db.engine)
     app.state.event_sink = PromotionEngine(push_ttl=timedelta(seconds=settings.push_ttl_s))
+    app.state.ingest_gate = IngestGate(
+        db, app.state.zone_cache, app.state.event_sink, settings, app.state.metrics,
+        lanes=settings.ingest_lanes,
+    )  # fmt: skip
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
 
@@ -86,7 +91,8 @@ def create_app(
         "/metrics", metrics, methods=["GET"], summary="Prometheus metrics", tags=["operations"],
         response_class=PlainTextResponse,
     )  # fmt: skip
-    for module in (malls, zones, tenants, campaigns, tenant, shoppers, owntracks):
+    # Routes are matched in order: the shopper apps' (pings above all) are the hot path.
+    for module in (shoppers, owntracks, malls, zones, tenants, campaigns, tenant):
         app.include_router(module.router)
     return app
 

@@ -15,12 +15,12 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from api.db import SessionDep
+from api.db import Database, SessionDep
 from api.keys import verify_key
 from api.models import ApiKey
 from api.params import MallId
 from api.settings import Settings
-from api.tokens import DeviceTokens
+from api.tokens import DeviceClaims, DeviceTokens
 from core.errors import Forbidden, Unauthorized
 from core.scope import MallScope
 from geofence.models import Mall
@@ -100,20 +100,22 @@ OperatorMall = Annotated[Mall, Depends(operator_mall)]
 _tokens_lock = threading.Lock()
 
 
-async def device_tokens(request: Request, session: SessionDep) -> DeviceTokens:
+async def device_tokens(request: Request) -> DeviceTokens:
     # Async (no thread hop per request, see api.deps): the database is read once per process.
     tokens: DeviceTokens | None = getattr(request.app.state, "device_tokens", None)
     if tokens is None:
-        tokens = await run_in_threadpool(_load_tokens, request, session)
+        tokens = await run_in_threadpool(_load_tokens, request)
     return tokens
 
 
-def _load_tokens(request: Request, session: Session) -> DeviceTokens:
+def _load_tokens(request: Request) -> DeviceTokens:
     with _tokens_lock:
         tokens: DeviceTokens | None = getattr(request.app.state, "device_tokens", None)
         if tokens is None:
             settings: Settings = request.app.state.settings
-            tokens = DeviceTokens.from_database(session, settings.secret_key)
+            database: Database = request.app.state.database
+            with database.sessions() as session:
+                tokens = DeviceTokens.from_database(session, settings.secret_key)
             request.app.state.device_tokens = tokens
         return tokens
 
@@ -121,15 +123,22 @@ def _load_tokens(request: Request, session: Session) -> DeviceTokens:
 DeviceTokensDep = Annotated[DeviceTokens, Depends(device_tokens)]
 
 
-def authenticate_device(
-    session: Session, tokens: DeviceTokens, device_id: str | None, token: str
-) -> Device:
-    """The device a token belongs to; `device_id`, when given (Basic auth), must match."""
+def verify_device_token(tokens: DeviceTokens, device_id: str | None, token: str) -> DeviceClaims:
+    """The claims of a well-signed device token; `device_id`, when given (Basic auth), must
+    match. Whether the device still exists and the token is current, the database says."""
     if token.startswith("mc_"):
         raise Forbidden("this needs a device token, not an API key", code="wrong_role")
     claims = tokens.verify(token)
     if claims is None or (device_id is not None and device_id != str(claims.device_id)):
         raise Unauthorized("unknown or revoked device token", code="invalid_credentials")
+    return claims
+
+
+def authenticate_device(
+    session: Session, tokens: DeviceTokens, device_id: str | None, token: str
+) -> Device:
+    """The device a token belongs to; `device_id`, when given (Basic auth), must match."""
+    claims = verify_device_token(tokens, device_id, token)
     device = session.get(Device, claims.device_id)
     if device is None or device.token_version != claims.version:
         raise Unauthorized("unknown or revoked device token", code="invalid_credentials")
@@ -140,4 +149,10 @@ def current_device(request: Request, session: SessionDep, tokens: DeviceTokensDe
     return authenticate_device(session, tokens, None, _bearer(request))
 
 
+async def device_claims(request: Request, tokens: DeviceTokensDep) -> DeviceClaims:
+    # No database here: the ping path checks the device row when it locks it (api.ingest).
+    return verify_device_token(tokens, None, _bearer(request))
+
+
 ShopperDevice = Annotated[Device, Depends(current_device)]
+ShopperClaims = Annotated[DeviceClaims, Depends(device_claims)]

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.ingest import IngestGate
 from api.metrics import Metrics
 from core.events import EventSink
 from geofence.cache import ZoneIndexCache
@@ -28,6 +29,14 @@ async def event_sink(request: Request) -> EventSink:
 
 ZoneCacheDep = Annotated[ZoneIndexCache, Depends(zone_cache)]
 EventSinkDep = Annotated[EventSink, Depends(event_sink)]
+
+
+async def ingest_gate(request: Request) -> IngestGate:
+    gate: IngestGate = request.app.state.ingest_gate
+    return gate
+
+
+IngestGateDep = Annotated[IngestGate, Depends(ingest_gate)]
 
 
 async def metrics(request: Request) -> Metrics:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Histogram,
     disable_created_metrics,
     generate_latest,
     multiprocess,
@@ -44,6 +45,10 @@ class Metrics:
                                   ["outcome"], registry=self.registry)  # fmt: skip
         self.job_runs = Counter("mallcast_job_runs", "Scheduled job runs, by job and result",
                                 ["job", "result"], registry=self.registry)  # fmt: skip
+        self.ingest_groups = Histogram(
+            "mallcast_ingest_group_requests", "Ping requests ingested per transaction",
+            buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry,
+        )  # fmt: skip
         self._outbox = _OutboxCollector(engine)
         self.registry.register(self._outbox)
 

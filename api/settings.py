@@ -46,6 +46,13 @@ class Settings(BaseSettings):
         "(default: postgres, else nobody).",
     )
 
+    ingest_lanes: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Ping transactions a process runs at once; requests arriving meanwhile "
+        "are ingested together, as one group, in the next (measured best: 1, bench/e2e.py).",
+    )
     db_pool_size: int = Field(
         default=16,
         ge=1,

@@ -1,11 +1,14 @@
-"""Ping ingest: check, locate, advance presence, persist; one transaction per batch.
+"""Ping ingest: check, locate, advance presence, persist; one transaction per group.
 
-Round trips per batch, whatever its size: lock the device row, read its presence, insert the
-pings (one statement), insert the events (one statement), upsert the presence.
+A group is one or more devices' batches (api.ingest gathers the requests that arrive together).
+Round trips per group, whatever its size: lock the device rows and read their presence, insert
+the pings (one statement), insert the events (one statement), upsert the presences (one
+statement); then the promotion engine's, for devices with events only.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,13 +16,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from core.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
+from core.errors import (
+    Forbidden,
+    InvalidInput,
+    MallcastError,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+)
 from core.events import EventSink, StoredEvent
-from geofence.cache import ZoneIndexCache
+from geofence.cache import MallDirectory, ZoneIndexCache
 from geofence.index import MALL, NO_LEVEL, ZoneIndex
 from geofence.models import Presence
 from geofence.models import ZoneEvent as ZoneEventRow
@@ -34,39 +44,39 @@ from geofence.presence import (
 )
 from push.models import Device
 
-_LOCK_AND_READ_PRESENCE = (
-    select(Presence.mall_id, Presence.state)
-    .select_from(Device)
-    .outerjoin(Presence, Presence.device_id == Device.id)
-    .where(Device.id == bindparam("device_id"))
-    # NO KEY UPDATE: orders this device's batches without blocking the foreign-key checks
-    # (KEY SHARE) of other transactions writing rows that reference the device.
-    .with_for_update(of=Device, key_share=True)
+# Locking the device rows orders concurrent batches of one device; in id order, so that two
+# groups never wait on each other's devices in opposite orders. NO KEY UPDATE: without blocking
+# the foreign-key checks (KEY SHARE) of other transactions writing rows that reference them.
+_LOCK_AND_READ = text(
+    "SELECT d.id, d.token_version, d.consent_location, p.mall_id, p.state FROM devices d "
+    "LEFT JOIN presence p ON p.device_id = d.id WHERE d.id = ANY(CAST(:ids AS uuid[])) "
+    "ORDER BY d.id FOR NO KEY UPDATE OF d"
 )
 # One statement for a whole batch, whatever its size: arrays in, unnest, skip known pings.
 _INSERT_PINGS = text(
     "INSERT INTO pings (device_id, ts, mall_id, received_at, lon, lat, accuracy_m, level, "
     "speed_mps, heading_deg, flags) "
-    "SELECT :device_id, p.ts, p.mall_id, now(), p.lon, p.lat, p.accuracy_m, p.level, "
+    "SELECT p.device_id, p.ts, p.mall_id, now(), p.lon, p.lat, p.accuracy_m, p.level, "
     "p.speed_mps, p.heading_deg, p.flags "
-    "FROM unnest(CAST(:ts AS timestamptz[]), CAST(:mall_id AS bigint[]), "
+    "FROM unnest(CAST(:device_id AS uuid[]), CAST(:ts AS timestamptz[]), "
+    "CAST(:mall_id AS bigint[]), "
     "CAST(:lon AS float8[]), CAST(:lat AS float8[]), CAST(:accuracy_m AS real[]), "
     "CAST(:level AS smallint[]), CAST(:speed_mps AS real[]), CAST(:heading_deg AS real[]), "
     "CAST(:flags AS smallint[])) "
-    "AS p(ts, mall_id, lon, lat, accuracy_m, level, speed_mps, heading_deg, flags) "
-    "ON CONFLICT DO NOTHING RETURNING ts"
+    "AS p(device_id, ts, mall_id, lon, lat, accuracy_m, level, speed_mps, heading_deg, flags) "
+    "ON CONFLICT DO NOTHING RETURNING device_id"
 )
 # Core, not the ORM's bulk path (several times its Python cost per row); ids in row order.
 _EVENTS = ZoneEventRow.metadata.tables["zone_events"]
 _INSERT_EVENTS = insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True)
-_UPSERT_PRESENCE = insert(Presence).on_conflict_do_update(
-    index_elements=[Presence.device_id],
-    set_={
-        "mall_id": insert(Presence).excluded.mall_id,
-        "last_ping_at": insert(Presence).excluded.last_ping_at,
-        "state": insert(Presence).excluded.state,
-        "updated_at": insert(Presence).excluded.updated_at,
-    },
+_UPSERT_PRESENCE = text(
+    "INSERT INTO presence (device_id, mall_id, last_ping_at, state, updated_at) "
+    "SELECT * FROM unnest(CAST(:device_id AS uuid[]), CAST(:mall_id AS bigint[]), "
+    "CAST(:last_ping_at AS timestamptz[]), CAST(:state AS jsonb[]), "
+    "CAST(:updated_at AS timestamptz[])) "
+    "ON CONFLICT (device_id) DO UPDATE SET mall_id = excluded.mall_id, "
+    "last_ping_at = excluded.last_ping_at, state = excluded.state, "
+    "updated_at = excluded.updated_at"
 )
 
 
@@ -88,6 +98,29 @@ class IngestResult:
     decisions: dict[int, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class IngestRequest:
+    """One device's batch, as a request brought it."""
+
+    device_id: uuid.UUID
+    raw: Sequence[Any]
+    mall_hint: int | None = None
+    token_version: int | None = None  # checked against the device row; None: checked already
+
+
+@dataclass
+class _Plan:
+    """What one request will write, worked out in memory before anything is written."""
+
+    request: IngestRequest
+    result: IngestResult
+    pings: list[Ping] = field(default_factory=list)
+    malls: list[int] = field(default_factory=list)
+    flags: dict[int, PingFlag] = field(default_factory=dict)
+    produced: list[tuple[int, ZoneEvent, ZoneIndex | None]] = field(default_factory=list)
+    presence: tuple[int, PresenceState] | None = None
+
+
 def ingest_pings(
     session: Session,
     cache: ZoneIndexCache,
@@ -100,12 +133,92 @@ def ingest_pings(
     limits: IngestLimits,
     sink: EventSink,
 ) -> IngestResult:
-    if not device.consent_location:
+    """One device's batch, the device already authenticated; raises what the group returns."""
+    request = IngestRequest(device.id, raw, mall_hint)
+    (outcome,) = ingest_group(
+        session, cache, [request], now=now, rules=rules, limits=limits, sink=sink
+    )
+    if isinstance(outcome, MallcastError):
+        raise outcome
+    return outcome
+
+
+def ingest_group(
+    session: Session,
+    cache: ZoneIndexCache,
+    requests: Sequence[IngestRequest],
+    *,
+    now: float,
+    rules: PresenceRules,
+    limits: IngestLimits,
+    sink: EventSink,
+) -> list[IngestResult | MallcastError]:
+    """Several devices' batches in the caller's transaction, one outcome per request, in order.
+
+    A request refused (revoked token, no consent, bad batch) gets its error and writes nothing;
+    the others go on. Each device appears at most once in a group.
+    """
+    ids = [r.device_id for r in requests]
+    if len(set(ids)) != len(ids):
+        raise ValueError("a device appears twice in one ingest group")
+    rows = {
+        row.id: row
+        for row in session.execute(_LOCK_AND_READ, {"ids": ids})
+    }  # fmt: skip
+    directory = cache.directory(session)
+    outcomes: list[IngestResult | MallcastError] = []
+    plans: list[_Plan] = []
+    for request in requests:
+        try:
+            plan = _plan(session, cache, directory, request, rows.get(request.device_id),
+                         now=now, rules=rules, limits=limits)  # fmt: skip
+        except MallcastError as refused:
+            outcomes.append(refused)
+            continue
+        outcomes.append(plan.result)
+        plans.append(plan)
+
+    accepted = _insert_pings(session, plans)
+    stored = _insert_events(session, [(p.request.device_id, *item) for p in plans
+                                      for item in p.produced])  # fmt: skip
+    _save_presences(session, [(p.request.device_id, *p.presence) for p in plans if p.presence])
+    by_device: dict[uuid.UUID, list[StoredEvent]] = {}
+    for event in stored:
+        by_device.setdefault(event.device_id, []).append(event)
+    for plan in plans:
+        result = plan.result
+        device_id = plan.request.device_id
+        result.accepted = accepted.get(device_id, 0)
+        result.duplicates += len(plan.pings) - result.accepted
+        result.events = by_device.get(device_id, [])
+        if result.events:
+            result.decisions = sink.on_events(session, device_id, result.events)
+    return outcomes
+
+
+def _plan(
+    session: Session,
+    cache: ZoneIndexCache,
+    directory: MallDirectory,
+    request: IngestRequest,
+    row: Any,
+    *,
+    now: float,
+    rules: PresenceRules,
+    limits: IngestLimits,
+) -> _Plan:
+    """Check one request and advance its device's presence, in memory."""
+    if row is None or (
+        request.token_version is not None and row.token_version != request.token_version
+    ):
+        raise Unauthorized("unknown or revoked device token", code="invalid_credentials")
+    if not row.consent_location:
         raise Forbidden(
             "this device has not consented to location processing; nothing was stored "
             "(PATCH /v1/devices/me with consents.location = true)",
             code="location_consent_required",
         )
+    raw = request.raw
     if not raw:
         raise InvalidInput("the batch holds no pings", code="empty_batch")
     if len(raw) > limits.batch_max:
@@ -114,31 +227,22 @@ def ingest_pings(
             code="batch_too_large",
             details={"pings": len(raw), "limit": limits.batch_max},
         )
-    directory = cache.directory(session)
+    mall_hint = request.mall_hint
     if mall_hint is not None and mall_hint not in directory.malls:
         raise NotFound(f"no mall with id {mall_hint}", code="unknown_mall")
 
     pings, rejections = parse_pings(list(raw), now=now, limits=limits.pings)
-    result = IngestResult(rejections=rejections)
+    plan = _Plan(request, IngestResult(rejections=rejections))
     pings, duplicates = _first_of_each_timestamp(pings)
-    result.duplicates += duplicates
+    plan.result.duplicates += duplicates
     if not pings:
-        return result
-
-    # Locking the device row orders concurrent batches of one device; one round trip with
-    # reading its presence.
-    row = session.execute(_LOCK_AND_READ_PRESENCE, {"device_id": device.id}).one_or_none()
-    state = PresenceState.from_json(row.state) if row and row.state else PresenceState()
-    state_mall = row.mall_id if row else None
+        return plan
+    state = PresenceState.from_json(row.state) if row.state else PresenceState()
+    state_mall = row.mall_id
 
     found = directory.find(
         np.array([p.lon for p in pings]), np.array([p.lat for p in pings]), mall_hint
     ).tolist()
-    storable = {p.index for p, mall_id in zip(pings, found, strict=True) if mall_id}
-    result.outside = len(pings) - len(storable)
-
-    flags: dict[int, PingFlag] = {}
-    produced: list[tuple[int, ZoneEvent, ZoneIndex]] = []
     for mall_id, segment in _segments(pings, found, state_mall):
         index = cache.index(session, mall_id)
         if index is None:  # deleted a moment ago
@@ -146,7 +250,7 @@ def ingest_pings(
         if state_mall is not None and state_mall != mall_id:
             previous = cache.index(session, state_mall) or index
             ended = PresenceTracker(rules, previous).leave(state, reason="mall_change")
-            produced.extend((state_mall, event, previous) for event in ended)
+            plan.produced.extend((state_mall, event, previous) for event in ended)
         state_mall = mall_id
         where = index.locate([p.lon for p in segment], [p.lat for p in segment], _levels(segment))
         observations = [
@@ -155,20 +259,19 @@ def ingest_pings(
         ]
         advance = PresenceTracker(rules, index).advance(state, observations)
         state = advance.state
-        flags.update((p.index, flag) for p, flag in zip(segment, advance.flags, strict=True))
-        produced.extend((mall_id, event, index) for event in advance.events)
+        plan.flags.update((p.index, flag) for p, flag in zip(segment, advance.flags, strict=True))
+        plan.produced.extend((mall_id, event, index) for event in advance.events)
 
-    stored_pings = [p for p in pings if p.index in storable]
-    result.accepted = _insert_pings(session, device.id, stored_pings, found, pings, flags)
-    result.duplicates += len(stored_pings) - result.accepted
-    result.flagged = sorted((i, flag) for i, flag in flags.items() if flag not in (PingFlag.NONE,))
-    result.events = _insert_events(session, device.id, produced)
+    stored = [(p, m) for p, m in zip(pings, found, strict=True) if m]
+    plan.pings = [p for p, _ in stored]
+    plan.malls = [m for _, m in stored]
+    result = plan.result
+    result.outside = len(pings) - len(plan.pings)
+    result.flagged = sorted((i, f) for i, f in plan.flags.items() if f not in (PingFlag.NONE,))
     result.mall_id = state_mall
     if state_mall is not None and state.last_ts is not None:
-        _save_presence(session, device.id, state_mall, state)
-    if result.events:
-        result.decisions = sink.on_events(session, device.id, result.events)
-    return result
+        plan.presence = (state_mall, state)
+    return plan
 
 
 def _first_of_each_timestamp(pings: list[Ping]) -> tuple[list[Ping], int]:
@@ -208,38 +311,35 @@ def _levels(pings: Sequence[Ping]) -> list[int]:
     return [NO_LEVEL if p.level is None else p.level for p in pings]
 
 
-def _insert_pings(
-    session: Session,
-    device_id: uuid.UUID,
-    pings: list[Ping],
-    found: list[int],
-    all_pings: list[Ping],
-    flags: dict[int, PingFlag],
-) -> int:
+def _insert_pings(session: Session, plans: Sequence[_Plan]) -> dict[uuid.UUID, int]:
     """Insert in one statement; a ping stored before is skipped. Returns how many are new."""
+    pings = [(plan.request.device_id, p, m, plan.flags) for plan in plans
+             for p, m in zip(plan.pings, plan.malls, strict=True)]  # fmt: skip
     if not pings:
-        return 0
-    mall_of = {p.index: m for p, m in zip(all_pings, found, strict=True)}
+        return {}
     columns = {
-        "device_id": device_id,
-        "ts": [datetime.fromtimestamp(p.ts, UTC) for p in pings],
-        "mall_id": [mall_of[p.index] for p in pings],
-        "lon": [p.lon for p in pings],
-        "lat": [p.lat for p in pings],
-        "accuracy_m": [p.accuracy_m for p in pings],
-        "level": [p.level for p in pings],
-        "speed_mps": [p.speed_mps for p in pings],
-        "heading_deg": [p.heading_deg for p in pings],
-        "flags": [int(flags.get(p.index, PingFlag.NONE)) for p in pings],
+        "device_id": [device for device, *_ in pings],
+        "ts": [datetime.fromtimestamp(p.ts, UTC) for _, p, _, _ in pings],
+        "mall_id": [m for _, _, m, _ in pings],
+        "lon": [p.lon for _, p, _, _ in pings],
+        "lat": [p.lat for _, p, _, _ in pings],
+        "accuracy_m": [p.accuracy_m for _, p, _, _ in pings],
+        "level": [p.level for _, p, _, _ in pings],
+        "speed_mps": [p.speed_mps for _, p, _, _ in pings],
+        "heading_deg": [p.heading_deg for _, p, _, _ in pings],
+        "flags": [int(flags.get(p.index, PingFlag.NONE)) for _, p, _, flags in pings],
     }
-    return len(session.execute(_INSERT_PINGS, columns).all())
+    accepted: dict[uuid.UUID, int] = {}
+    for (device,) in session.execute(_INSERT_PINGS, columns):
+        accepted[device] = accepted.get(device, 0) + 1
+    return accepted
 
 
 def _insert_events(
     session: Session,
-    device_id: uuid.UUID,
-    produced: Sequence[tuple[int, ZoneEvent, ZoneIndex | None]],
+    produced: Sequence[tuple[uuid.UUID, int, ZoneEvent, ZoneIndex | None]],
 ) -> list[StoredEvent]:
+    """One statement for the events of every device; returned in the order given."""
     if not produced:
         return []
     rows: list[dict[str, Any]] = [
@@ -254,11 +354,11 @@ def _insert_events(
             "level": event.level,
             "reason": event.reason,
         }
-        for mall_id, event, _ in produced
+        for device_id, mall_id, event, _ in produced
     ]
     ids = session.execute(_INSERT_EVENTS, rows).scalars().all()
     stored = []
-    for event_id, (mall_id, event, index) in zip(ids, produced, strict=True):
+    for event_id, (device_id, mall_id, event, index) in zip(ids, produced, strict=True):
         zone = index.zones.get(event.zone_id) if index else None
         stored.append(
             StoredEvent(
@@ -280,18 +380,24 @@ def _insert_events(
     return stored
 
 
-def _save_presence(
-    session: Session, device_id: uuid.UUID, mall_id: int, state: PresenceState
+def _save_presences(
+    session: Session, presences: Sequence[tuple[uuid.UUID, int, PresenceState]]
 ) -> None:
-    assert state.last_ts is not None
-    values = {
-        "device_id": device_id,
-        "mall_id": mall_id,
-        "last_ping_at": datetime.fromtimestamp(state.last_ts, UTC),
-        "state": state.to_json(),
-        "updated_at": datetime.now(UTC),
-    }
-    session.execute(_UPSERT_PRESENCE, [values])
+    if not presences:
+        return
+    updated = datetime.now(UTC)
+    session.execute(_UPSERT_PRESENCE, {
+        "device_id": [device for device, _, _ in presences],
+        "mall_id": [mall for _, mall, _ in presences],
+        "last_ping_at": [datetime.fromtimestamp(_last_ts(s), UTC) for _, _, s in presences],
+        "state": [json.dumps(s.to_json()) for _, _, s in presences],
+        "updated_at": [updated] * len(presences),
+    })  # fmt: skip
+
+
+def _last_ts(state: PresenceState) -> float:
+    assert state.last_ts is not None  # only states that have seen a ping are saved
+    return state.last_ts
 
 
 def sweep_presence(
@@ -327,9 +433,9 @@ def sweep_presence(
         advance = PresenceTracker(rules, index or _NoZones()).expire(state, now)
         if not advance.events:
             continue
-        produced = [(int(presence.mall_id), event, index) for event in advance.events]
-        stored = _insert_events(session, device.id, produced)
-        _save_presence(session, device.id, presence.mall_id, advance.state)
+        produced = [(device.id, int(presence.mall_id), event, index) for event in advance.events]
+        stored = _insert_events(session, produced)
+        _save_presences(session, [(device.id, presence.mall_id, advance.state)])
         sink.on_events(session, device.id, stored)
         swept += 1
     return swept

@@ -14,7 +14,7 @@ from api.db import Database
 from api.jobs import Jobs, schedule, start_scheduler
 from api.settings import Settings
 from geofence.models import Ping, Presence, ZoneEvent
-from geofence.tracking import _LOCK_AND_READ_PRESENCE, sweep_presence
+from geofence.tracking import _LOCK_AND_READ, sweep_presence
 from tests.test_pings_api import count, mall_id, ping, register, starbucks
 
 __all__ = ["mall_id"]
@@ -61,7 +61,7 @@ def test_the_sweep_never_waits_for_a_device_pinging_right_now(
     jobs = jobs_for(client)
     with db.sessions() as pinging, db.sessions() as sweeping:
         (device_id,) = pinging.execute(select(Presence.device_id)).one()
-        pinging.execute(_LOCK_AND_READ_PRESENCE, {"device_id": device_id}).one()
+        pinging.execute(_LOCK_AND_READ, {"ids": [device_id]}).one()
         sweeping.execute(text("SET LOCAL lock_timeout = '3s'"))
         swept = sweep_presence(sweeping, jobs.cache, now=time.time(),
                                rules=jobs.settings.presence_rules(), sink=jobs.sink)  # fmt: skip

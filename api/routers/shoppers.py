@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.auth import DeviceTokensDep, ShopperDevice
+from api.auth import DeviceTokensDep, ShopperClaims, ShopperDevice
 from api.db import SessionDep
-from api.deps import EventSinkDep, MetricsDep, ZoneCacheDep
+from api.deps import IngestGateDep, MetricsDep
 from api.metrics import Metrics
 from api.params import MAX_ID, PromotionId
 from api.schemas import error_responses
-from api.settings import SettingsDep
 from api.tokens import DeviceTokens
 from geofence import devices
 from geofence.presence import PingFlag
@@ -24,7 +22,7 @@ from geofence.schemas import (
     PingFlags,
     PingRejection,
 )
-from geofence.tracking import IngestResult, ingest_pings
+from geofence.tracking import IngestRequest, IngestResult
 from promotions import outcomes
 from push.models import Device
 from push.schemas import DeviceCreate, DeviceOut, DevicePatch, DeviceRegistered
@@ -107,27 +105,11 @@ def erase_device(device: ShopperDevice, session: SessionDep) -> Response:
     response_model=PingBatchResult,
     responses=error_responses(400, 401, 403, 404, 413, 422),
 )
-def send_pings(
-    body: PingBatch,
-    device: ShopperDevice,
-    session: SessionDep,
-    settings: SettingsDep,
-    cache: ZoneCacheDep,
-    sink: EventSinkDep,
-    metrics: MetricsDep,
+async def send_pings(
+    body: PingBatch, claims: ShopperClaims, gate: IngestGateDep, metrics: MetricsDep
 ) -> PingBatchResult:
-    result = ingest_pings(
-        session,
-        cache,
-        device,
-        body.pings,
-        mall_hint=body.mall_id,
-        now=time.time(),
-        rules=settings.presence_rules(),
-        limits=settings.ingest_limits(),
-        sink=sink,
-    )
-    session.commit()
+    request = IngestRequest(claims.device_id, body.pings, body.mall_id, claims.version)
+    result = await gate.ingest(request)
     count(metrics, result)
     return batch_result(result)
 
