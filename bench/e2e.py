@@ -196,6 +196,8 @@ def main() -> None:
         single_pings = simulated_pings(single_devices, single_per_device, start)
         steady_pings = simulated_pings(devices, 50, start + 600)
         with mallcast_server(url, **env) as base:
+            # Sustained rates: first warm the server up (connections, caches) on other devices.
+            asyncio.run(drive(base, simulated_pings(64, 50, start - 1800), 10, 16))
             batched, _, _ = asyncio.run(drive(base, batched_pings, 50, 16))
             _, single_rps, _ = asyncio.run(drive(base, single_pings, 1, 32))
             wait_for_outbox(url)
