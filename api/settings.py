@@ -150,10 +150,11 @@ class Settings(BaseSettings):
     fcm_concurrency: int = Field(
         default=20,
         ge=1,
-        le=20,
+        le=200,
         description="Messages a dispatcher has in flight at once. FCM answers in tens of "
         "milliseconds, so this bounds throughput (20 in flight at 50 ms: 400 messages/s per "
-        "dispatcher); firebase-admin keeps 20 connections alive, more would churn them.",
+        "dispatcher); they are shared out over firebase-admin apps, 4 each, each app with "
+        "its own HTTP connections.",
     )
     push_ttl_s: float = Field(
         default=900, gt=0, description="An offer not sent within this is never sent late."

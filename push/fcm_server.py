@@ -67,6 +67,8 @@ class FakeFCMState:
     faults: list[Fault] = field(default_factory=list)
     latency_s: float = 0.0
     tokens_issued: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0  # messages being answered at once, at most: what a sender's window is
     lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -140,7 +142,14 @@ def create_app(state: FakeFCMState) -> App:
         fault = state.next_fault(address)
         delay = state.latency_s + (fault.latency_s if fault else 0.0)
         if delay:
-            await asyncio.sleep(delay)
+            with state.lock:
+                state.in_flight += 1
+                state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                with state.lock:
+                    state.in_flight -= 1
         now = time.time()
         if fault is not None and fault.status != 200:
             with state.lock:
@@ -242,6 +251,7 @@ class FakeFCM:
         with self.state.lock:
             self.state.faults.clear()
             self.state.received.clear()
+            self.state.max_in_flight = 0
 
     @property
     def received(self) -> list[Received]:

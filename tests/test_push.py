@@ -341,3 +341,26 @@ def test_a_worker_killed_with_sigkill_mid_batch_loses_nothing(
     per_address = Counter(r.address for r in fcm.accepted())
     assert len(per_address) == 40  # nothing lost
     assert sum(n - 1 for n in per_address.values()) <= claimed  # re-sent at most the claimed
+
+
+def test_the_gateway_keeps_its_window_and_answers_in_order(fcm: FakeFCM) -> None:
+    # Messages go out over several SDK apps, a few in flight on each: never more than the
+    # window at once, and each verdict still belongs to its own message.
+    window = FcmGateway(local_url=fcm.url, concurrency=8)
+    expires = datetime.now(UTC) + timedelta(minutes=5)
+    pushes = [Push(f"tok-{n}", "token", "Hi", "There", {"n": str(n)}, "c", expires)
+              for n in range(40)]  # fmt: skip
+    fcm.inject(Fault(404, error_code="UNREGISTERED", token="tok-17"))
+    fcm.state.latency_s = 0.05
+    try:
+        verdicts = window.send(pushes)
+    finally:
+        fcm.state.latency_s = 0.0
+        window.close()
+    assert len(window.apps) == 2
+    assert [v.kind for v in verdicts] == ["sent"] * 17 + ["dead_token"] + ["sent"] * 22
+    names = {r.message["data"]["n"]: r.name for r in fcm.received if r.status == 200}
+    assert [v.message_name for v in verdicts if v.kind == "sent"] == [
+        names[str(n)] for n in range(40) if n != 17
+    ]
+    assert 2 <= fcm.state.max_in_flight <= 8
