@@ -63,7 +63,13 @@ def create_app(
         if owns_database:
             db.dispose()
 
-    app = FastAPI(title="mallcast", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # FastAPI's own OpenTelemetry checks the global providers on every request, configured or
+    # not (about 5% of a ping request): only when asked for.
+    otel = settings.otel
+    app = FastAPI(
+        title="mallcast", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+        telemetry={"tracing": otel, "metrics": otel, "logs": otel},
+    )  # fmt: skip
     app.state.settings = settings
     app.state.database = db
     app.state.zone_cache = ZoneIndexCache(

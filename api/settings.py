@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         "the jobs run in the parent process.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    otel: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry: traces, metrics and logs through the "
+        "globally configured providers. Off, it costs nothing; on, even unconfigured, it is "
+        "checked on every request.",
+    )
 
     pg_bin: Path | None = Field(
         default=None, description="Directory of the PostgreSQL binaries (found when unset)."

@@ -117,17 +117,14 @@ class PromotionEngine:
     def on_events(
         self, session: Session, device_id: uuid.UUID, events: Sequence[StoredEvent]
     ) -> dict[int, Any]:
-        device = session.get(Device, device_id)
-        if device is None or not events:
-            return {}
         answers: dict[int, Any] = {}
         for mall_id in sorted({e.mall_id for e in events}):
             batch = [e for e in events if e.mall_id == mall_id]
-            answers.update(self._decide_all(session, device, mall_id, batch))
+            answers.update(self._decide_all(session, device_id, mall_id, batch))
         return answers
 
     def _decide_all(
-        self, session: Session, device: Device, mall_id: int, events: Sequence[StoredEvent]
+        self, session: Session, device_id: uuid.UUID, mall_id: int, events: Sequence[StoredEvent]
     ) -> dict[int, Any]:
         timezone = events[0].timezone
         catalog = self._catalog(session, mall_id)
@@ -140,8 +137,10 @@ class PromotionEngine:
         relevant = [e for e in events if any(could_fire(o, occasions[e.id]) for o in offers)]
         idle = [e for e in events if e not in relevant]
         if idle:
-            answers |= _store_idle(session, device.id, idle, bool(offers))
-        if not relevant:
+            answers |= _store_idle(session, device_id, idle, bool(offers))
+        # The device row only for events some offer could answer: most have none.
+        device = session.get(Device, device_id) if relevant else None
+        if device is None:
             return answers
         events = relevant
         now = max(e.at for e in events)
@@ -175,8 +174,16 @@ class PromotionEngine:
         return answers
 
     def _catalog(self, session: Session, mall_id: int) -> Catalog:
-        """The mall's rules and approved offers, read again only when they changed."""
-        fingerprint = session.execute(_CATALOG_FINGERPRINT, {"m": mall_id}).scalar_one()
+        """The mall's rules and approved offers, read again only when they changed; checked
+        once per transaction (an ingest group asks for each of its devices)."""
+        key = ("mallcast.catalog", mall_id)
+        transaction = session.get_transaction()
+        checked = session.info.get(key)
+        if checked is not None and checked[0] is transaction:
+            fingerprint = checked[1]
+        else:
+            fingerprint = session.execute(_CATALOG_FINGERPRINT, {"m": mall_id}).scalar_one()
+            session.info[key] = (session.get_transaction(), fingerprint)
         cached = self._catalogs.get(mall_id)
         if cached is not None and cached.fingerprint == fingerprint:
             return cached
