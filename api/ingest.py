@@ -17,6 +17,7 @@ Nothing is answered before its group has committed.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from core.errors import MallcastError
 from core.events import EventSink
 from geofence.cache import ZoneIndexCache
 from geofence.tracking import IngestRequest, IngestResult, ingest_group
+
+log = logging.getLogger("mallcast.ingest")
 
 MAX_REQUESTS = 64  # per group
 MAX_PINGS = 2_000  # per group: bounds one transaction's size and its latency
@@ -125,6 +128,10 @@ class IngestGate:
             if len(group.requests) == 1:
                 group.waiters[0].set_exception(failed)
                 return
+            # The type only: a database error's text carries the statement's parameters, and
+            # those are coordinates.
+            log.warning("an ingest group of %d requests failed (%s); retrying them one by one",
+                        len(group.requests), type(failed).__name__)  # fmt: skip
             for request, waiter in zip(group.requests, group.waiters, strict=True):
                 try:
                     (outcome,) = await to_thread.run_sync(self._transaction, [request])

@@ -118,7 +118,7 @@ class FailsFor:
 
 
 def test_a_failing_group_is_retried_request_by_request(
-    client: TestClient, db: Database, mall_id: int
+    client: TestClient, db: Database, mall_id: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     _, lon, lat = starbucks(db, mall_id)
     good, bad, other = (device(client, location=True) for _ in range(3))
@@ -133,6 +133,9 @@ def test_a_failing_group_is_retried_request_by_request(
     assert [o.accepted for o in (outcomes[0], outcomes[2])] == [1, 1]
     assert [pings_of(db, d) for d in (good, bad, other)] == [1, 0, 1]  # bad's rolled back
     assert groups(gate) == (0.0, 0.0)  # the group failed: no group committed as such
+    (warning,) = [r for r in caplog.records if r.name == "mallcast.ingest"]
+    assert warning.getMessage().endswith("(RuntimeError); retrying them one by one")
+    assert f"{lon:.5f}" not in warning.getMessage()  # never a coordinate in the logs
 
 
 def test_one_device_twice_goes_in_two_groups_in_order(
