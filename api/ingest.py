@@ -99,7 +99,13 @@ class IngestGate:
             self._running.add(task)
             task.add_done_callback(self._running.discard)
         waiter = self._join(group, request, loop)
-        outcome = await asyncio.shield(waiter)
+        try:
+            outcome = await asyncio.shield(waiter)
+        except asyncio.CancelledError:
+            # Its client went away; the group still ingests the request (a retry will find its
+            # pings already stored). Nobody reads the outcome: say so, or asyncio complains.
+            waiter.add_done_callback(_discard)
+            raise
         if isinstance(outcome, MallcastError):
             raise outcome
         return outcome
@@ -157,3 +163,8 @@ class IngestGate:
             )
             session.commit()
         return outcomes
+
+
+def _discard(waiter: asyncio.Future[IngestResult | MallcastError]) -> None:
+    if not waiter.cancelled():
+        waiter.exception()

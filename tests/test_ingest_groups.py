@@ -164,3 +164,26 @@ def test_a_device_appears_once_per_group(client: TestClient) -> None:
         ingest_group(session, state.zone_cache, [IngestRequest(shopper, [])] * 2, now=0.0,
                      rules=state.settings.presence_rules(),
                      limits=state.settings.ingest_limits(), sink=state.event_sink)  # fmt: skip
+
+
+def test_a_request_whose_client_went_away_is_still_ingested(
+    client: TestClient, db: Database, mall_id: int
+) -> None:
+    # Its group is already forming with others; cancelling that one request (the client hung
+    # up) must neither lose it nor sink the group.
+    _, lon, lat = starbucks(db, mall_id)
+    stays, leaves = device(client, location=True), device(client, location=True)
+    gate = gate_of(client)
+    now = time.time() - 10
+
+    async def scenario() -> IngestResult:
+        staying = asyncio.ensure_future(gate.ingest(IngestRequest(stays, [ping(now, lon, lat)])))
+        leaving = asyncio.ensure_future(gate.ingest(IngestRequest(leaves, [ping(now, lon, lat)])))
+        await asyncio.sleep(0)  # both have joined the group
+        leaving.cancel()
+        return await staying
+
+    result = asyncio.run(scenario())
+    assert result.accepted == 1
+    assert groups(gate) == (1.0, 2.0)
+    assert [pings_of(db, d) for d in (stays, leaves)] == [1, 1]
