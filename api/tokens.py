@@ -31,7 +31,7 @@ class DeviceClaims:
 class DeviceTokens:
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
-        self._verified = functools.lru_cache(maxsize=65_536)(self._verify)
+        self._verified = functools.lru_cache(maxsize=16_384)(self._verify)
 
     @classmethod
     def from_database(cls, session: Session, configured: str | None) -> DeviceTokens:

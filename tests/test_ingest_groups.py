@@ -177,11 +177,12 @@ def test_a_request_whose_client_went_away_is_still_ingested(
     now = time.time() - 10
 
     async def scenario() -> IngestResult:
-        staying = asyncio.ensure_future(gate.ingest(IngestRequest(stays, [ping(now, lon, lat)])))
+        # The one leaving is the group's first: its outcome is set before the other's.
         leaving = asyncio.ensure_future(gate.ingest(IngestRequest(leaves, [ping(now, lon, lat)])))
+        staying = asyncio.ensure_future(gate.ingest(IngestRequest(stays, [ping(now, lon, lat)])))
         await asyncio.sleep(0)  # both have joined the group
         leaving.cancel()
-        return await staying
+        return await asyncio.wait_for(staying, timeout=60)  # a guard against a hang, not a timing
 
     result = asyncio.run(scenario())
     assert result.accepted == 1

@@ -296,3 +296,23 @@ def test_the_zone_cache_is_warmed_before_the_first_ping(db: Database, mall_id: i
     index = frozen.index(None, mall_id)  # type: ignore[arg-type]  # no session: must be built
     assert index is not None
     assert index.mall_id == mall_id
+
+
+def test_a_rotated_or_erased_token_is_refused_on_pings_too(
+    client: TestClient, db: Database, mall_id: int
+) -> None:
+    # The ping path checks a token's signature once per process and the device row under its
+    # lock: a signature it has already seen must not let a revoked token through.
+    _, lon, lat = starbucks(db, mall_id)
+    _, old = register(client, location=True)
+    batch = {"pings": [ping(time.time() - 30, lon, lat)]}
+    assert client.post("/v1/pings", headers=old, json=batch).status_code == 200
+    new = bearer(client.post("/v1/devices/me/token", headers=old).json()["token"])
+    assert error_of(client.post("/v1/pings", headers=old, json=batch), 401)["code"] == (
+        "invalid_credentials"
+    )
+    assert client.post("/v1/pings", headers=new, json=batch).status_code == 200
+    assert client.delete("/v1/devices/me", headers=new).status_code == 204
+    assert error_of(client.post("/v1/pings", headers=new, json=batch), 401)["code"] == (
+        "invalid_credentials"
+    )

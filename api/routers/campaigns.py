@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import OperatorMall
 from api.db import SessionDep
-from api.params import MAX_ID, PromotionId
+from api.params import MAX_ID, PromotionId, SinceDay, UntilDay
 from api.schemas import error_responses
 from promotions import analytics, catalog, rollups
 from promotions.models import Decision, Promotion
@@ -191,8 +191,8 @@ def mall_analytics(mall: OperatorMall, session: SessionDep) -> dict[str, Any]:
 def mall_daily(
     mall: OperatorMall,
     session: SessionDep,
-    since: Annotated[date | None, Query(description="First day (default: 30 days ago)")] = None,
-    until: Annotated[date | None, Query(description="Last day (default: today)")] = None,
+    since: SinceDay = None,
+    until: UntilDay = None,
 ) -> list[dict[str, Any]]:
     return rollups.daily(session, mall.id, since, until, datetime.now(UTC))
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 from sqlalchemy.orm import Session
 
 from api.auth import TenantUser
 from api.db import SessionDep
-from api.params import PromotionId
+from api.params import PromotionId, SinceDay, UntilDay
 from api.schemas import error_responses
 from geofence.service import zone_facts
 from promotions import analytics, catalog, outcomes, rollups
@@ -132,8 +132,8 @@ def results(tenant: TenantUser, session: SessionDep) -> dict[str, Any]:
 def daily_results(
     tenant: TenantUser,
     session: SessionDep,
-    since: Annotated[date | None, Query(description="First day (default: 30 days ago)")] = None,
-    until: Annotated[date | None, Query(description="Last day (default: today)")] = None,
+    since: SinceDay = None,
+    until: UntilDay = None,
 ) -> list[dict[str, Any]]:
     return rollups.daily(session, tenant.mall_id, since, until, datetime.now(UTC), tenant.tenant_id)
 
