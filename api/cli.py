@@ -10,7 +10,7 @@ import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -24,6 +24,11 @@ db_app = typer.Typer(help="The embedded PostgreSQL + PostGIS cluster under MALLC
 keys_app = typer.Typer(help="API keys of operators and tenants")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from api.metrics import Metrics
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -247,14 +252,36 @@ def worker() -> None:
     with _database(settings, start_embedded=True) as (url, _):
         database = Database(url, pool_size=settings.db_pool_size)
         application = create_app(settings, database)  # its caches and engine, no HTTP
+        metrics: Metrics = application.state.metrics
         scheduler = start_scheduler(application) if settings.scheduler else None
-        pushes = PushRuntime(settings, database.engine, application.state.metrics).start()
+        pushes = PushRuntime(settings, database.engine, metrics).start()
+        exporter = _serve_metrics(metrics, settings.host, settings.worker_metrics_port)
         console.print("worker running: dispatcher and scheduled jobs (Ctrl-C stops)")
-        stop.wait()
-        pushes.stop()
-        if scheduler is not None:
-            scheduler.shutdown(wait=True)
-        database.dispose()
+        try:
+            stop.wait()
+        finally:
+            if exporter is not None:
+                exporter.shutdown()
+            pushes.stop()
+            if scheduler is not None:
+                scheduler.shutdown(wait=True)
+            database.dispose()
+
+
+def _serve_metrics(metrics: Metrics, host: str, port: int) -> WSGIServer | None:
+    """Prometheus's /metrics of a worker, in a thread; a busy port is said, not fatal (two
+    workers on one machine need a port each)."""
+    if not port:
+        return None
+    from prometheus_client import start_http_server
+
+    try:
+        server, _ = start_http_server(port, host, registry=metrics.registry)
+    except OSError as exc:
+        console.print(f"[yellow]warning:[/] no /metrics on {host}:{port}: {exc.strerror}")
+        return None
+    console.print(f"metrics on http://{host}:{port}/metrics")
+    return server
 
 
 @app.command()

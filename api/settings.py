@@ -153,6 +153,12 @@ class Settings(BaseSettings):
         default=0, ge=0, le=65535, description="Port of the local FCM server (0: any free one)."
     )
     dispatcher: bool = Field(default=True, description="Run the push dispatcher in serve.")
+    worker_metrics_port: int = Field(
+        default=9464,
+        ge=0,
+        le=65535,
+        description="Port on MALLCAST_HOST where `mallcast worker` serves /metrics (0: none).",
+    )
     fcm_concurrency: int = Field(
         default=20,
         ge=1,

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-import shapely
 from geoalchemy2.shape import from_shape, to_shape
 from pydantic import ValidationError
+from shapely.prepared import prep
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -362,9 +362,7 @@ class _ZoneWriter:
         self.limits = limits
         footprint = mall_footprint(mall)
         self.footprint = footprint
-        self.allowed = shapely.prepared.prep(
-            footprint.buffer(metres_to_degrees(limits.footprint_tolerance_m))
-        )
+        self.allowed = prep(footprint.buffer(metres_to_degrees(limits.footprint_tolerance_m)))
         self.levels = {
             level.ordinal: level.id
             for level in session.scalars(select(Level).where(Level.mall_id == mall.id))

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,26 +11,7 @@ import httpx
 import pytest
 
 from api.embedded import ClusterState, EmbeddedPostgres
-
-MALLCAST = str(Path(sys.executable).parent / "mallcast")
-
-
-def env_for(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLCAST_")}
-    return env | {"MALLCAST_HOME": str(home), "MALLCAST_LOG_LEVEL": "warning"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [MALLCAST, *args], env=env_for(home), capture_output=True, text=True, timeout=120,
-        check=False,
-    )  # fmt: skip
+from tests.shipped import MALLCAST, env_for, free_port, run
 
 
 def serve_until_healthy(home: Path, port: int, *extra: str) -> subprocess.Popen[str]:

@@ -16,7 +16,7 @@ import pytest
 from api.demo.run import SimClock, evening_start
 from api.demo.seed import TIMEZONE
 from api.embedded import ClusterState, EmbeddedPostgres
-from tests.test_cli import MALLCAST, env_for, free_port
+from tests.shipped import MALLCAST, env_for, free_port
 
 
 def test_demo_shows_notifications_and_ends_with_a_summary(home: Path) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from api.settings import Settings
-from tests.test_cli import env_for, free_port, serve_until_healthy
+from tests.shipped import env_for, free_port
+from tests.test_cli import serve_until_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 

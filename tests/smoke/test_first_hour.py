@@ -1,0 +1,174 @@
+"""Each role's first hour against a cold `mallcast serve` (no demo), over HTTP only.
+
+The server and the worker are processes of their own, started from the installed `mallcast`
+command on a fresh MALLCAST_HOME: what a user runs, with nothing of this process imported
+into theirs. Every call fails the test on a 5xx (`Server.call`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from push.fcm_server import FakeFCM
+from tests.shipped import Process, Server, free_port, run
+
+pytestmark = [pytest.mark.smoke, pytest.mark.slow]
+
+# A 1 km square near the null island's neighbour: any mall will do, the server knows none.
+MALL = [[10.0, 50.0], [10.01, 50.0], [10.01, 50.01], [10.0, 50.01], [10.0, 50.0]]
+
+
+def square(lon: float, lat: float, side: float = 0.0002) -> dict[str, Any]:
+    ring = [[lon, lat], [lon + side, lat], [lon + side, lat + side], [lon, lat + side], [lon, lat]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def feature(name: str, geometry: dict[str, Any], **properties: Any) -> dict[str, Any]:
+    return {"type": "Feature", "properties": {"name": name, **properties}, "geometry": geometry}
+
+
+@pytest.fixture
+def fcm() -> Iterator[FakeFCM]:
+    with FakeFCM() as server:
+        yield server
+
+
+@pytest.fixture
+def server(home: Path, fcm: FakeFCM) -> Iterator[Server]:
+    # The API alone: pushes are the worker's job here, as in a deployment that scales them apart.
+    shipped = Server(home, dispatcher="false", fcm_url=fcm.url).start()
+    yield shipped
+    if shipped.alive():
+        shipped.stop()
+
+
+def key(home: Path, *args: str) -> str:
+    created = run(home, "keys", "create", *args)
+    assert created.returncode == 0, created.stdout + created.stderr
+    found = re.findall(r"mc_[A-Za-z0-9_-]+", created.stdout)
+    assert found, created.stdout
+    return str(found[-1])
+
+
+def test_every_role_s_first_hour_on_a_cold_server(home: Path, server: Server, fcm: FakeFCM) -> None:
+    operator = key(home, "--role", "operator")
+
+    # The operator: a mall, its floors, a store, zones one by one and by import.
+    mall = server.call("POST", "/v1/malls", key=operator, expect=201, json={
+        "name": "Smoke Mall", "timezone": "UTC",
+        "footprint": {"type": "Polygon", "coordinates": [MALL]}}).json()  # fmt: skip
+    base = f"/v1/malls/{mall['id']}"
+    for ordinal, name in ((0, "G"), (1, "L1")):
+        server.call("POST", f"{base}/levels", key=operator, expect=201,
+                    json={"ordinal": ordinal, "name": name})  # fmt: skip
+    tenant = server.call("POST", f"{base}/tenants", key=operator, expect=201,
+                         json={"name": "Smoke Coffee", "category": "cafe"}).json()  # fmt: skip
+    store = server.call("POST", f"{base}/zones", key=operator, expect=201, json=feature(
+        "Smoke Coffee", square(10.001, 50.001), kind="store", level=0,
+        tenant=tenant["id"])).json()  # fmt: skip
+    plan = {"type": "FeatureCollection", "features": [
+        feature("Corridor", square(10.002, 50.002, 0.001), kind="corridor", ref="c-1"),
+        feature("Books", square(10.004, 50.004), kind="store", ref="s-2"),
+    ]}  # fmt: skip
+    checked = server.call("POST", f"{base}/zones/import?level=1&dry_run=true", key=operator,
+                          expect=200, json=plan).json()  # fmt: skip
+    assert checked["dry_run"] is True
+    imported = server.call("POST", f"{base}/zones/import?level=1", key=operator, expect=200,
+                           json=plan).json()  # fmt: skip
+    assert (imported["created"], len(imported["zone_ids"])) == (2, 2), imported
+    exported = server.call("GET", f"{base}/zones?level=1", key=operator, expect=200).json()
+    assert {f["properties"]["name"] for f in exported["features"]} == {"Corridor", "Books"}
+    server.call("PATCH", f"{base}/zones/{store['id']}", key=operator, expect=200,
+                json={"properties": {"dwell_seconds": 120}})  # fmt: skip
+    server.call("PUT", f"{base}/rules", key=operator, expect=200, json={
+        "quiet_hours": None, "holdout_share": 0, "min_gap_minutes": 0})  # fmt: skip
+
+    # The tenant, with a key the operator made on the command line: an offer for the store.
+    shop = key(home, "--role", "tenant", "--tenant", str(tenant["id"]))
+    me = server.call("GET", "/v1/tenant/me", key=shop, expect=200).json()
+    assert me["tenant_id"] == tenant["id"]
+    promotion = server.call("POST", "/v1/tenant/promotions", key=shop, expect=201, json={
+        "title": "Two coffees, one price", "body": "Show this at the till", "category": "cafe",
+        "targets": {"zones": [store["id"]]}, "trigger": "enter"}).json()  # fmt: skip
+    server.call("POST", f"/v1/tenant/promotions/{promotion['id']}/submit", key=shop, expect=200)
+
+    # The operator approves what waits for approval.
+    waiting = server.call("GET", f"{base}/promotions?status=submitted", key=operator,
+                          expect=200).json()  # fmt: skip
+    assert [p["id"] for p in waiting] == [promotion["id"]]
+    server.call("POST", f"{base}/promotions/{promotion['id']}/approve", key=operator, expect=200)
+
+    # The worker delivers pushes, beside the API.
+    worker = Process(
+        ("worker",),
+        home,
+        {"fcm_url": fcm.url, "scheduler": "false", "worker_metrics_port": str(free_port())},
+    ).start()
+    try:
+        # A shopper's app: register with consents, walk into the store.
+        device = server.call("POST", "/v1/devices", expect=201, json={
+            "platform": "android", "app_version": "1.0", "fcm_token": "smoke-token",
+            "consents": {"location": True, "marketing_push": True}}).json()  # fmt: skip
+        now = time.time()
+        lon, lat = 10.0011, 50.0011
+        pings = server.call("POST", "/v1/pings", key=device["token"], expect=200, json={
+            "pings": [{"ts": now - 20 + i, "lon": lon, "lat": lat, "accuracy_m": 3,
+                       "level": 0} for i in range(3)]}).json()  # fmt: skip
+        enter = next(e for e in pings["events"]
+                     if e["kind"] == "enter" and e["zone_id"] == store["id"])  # fmt: skip
+        assert enter["decision"]["outcome"] == "sent", enter
+        pushed = _wait_for(lambda: [r for r in fcm.accepted() if r.address == "smoke-token"])
+        assert pushed[0].message["notification"]["title"] == "Two coffees, one price"
+
+        metrics = httpx.get(f"http://127.0.0.1:{worker.settings['worker_metrics_port']}/metrics")
+        assert metrics.status_code == 200
+        assert 'mallcast_deliveries_total{outcome="sent"}' in metrics.text
+    finally:
+        assert worker.stop(signal.SIGINT) == 0, worker.output()
+    assert "Traceback" not in worker.output(), worker.output()
+
+    # The shopper opens and redeems it; OwnTracks speaks for a second phone.
+    server.call("POST", f"/v1/offers/{promotion['id']}/opened", key=device["token"], expect=200)
+    server.call("POST", f"/v1/offers/{promotion['id']}/redeemed", key=device["token"],
+                expect=200)  # fmt: skip
+    phone = server.call("POST", "/v1/devices", expect=201, json={
+        "platform": "ios", "consents": {"location": True}}).json()  # fmt: skip
+    basic = base64.b64encode(f"{phone['device_id']}:{phone['token']}".encode()).decode()
+    owntracks = server.call("POST", "/owntracks", expect=200, headers={
+        "Authorization": f"Basic {basic}"}, content=json.dumps({
+        "_type": "location", "lat": 50.0051, "lon": 10.0051, "tst": int(time.time()),
+        "acc": 5}))  # fmt: skip
+    assert isinstance(owntracks.json(), list)
+
+    # Results: the operator's and the tenant's.
+    analytics = server.call("GET", f"{base}/analytics", key=operator, expect=200).json()
+    assert json.dumps(analytics)  # a body, not an error
+    decisions = server.call("GET", f"{base}/decisions?device_id={device['device_id']}",
+                            key=operator, expect=200).json()  # fmt: skip
+    assert any(d["outcome"] == "sent" for d in decisions), decisions
+    server.call("GET", f"{base}/analytics/daily", key=operator, expect=200)
+    server.call("GET", f"{base}/segments", key=operator, expect=200)
+    server.call("GET", "/v1/tenant/results", key=shop, expect=200)
+    assert "mallcast_pings_total" in server.call("GET", "/metrics", expect=200).text
+
+    assert server.stop(signal.SIGINT) == 0, server.output()
+    assert "Traceback" not in server.output(), server.output()
+
+
+def _wait_for(found: Any, timeout_s: float = 30) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if value := found():
+            return value
+        time.sleep(0.1)
+    raise AssertionError("not within the time allowed")
