@@ -14,7 +14,8 @@ from sqlalchemy.exc import DBAPIError
 
 from api import __version__
 from api.db import Database, SessionDep
-from api.errors import BodySizeLimit, install_error_handlers
+from api.errors import install_error_handlers
+from api.gate import RequestGate
 from api.ingest import IngestGate
 from api.metrics import CONTENT_TYPE, Metrics
 from api.routers import campaigns, malls, owntracks, shoppers, tenant, tenants, zones
@@ -82,7 +83,7 @@ def create_app(
         lanes=settings.ingest_lanes,
     )  # fmt: skip
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestGate, max_body_bytes=settings.max_body_bytes)
 
     app.add_api_route(
         "/health",

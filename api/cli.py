@@ -34,6 +34,10 @@ console = Console(stderr=True, soft_wrap=True)
 
 
 def main() -> None:
+    # A process started in the background by a non-interactive shell, or by some supervisors,
+    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt for it: `kill
+    # -INT` would do nothing. Every command stops on SIGINT, however it was started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     app()
 
 
@@ -240,6 +244,7 @@ def worker() -> None:
     """Run the push dispatcher and the scheduled jobs without the HTTP API (scale them apart)."""
     from api.app import create_app
     from api.jobs import start_scheduler
+    from api.migrate import upgrade
     from api.push_runtime import PushRuntime
 
     settings = get_settings()
@@ -250,6 +255,7 @@ def worker() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     with _database(settings, start_embedded=True) as (url, _):
+        upgrade(url)  # a worker may be the first process on a new database
         database = Database(url, pool_size=settings.db_pool_size)
         application = create_app(settings, database)  # its caches and engine, no HTTP
         metrics: Metrics = application.state.metrics

@@ -8,13 +8,15 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import MallcastError
 
 log = logging.getLogger("mallcast.api")
+
+# What a 503 asks clients to wait: long enough for a database failover to begin.
+RETRY_AFTER_S = 5
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -39,8 +41,11 @@ def error_response(
     details: dict[str, Any] | None = None,
     *,
     auth_scheme: str = "Bearer",
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    headers = {"WWW-Authenticate": f'{auth_scheme} realm="mallcast"'} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = f'{auth_scheme} realm="mallcast"'
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 
@@ -48,7 +53,10 @@ async def _mallcast_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MallcastError)
     # OwnTracks speaks HTTP Basic; everything else takes bearer tokens.
     scheme = "Basic" if request.url.path.startswith("/owntracks") else "Bearer"
-    return error_response(exc.status, exc.code, exc.message, exc.details, auth_scheme=scheme)
+    retry = {"Retry-After": str(RETRY_AFTER_S)} if exc.status == 503 else None
+    return error_response(
+        exc.status, exc.code, exc.message, exc.details, auth_scheme=scheme, headers=retry
+    )
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -80,17 +88,43 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    code: str = getattr(exc, "code", None) or _HTTP_CODES.get(exc.status_code, "http_error")
     message = str(exc.detail) if exc.detail else code.replace("_", " ")
     if exc.status_code == 404 and message == "Not Found":
         message = f"no such endpoint: {request.method} {request.url.path}"
-    return error_response(exc.status_code, code, message)
+    # 405 carries Allow, 401 WWW-Authenticate: the exception's headers are part of the answer.
+    details: dict[str, Any] = getattr(exc, "details", None) or {}
+    return error_response(exc.status_code, code, message, details, headers=dict(exc.headers or {}))
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    # Lost connections and the like: the client may retry; the details stay in our log only.
-    log.error("database error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return error_response(503, "database_unavailable", "the database is unavailable; retry later")
+    """Only an unreachable database is a 503: a value it cannot store is the client's mistake
+    (a 503 would have clients retry it and monitoring page someone)."""
+    if isinstance(exc, DataError):
+        return error_response(422, "unstorable_value", _unstorable(exc))
+    if isinstance(exc, IntegrityError):
+        return error_response(409, "conflict", "this conflicts with what is stored; read it again")
+    if isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    ):
+        # The details stay in our log only: they may name hosts and users.
+        log.error("database unavailable on %s %s: %s", request.method, request.url.path,
+                  type(exc.orig if isinstance(exc, DBAPIError) else exc).__name__)  # fmt: skip
+        return error_response(
+            503, "database_unavailable", "the database is unavailable; retry later",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )  # fmt: skip
+    return await _unexpected(request, exc)
+
+
+def _unstorable(exc: DataError) -> str:
+    """What was wrong with the value, in the database's words but without the value itself."""
+    reason = str(exc.orig).splitlines()[0] if exc.orig is not None else ""
+    if "NUL" in reason or "0x00" in reason:
+        return "a text holds a NUL character (\\u0000), which cannot be stored"
+    if "out of range" in reason:
+        return "a number is out of the range that can be stored"
+    return "a value cannot be stored: " + type(exc.orig).__name__
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -104,43 +138,3 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected)
-
-
-class BodySizeLimit:
-    """Refuse bodies over the limit with 413 before reading them whole into memory."""
-
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._refuse(scope, receive, send)
-            return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    # An HTTPException is what FastAPI lets through from body parsing.
-                    raise StarletteHTTPException(413, detail=self._message)
-            return message
-
-        await self.app(scope, limited_receive, send)
-
-    @property
-    def _message(self) -> str:
-        return f"the request body exceeds {self.max_body_bytes} bytes; send smaller batches"
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
-            413, "payload_too_large", self._message, {"limit_bytes": self.max_body_bytes}
-        )
-        await response(scope, receive, send)

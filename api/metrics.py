@@ -37,6 +37,10 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.pings = Counter("mallcast_pings", "Pings received, by what became of them",
                              ["result"], registry=self.registry)  # fmt: skip
+        self.owntracks_dropped = Counter(
+            "mallcast_owntracks_dropped", "OwnTracks payloads answered 2xx but not used, by why",
+            ["reason"], registry=self.registry,
+        )  # fmt: skip
         self.events = Counter("mallcast_zone_events", "Zone events produced",
                               ["kind", "subject"], registry=self.registry)  # fmt: skip
         self.decisions = Counter("mallcast_decisions", "Promotion decisions, by outcome",

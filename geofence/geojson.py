@@ -7,7 +7,6 @@ Rings are kept exactly as sent (no re-orientation, no rounding) so that export r
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any, TypeAlias
 
@@ -16,6 +15,7 @@ from shapely.geometry import MultiPolygon, Polygon, mapping
 from shapely.geometry.base import BaseGeometry
 
 from core.errors import InvalidGeometry
+from core.numbers import finite_float, is_number
 
 AREA_TYPES = ("Polygon", "MultiPolygon")
 Area: TypeAlias = Polygon | MultiPolygon
@@ -105,13 +105,24 @@ def _parse_ring(ring: Any, path: str) -> list[tuple[float, float]]:
 def _parse_position(position: Any, path: str) -> tuple[float, float]:
     if (
         not isinstance(position, list | tuple)
-        or not 2 <= len(position) <= 3
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in position)
+        or len(position) < 2
+        or not all(is_number(v) for v in position)
     ):
         raise _error("invalid_geojson", f"{path} must be [longitude, latitude] numbers", path)
-    lon, lat = float(position[0]), float(position[1])
-    if not (math.isfinite(lon) and math.isfinite(lat)):
-        raise _error("non_finite_coordinate", f"{path} holds NaN or an infinite number", path)
+    if len(position) > 2:
+        # Kept would mean a third column nobody reads; dropped, the export would differ from
+        # what was sent. Floors are levels here, not altitudes.
+        raise _error(
+            "altitude_not_supported",
+            f"{path} has {len(position)} values: send [longitude, latitude] only (the floor "
+            "is the feature's level, not an altitude)",
+            path,
+        )
+    lon, lat = finite_float(position[0]), finite_float(position[1])
+    if lon is None or lat is None:
+        raise _error(
+            "non_finite_coordinate", f"{path} holds NaN, an infinite or a too large number", path
+        )
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         hint = ""
         if -90 <= lon <= 90 and -180 <= lat <= 180:

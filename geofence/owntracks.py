@@ -14,6 +14,7 @@ from typing import Any, TypeGuard
 import shapely
 
 from core.errors import BadRequest, InvalidInput
+from core.numbers import finite_float
 from geofence.index import MALL, ZoneIndex
 
 # OwnTracks identifies a waypoint by its creation time `tst`: ours are stable per zone.
@@ -90,4 +91,4 @@ def _waypoint(zone_id: int, desc: str, geometry: Any, index: ZoneIndex) -> dict[
 
 
 def _is_number(value: Any) -> TypeGuard[float]:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return finite_float(value) is not None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from core.numbers import finite_float, is_number
 
 # An accuracy radius beyond this is not a position inside a mall but a guess.
 ABSURD_ACCURACY_M = 10_000.0
@@ -83,7 +84,9 @@ def parse_ping(index: int, item: Any, *, now: float, limits: PingLimits) -> Ping
     if level is not None and (
         isinstance(level, bool) or not isinstance(level, int) or not -20 <= level <= 200
     ):
-        raise _Rejected("invalid_level", f"level must be a whole number -20..200, not {level!r}")
+        raise _Rejected(
+            "invalid_level", f"level must be a whole number -20..200, not {_short(level)}"
+        )
     speed = _number(item, "speed_mps", required=False)
     if speed is not None and not 0 <= speed <= MAX_SPEED_FIELD_MPS:
         raise _Rejected("invalid_speed", f"speed_mps must be 0..{MAX_SPEED_FIELD_MPS:.0f}")
@@ -97,14 +100,15 @@ def parse_timestamp(value: Any) -> float:
     """Unix seconds (a number) or RFC 3339 with a time zone, as UTC seconds."""
     if isinstance(value, bool) or value is None:
         raise _Rejected("invalid_timestamp", "ts is required: Unix seconds or RFC 3339")
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise _Rejected("invalid_timestamp", "ts is NaN or infinite")
-        if value > 1e11:
+    if is_number(value):
+        seconds = finite_float(value)
+        if seconds is None:
+            raise _Rejected("invalid_timestamp", "ts is NaN, infinite or too large")
+        if seconds > 1e11:
             raise _Rejected(
-                "invalid_timestamp", f"ts {value} looks like milliseconds; send Unix seconds"
+                "invalid_timestamp", f"ts {seconds:.0f} looks like milliseconds; send Unix seconds"
             )
-        return float(value)
+        return seconds
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
@@ -132,11 +136,17 @@ def _number(item: dict[str, Any], key: str, *, required: bool) -> float | None:
         if required:
             raise _Rejected("missing_field", f"{key} is required")
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Rejected("invalid_number", f"{key} must be a number, not {value!r}")
-    if not math.isfinite(value):
-        raise _Rejected("non_finite_number", f"{key} is NaN or infinite")
-    return float(value)
+    if not is_number(value):
+        raise _Rejected("invalid_number", f"{key} must be a number, not {_short(value)}")
+    number = finite_float(value)
+    if number is None:
+        raise _Rejected("non_finite_number", f"{key} is NaN, infinite or too large")
+    return number
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class _Rejected(Exception):

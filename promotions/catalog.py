@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -119,10 +120,15 @@ def update_promotion(
             "new one)",
             code="not_editable",
         )
-    merged = PromotionCreate.model_validate(
-        promotion_out(promotion).model_dump(include=set(PromotionCreate.model_fields))
-        | patch.model_dump(exclude_unset=True)
-    )
+    try:
+        merged = PromotionCreate.model_validate(
+            promotion_out(promotion).model_dump(include=set(PromotionCreate.model_fields))
+            | patch.model_dump(exclude_unset=True)
+        )
+    except ValidationError as exc:  # what the patch leaves is not a promotion
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"])
+        raise InvalidInput(f"{field}: {error['msg']}", details={"field": field}) from None
     _check(merged, tenant_id=promotion.tenant_id, zones=zones,
            rules=get_rules(session, promotion.mall_id))  # fmt: skip
     for key, value in _columns(merged).items():

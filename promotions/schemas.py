@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationInfo, field_validator
 
 
 class TenantCreate(BaseModel):
@@ -141,6 +141,18 @@ class PromotionUpdate(BaseModel):
     limits: Limits | None = None
     redemption: RedemptionSettings | None = None
     priority: int | None = Field(default=None, ge=0, le=100)
+
+    @field_validator(
+        "title", "body", "translations", "category", "targets", "trigger", "schedule",
+        "audience", "limits", "redemption", "priority", mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        # Only image_url and deep_link may be cleared with null; the others are left out to
+        # keep them as they are.
+        if value is None:
+            raise ValueError(f"{info.field_name} cannot be null: leave it out to keep it")
+        return value
 
 
 class PromotionOut(PromotionCreate):

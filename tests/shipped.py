@@ -53,6 +53,8 @@ class Process:
     home: Path
     settings: Mapping[str, str] = field(default_factory=dict)
     popen: subprocess.Popen[bytes] | None = None
+    # As started in the background by a non-interactive shell or a CI runner: SIGINT ignored.
+    sigint_ignored: bool = False
 
     @property
     def log_path(self) -> Path:
@@ -63,6 +65,7 @@ class Process:
         self.popen = subprocess.Popen(
             [MALLCAST, *self.args], env=env_for(self.home, **self.settings), stdout=log,
             stderr=subprocess.STDOUT, cwd=tempfile.gettempdir(),
+            preexec_fn=_ignore_sigint if self.sigint_ignored else None,
         )  # fmt: skip
         log.close()
         return self
@@ -95,12 +98,20 @@ class Process:
         return self.popen.returncode
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Server(Process):
     """`mallcast serve` on a port of its own; `call` refuses any 5xx answer."""
 
-    def __init__(self, home: Path, *extra: str, **settings: str) -> None:
+    def __init__(
+        self, home: Path, *extra: str, command: str = "serve", sigint_ignored: bool = False,
+        **settings: str,
+    ) -> None:  # fmt: skip
         self.port = free_port()
-        super().__init__(("serve", "--port", str(self.port), *extra), home, settings)
+        super().__init__((command, "--port", str(self.port), *extra), home, settings,
+                         sigint_ignored=sigint_ignored)  # fmt: skip
         self.base = f"http://127.0.0.1:{self.port}"
         self.client = httpx.Client(base_url=self.base, timeout=30)
         self.answers: list[tuple[str, str, int]] = []

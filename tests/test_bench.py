@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # processes of their own: not in the fast lane
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

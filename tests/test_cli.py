@@ -13,6 +13,8 @@ import pytest
 from api.embedded import ClusterState, EmbeddedPostgres
 from tests.shipped import MALLCAST, env_for, free_port, run
 
+pytestmark = pytest.mark.slow  # processes of their own: not in the fast lane
+
 
 def serve_until_healthy(home: Path, port: int, *extra: str) -> subprocess.Popen[str]:
     process = subprocess.Popen(

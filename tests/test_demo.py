@@ -10,13 +10,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from api.demo.run import SimClock, evening_start
 from api.demo.seed import TIMEZONE
 from api.embedded import ClusterState, EmbeddedPostgres
-from tests.shipped import MALLCAST, env_for, free_port
+from tests.shipped import MALLCAST, Process, Server, env_for, free_port
+
+pytestmark = pytest.mark.slow  # processes of their own: not in the fast lane
 
 
 def test_demo_shows_notifications_and_ends_with_a_summary(home: Path) -> None:
@@ -83,31 +84,24 @@ def test_the_demo_clock_runs_faster_and_stops_at_the_end() -> None:
     assert clock.jobs_now() > 1.7e9  # the wall clock once the simulation is over
 
 
-def test_without_minutes_the_demo_goes_on_serving_until_ctrl_c(home: Path) -> None:
-    port = free_port()
-    process = subprocess.Popen(
-        [MALLCAST, "demo", "--shoppers", "4", "--speedup", "600", "--port", str(port)],
-        env=env_for(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+def test_without_minutes_the_demo_goes_on_serving_until_sigint(home: Path) -> None:
+    # Started as CI and process managers start it: SIGINT ignored by inheritance, so only a
+    # handler of its own can honour `kill -INT`. Output to a file: a full pipe would stall it.
+    demo = Server(home, "--shoppers", "4", "--speedup", "600", command="demo",
+                  sigint_ignored=True)  # fmt: skip
+    Process.start(demo)
     try:
-        deadline = time.monotonic() + 180
-        assert process.stdout is not None
-        seen = []
-        for line in process.stdout:  # 60 simulated minutes at 600x: about six seconds
-            seen.append(line)
-            if "goes on serving" in line or time.monotonic() > deadline:
-                break
-        assert any("operator's summary" in line for line in seen), "".join(seen)[-3000:]
+        deadline = time.monotonic() + 180  # 60 simulated minutes at 600x: about six seconds
+        while "goes on serving" not in demo.output() and time.monotonic() < deadline:
+            assert demo.alive(), demo.output()[-3000:]
+            time.sleep(0.2)
+        assert "operator's summary" in demo.output(), demo.output()[-3000:]
         key = (home / "operator.key").read_text().strip()
-        analytics = httpx.get(f"http://127.0.0.1:{port}/v1/malls/1/analytics",
-                              headers={"Authorization": f"Bearer {key}"}, timeout=10)  # fmt: skip
-        assert analytics.status_code == 200
-        total = analytics.json()["total"]
+        analytics = demo.call("GET", "/v1/malls/1/analytics", key=key, expect=200).json()
+        total = analytics["total"]
         assert total["sent"] + total["held_out"] > 0  # the simulated evening is there
-        assert process.poll() is None
-        process.send_signal(signal.SIGINT)
-        rest = process.communicate(timeout=60)[0]
+        assert demo.alive()
     finally:
-        process.kill()
-    assert process.returncode == 0, rest[-3000:]
+        code = demo.stop(signal.SIGINT, timeout_s=30)
+    assert code == 0, demo.output()[-3000:]
     assert EmbeddedPostgres(home).status().state is ClusterState.STOPPED

@@ -14,6 +14,8 @@ from api.settings import Settings
 from tests.shipped import env_for, free_port
 from tests.test_cli import serve_until_healthy
 
+pytestmark = pytest.mark.slow  # processes of their own: not in the fast lane
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -6,6 +6,7 @@ the same services as the operator API, so the demo exercises the real import pat
 
 from __future__ import annotations
 
+import copy
 import html
 import json
 from dataclasses import dataclass, field
@@ -123,7 +124,8 @@ def zone_features(plan: FloorPlan, tenant_ids: dict[str, int]) -> list[dict[str,
         features.append(
             {
                 "type": "Feature",
-                "geometry": unit["geometry"],
+                # A copy: the plans are cached, and callers may change what they get.
+                "geometry": copy.deepcopy(unit["geometry"]),
                 "properties": {
                     "name": name or raw["id"],
                     "kind": kind,

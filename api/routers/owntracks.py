@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import time
 from typing import Annotated, Any
 
@@ -23,7 +24,7 @@ from api.metrics import Metrics
 from api.routers.shoppers import count
 from api.schemas import error_responses
 from api.settings import Settings, SettingsDep
-from core.errors import BadRequest, InvalidInput, Unauthorized
+from core.errors import BadRequest, InvalidInput, MallcastError, Unauthorized
 from core.events import EventSink
 from geofence.cache import ZoneIndexCache
 from geofence.owntracks import location_ping, set_waypoints
@@ -31,6 +32,7 @@ from geofence.tracking import ingest_pings
 from push.models import Device
 
 router = APIRouter(tags=["shoppers: OwnTracks"])
+log = logging.getLogger("mallcast.owntracks")
 
 
 def owntracks_device(request: Request, session: SessionDep, tokens: DeviceTokensDep) -> Device:
@@ -54,9 +56,16 @@ OwnTracksDevice = Annotated[Device, Depends(owntracks_device)]
 @router.post(
     "/owntracks",
     summary="OwnTracks HTTP mode: a location payload in, an array of app messages out",
+    description="The app keeps a message answered with anything but 2xx at the head of its "
+    "queue and sends it again and again; so a payload mallcast cannot use (not JSON, "
+    "encrypted, a location that is too old, in the future or out of range) is answered 200 "
+    "with `[]`, nothing stored, and counted in `mallcast_owntracks_dropped_total{reason}`. "
+    "Only credentials (401) and consent (403) are refused.",
     response_model=list[dict[str, Any]],
-    responses=error_responses(400, 401, 403, 413, 422),
-)
+    responses=error_responses(401, 403, 413),
+    openapi_extra={"requestBody": {"required": False, "content": {"application/json": {
+        "schema": {"type": "object", "properties": {"_type": {"type": "string"}}}}}}},
+)  # fmt: skip
 async def owntracks(
     request: Request,
     device: OwnTracksDevice,
@@ -70,15 +79,29 @@ async def owntracks(
     if not body.strip():
         return []  # the app posts an empty payload when a friend is deleted
     try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the payload is not valid JSON: {exc}", code="malformed_json") from None
-    if not isinstance(payload, dict):
-        raise InvalidInput("an OwnTracks payload is a JSON object", code="invalid_payload")
-    ping = location_ping(payload)
+        ping = location_ping(_payload(body))
+    except MallcastError as exc:
+        return _dropped(metrics, exc.code)
     if ping is None:
         return []
     return await run_in_threadpool(_ingest, session, cache, sink, device, ping, settings, metrics)
+
+
+def _payload(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than it can be read
+        raise BadRequest("the payload is not valid JSON", code="malformed_json") from None
+    if not isinstance(payload, dict):
+        raise InvalidInput("an OwnTracks payload is a JSON object", code="invalid_payload")
+    return payload
+
+
+def _dropped(metrics: Metrics, reason: str) -> list[dict[str, Any]]:
+    # Why, never what: a payload is a location.
+    log.info("OwnTracks payload answered 200 and dropped: %s", reason)
+    metrics.owntracks_dropped.labels(reason).inc()
+    return []
 
 
 def _ingest(
@@ -102,9 +125,8 @@ def _ingest(
         sink=sink,
     )
     if result.rejections:
-        rejection = result.rejections[0]
         session.rollback()
-        raise InvalidInput(rejection.message, code=rejection.code)
+        return _dropped(metrics, result.rejections[0].code)
     messages: list[dict[str, Any]] = []
     index = cache.index(session, result.mall_id) if result.mall_id is not None else None
     if index is not None and device.owntracks_waypoints_version != index.version:

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
-from api.auth import Operator, OperatorMall
+from api.auth import Operator, OperatorMall, OperatorPrincipal
 from api.db import SessionDep
 from api.deps import ZoneCacheDep
 from api.params import ZoneId
 from api.schemas import error_responses
-from api.settings import SettingsDep
+from api.settings import Settings, SettingsDep
 from core.errors import InvalidInput
 from geofence import service
+from geofence.cache import ZoneIndexCache
 from geofence.schemas import (
     FeatureCollectionOut,
     ZoneFeature,
@@ -30,6 +35,7 @@ LevelFilter = Annotated[
     Query(
         description="A level ordinal (zones of that level), or `all` (zones spanning all levels)",
         examples=["0", "all"],
+        pattern=r"^(all|-?[0-9]{1,3})$",
     ),
 ]
 
@@ -58,15 +64,22 @@ def export_zones(
     return FeatureCollectionOut(features=[view.feature() for view in views])
 
 
+_IMPORT_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": ZoneFeatureCollection.model_json_schema()}},
+}
+
+
 @router.post(
     "/import",
     summary="Import a floor plan: create or update (by ref) every feature, or none",
     response_model=ZoneImportResult,
-    responses=error_responses(400, 401, 403, 404, 413, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 422),
+    openapi_extra={"requestBody": _IMPORT_BODY},
 )
-def import_zones(
+async def import_zones(
+    request: Request,
     mall: OperatorMall,
-    body: ZoneFeatureCollection,
     operator: Operator,
     session: SessionDep,
     cache: ZoneCacheDep,
@@ -76,10 +89,35 @@ def import_zones(
     ] = None,
     dry_run: Annotated[bool, Query(description="Check everything, store nothing")] = False,
 ) -> ZoneImportResult:
+    # The body is read here, after the operator's key was checked: a floor plan may be
+    # megabytes, and nobody else gets to make the server parse that much.
+    body = await run_in_threadpool(_feature_collection, await request.body())
+    return await run_in_threadpool(
+        _import, session, cache, operator, mall.id, body, settings, level, dry_run
+    )
+
+
+def _feature_collection(raw: bytes) -> ZoneFeatureCollection:
+    try:
+        return ZoneFeatureCollection.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False), body=None) from None
+
+
+def _import(
+    session: Session,
+    cache: ZoneIndexCache,
+    operator: OperatorPrincipal,
+    mall_id: int,
+    body: ZoneFeatureCollection,
+    settings: Settings,
+    level: int | None,
+    dry_run: bool,
+) -> ZoneImportResult:
     result = service.import_zones(
         session,
         operator.scope,
-        mall.id,
+        mall_id,
         body.features,
         settings.geometry_limits(),
         default_level=level,
@@ -168,9 +206,12 @@ def _level_ordinal(level: str | None) -> int | None:
     if level is None or level == "all":
         return None
     try:
-        return int(level)
+        ordinal = int(level)
     except ValueError:
+        ordinal = None
+    if ordinal is None or not -20 <= ordinal <= 200:
         raise InvalidInput(
-            f"level must be a level ordinal or `all`, not {level!r}",
+            f"level must be a level ordinal (-20..200) or `all`, not {level[:40]!r}",
             details={"field": "query.level"},
-        ) from None
+        )
+    return ordinal

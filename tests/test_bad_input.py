@@ -1,0 +1,182 @@
+"""What an outside fuzzing pass sent: each gets a 4xx that names the field, and nothing is stored.
+
+Never a 500 (our crash) nor a 503 (which has clients retry and monitoring page someone).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DataError
+
+from api.db import Database
+from api.errors import install_error_handlers
+from geofence.models import Ping, Zone
+from tests.ilc import zone_feature
+from tests.test_malls_api import error_of
+from tests.test_pings_api import mall_id, ping, register, starbucks
+from tests.test_zones_api import mall, zones_url
+
+__all__ = ["mall", "mall_id"]  # fixtures
+
+HUGE = 10**400  # a JSON integer no float can hold
+
+
+def rows(db: Database, model: Any) -> int:
+    with db.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+@pytest.mark.parametrize(
+    ("field", "code"),
+    [("lon", "non_finite_number"), ("lat", "non_finite_number"),
+     ("accuracy_m", "non_finite_number"), ("speed_mps", "non_finite_number"),
+     ("ts", "invalid_timestamp")],
+)  # fmt: skip
+def test_a_number_too_large_for_a_float_rejects_that_ping(
+    client: TestClient, db: Database, mall_id: int, field: str, code: str
+) -> None:
+    _, lon, lat = starbucks(db, mall_id)
+    _, headers = register(client, location=True)
+    bad = ping(time.time() - 5, lon, lat) | {field: HUGE}
+    answer = client.post("/v1/pings", headers=headers, json={"pings": [bad]})
+    assert answer.status_code == 200, answer.text
+    rejection = answer.json()["rejections"][0]
+    assert rejection["code"] == code
+    assert field in rejection["message"]
+    assert rows(db, Ping) == 0
+
+
+def test_a_number_too_large_in_a_zone_names_the_coordinate(
+    client: TestClient, platform: dict[str, str], mall: dict[str, Any]
+) -> None:
+    feature = zone_feature("F1", "adidas")
+    feature["geometry"]["coordinates"][0][2][0] = HUGE
+    error = error_of(client.post(zones_url(mall), json=feature, headers=platform), 422)
+    assert error["code"] == "non_finite_coordinate"
+    assert error["details"]["path"] == "geometry.coordinates[0][2]"
+
+
+def test_an_altitude_is_refused_rather_than_silently_dropped(
+    client: TestClient, platform: dict[str, str], mall: dict[str, Any]
+) -> None:
+    feature = zone_feature("F1", "adidas")
+    feature["geometry"]["coordinates"][0] = [
+        [*p, 12.5] for p in feature["geometry"]["coordinates"][0]
+    ]
+    error = error_of(client.post(zones_url(mall), json=feature, headers=platform), 422)
+    assert error["code"] == "altitude_not_supported"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"platform": "android", "app_version": "1.0\u0000"}, "body.app_version"),
+        ({"platform": "android", "interests": ["tea", "co\u0000ffee"]}, "body.interests.1"),
+    ],
+)
+def test_a_nul_character_is_422_naming_the_field_without_credentials(
+    client: TestClient, body: dict[str, Any], field: str
+) -> None:
+    error = error_of(client.post("/v1/devices", json=body), 422)
+    assert (error["code"], error["details"]["field"]) == ("nul_character", field)
+
+
+@pytest.mark.parametrize("dry_run", ["true", "false"])
+def test_an_import_with_a_nul_is_refused_dry_or_not(
+    client: TestClient, platform: dict[str, str], mall: dict[str, Any], dry_run: str, db: Database
+) -> None:
+    feature = zone_feature("F1", "adidas", name="adi\u0000das")
+    answer = client.post(
+        f"{zones_url(mall)}/import?level=0&dry_run={dry_run}", headers=platform,
+        json={"type": "FeatureCollection", "features": [feature]},
+    )  # fmt: skip
+    error = error_of(answer, 422)
+    assert error["details"]["field"] == "body.features.0.properties.name"
+    assert rows(db, Zone) == 0
+
+
+def test_a_nul_in_a_mall_name_is_422(client: TestClient, platform: dict[str, str]) -> None:
+    from tests.ilc import mall_body
+
+    error = error_of(client.post("/v1/malls", json=mall_body("X\u0000"), headers=platform), 422)
+    assert error["details"]["field"] == "body.name"
+
+
+def test_a_level_beyond_any_integer_column_is_422(
+    client: TestClient, platform: dict[str, str], mall: dict[str, Any]
+) -> None:
+    answer = client.get(f"{zones_url(mall)}?level=99999999999999999999", headers=platform)
+    assert error_of(answer, 422)["code"] == "validation_error"
+
+
+def test_what_the_database_cannot_store_is_a_client_error(database: Database) -> None:
+    # The last line of defence, with a real DataError from PostgreSQL's driver.
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/nul")
+    def nul() -> None:
+        with database.sessions() as session:
+            session.execute(text("SELECT CAST(:v AS text)"), {"v": "a\x00b"})
+
+    @app.get("/range")
+    def out_of_range() -> None:
+        with database.sessions() as session:
+            session.execute(text("SELECT CAST(:v AS integer)"), {"v": 99999999999})
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for path in ("/nul", "/range"):
+            assert error_of(client.get(path), 422)["code"] == "unstorable_value"
+    with database.sessions() as session, pytest.raises(DataError):
+        session.execute(text("SELECT CAST(:v AS integer)"), {"v": 99999999999})
+
+
+def test_a_large_body_without_credentials_is_refused_unread(client: TestClient) -> None:
+    body = b'{"pings": [' + b"1," * 400_000 + b"1]}"  # 800 KB, over the ping limit too
+    answer = client.post("/v1/pings", content=body, headers={"Content-Type": "application/json"})
+    assert error_of(answer, 401)["code"] == "missing_credentials"
+    _, headers = register(client, location=True)
+    answer = client.post("/v1/pings", content=body, headers=headers)
+    assert error_of(answer, 413)["details"]["limit_bytes"] == 512 * 1024
+    big_device = b'{"platform": "android", "app_version": "' + b"x" * 100_000 + b'"}'
+    assert error_of(client.post("/v1/devices", content=big_device), 413)
+
+
+def test_405_says_what_is_allowed(client: TestClient) -> None:
+    answer = client.put("/v1/pings")
+    error_of(answer, 405)
+    assert answer.headers["Allow"] == "POST"
+
+
+@pytest.mark.parametrize("field", ["title", "targets", "priority", "schedule", "body"])
+def test_tenant_patch_with_an_explicit_null_names_the_field(
+    client: TestClient, db: Database, field: str
+) -> None:
+    starbucks_key = _tenant(client, db)
+    created = client.post("/v1/tenant/promotions", headers=starbucks_key, json={
+        "title": "T", "body": "B", "category": "cafe", "targets": {"mall": True}})  # fmt: skip
+    assert created.status_code == 201, created.text
+    answer = client.patch(
+        f"/v1/tenant/promotions/{created.json()['id']}", headers=starbucks_key, json={field: None}
+    )
+    error = error_of(answer, 422)
+    assert field in error["message"]
+
+
+def _tenant(client: TestClient, db: Database) -> dict[str, str]:
+    from api.demo.seed import seed_demo
+    from promotions.models import Tenant
+    from tests.conftest import bearer, issue_key
+
+    with db.sessions() as session:
+        seed_demo(session)
+        session.commit()
+        tenant_id = session.scalars(select(Tenant.id).order_by(Tenant.id)).first()
+    return bearer(issue_key(db, role="tenant", tenant_id=tenant_id))
