@@ -57,7 +57,8 @@ class Metrics:
         self.registry.register(self._outbox)
 
     def count_tick(self, result: TickResult) -> None:
-        for outcome in ("sent", "retry", "dead_token", "failed", "expired", "no_address"):
+        for outcome in ("sent", "retry", "dead_token", "failed", "expired", "no_address",
+                        "abandoned"):  # fmt: skip
             value = getattr(result, outcome)
             if value:
                 self.deliveries.labels(outcome).inc(value)
@@ -76,14 +77,19 @@ class _OutboxCollector(Collector):
         self.engine = engine
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        depth = GaugeMetricFamily("mallcast_outbox_due", "Deliveries due and not yet sent")
+        depth = GaugeMetricFamily(
+            "mallcast_outbox_due", "Deliveries due and not yet sent (held by a dispatcher too)"
+        )
         age = GaugeMetricFamily("mallcast_outbox_oldest_due_seconds",
                                 "How long the oldest due delivery has waited")  # fmt: skip
         try:
             with self.engine.connect() as conn:
                 count, oldest = conn.execute(text(
+                    # Claimed ones count too: held by a dispatcher that died, they would
+                    # otherwise vanish from the gauge for a whole lease.
                     "SELECT count(*), min(next_attempt_at) FROM deliveries "
-                    "WHERE state IN ('pending', 'retry') AND next_attempt_at <= now()"
+                    "WHERE (state IN ('pending', 'retry') AND next_attempt_at <= now()) "
+                    "OR state = 'sending'"
                 )).one()  # fmt: skip
         except Exception:  # a scrape must not fail because the database is away
             return

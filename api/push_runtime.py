@@ -39,7 +39,7 @@ class PushRuntime:
         policy = RetryPolicy(quota_s=settings.push_quota_backoff_s,
                              max_attempts=settings.push_max_attempts)  # fmt: skip
         self.dispatcher = Dispatcher(
-            engine, self.gateway.send, lease_s=settings.push_lease_s, policy=policy,
+            engine, self.gateway, lease_s=settings.push_lease_s, policy=policy,
             on_tick=metrics.count_tick if metrics else None,
         )  # fmt: skip
         self._thread: threading.Thread | None = None

@@ -86,7 +86,7 @@ def dispatch(url: str, fcm_url: str, stop: Any) -> None:
     """One dispatcher process: claim and send until told to stop."""
     engine = create_engine(url, pool_size=2)
     gateway = FcmGateway(local_url=fcm_url)
-    dispatcher = Dispatcher(engine, gateway.send, batch=500)
+    dispatcher = Dispatcher(engine, gateway, batch=500)
     while not stop.is_set():
         if dispatcher.tick().claimed == 0:
             time.sleep(0.005)

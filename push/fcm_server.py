@@ -50,11 +50,12 @@ class Fault:
 
 @dataclass
 class Received:
-    at: float
+    at: float  # answered
     project: str
     message: dict[str, Any]
     status: int
     name: str | None
+    arrived: float = 0.0  # the request reached the server (before any injected latency)
 
     @property
     def address(self) -> str | None:
@@ -139,6 +140,7 @@ def create_app(state: FakeFCMState) -> App:
         if not isinstance(message, dict) or not (message.get("token") or message.get("fid")):
             return _error(400, "INVALID_ARGUMENT", "message needs a token or fid")
         address = message.get("token") or message.get("fid")
+        arrived = time.time()
         fault = state.next_fault(address)
         delay = state.latency_s + (fault.latency_s if fault else 0.0)
         if delay:
@@ -153,14 +155,14 @@ def create_app(state: FakeFCMState) -> App:
         now = time.time()
         if fault is not None and fault.status != 200:
             with state.lock:
-                state.received.append(Received(now, project, message, fault.status, None))
+                state.received.append(Received(now, project, message, fault.status, None, arrived))
             headers_out = {"Retry-After": f"{fault.retry_after_s:g}"} if fault.retry_after_s else {}
             status, error, _ = _error(fault.status, fault.error_code, fault.message,
                                       fault.field_violation)  # fmt: skip
             return status, error, headers_out
         with state.lock:
             name = f"projects/{project}/messages/{next(state._ids)}"
-            state.received.append(Received(now, project, message, 200, name))
+            state.received.append(Received(now, project, message, 200, name, arrived))
         return 200, {"name": name}, {}
 
     return app

@@ -1,17 +1,18 @@
-"""The FCM gateway: firebase-admin, unmodified, towards real FCM or the local server.
+"""The FCM gateway: firebase-admin towards real FCM or the local server.
 
 With `MALLCAST_FIREBASE_CREDENTIALS` (a service-account JSON file) messages go to FCM. Without,
 they go to the local FCM-compatible server: the SDK is pointed at it the only ways it allows,
 its send URL (the class attribute `messaging._MessagingService.FCM_URL`, read when the
 messaging service of an app is created) and the `token_uri` of a service account made up for
-it, so the SDK's own OAuth exchange, request building, retries and error parsing all run.
+it, so the SDK's own OAuth exchange, request building and error parsing all run. Its retries
+are turned off: the outbox retries, honouring Retry-After, and counts every try.
 
-Sending uses `send_each_async` on one event loop that lives as long as the gateway (the SDK's
-httpx client is bound to the first loop that used it), in a thread of its own; callers block on
-`send` from any thread. Not the synchronous `send_each`, although it costs less CPU per message:
-its HTTP client (urllib3's retry) answers a 429 by sleeping the whole Retry-After inside the
-call, holding a sender for as long as FCM asks (a minute, typically) and past the dispatcher's
-lease; the async client leaves 429 to the outbox, which schedules the retry.
+Sending uses `send_each_async`, one message per call, on one event loop that lives as long as
+the gateway (the SDK's httpx client is bound to the first loop that used it), in a thread of
+its own; `submit` hands a push over from any thread and is told the verdict. Not the
+synchronous `send_each`, although it costs less CPU per message: its HTTP client (urllib3's
+retry) answers a 429 by sleeping the whole Retry-After inside the call, holding a sender for as
+long as FCM asks (a minute, typically) and past the dispatcher's lease.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import math
 import threading
 import uuid
 import warnings
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,7 +34,8 @@ from typing import Any
 import firebase_admin
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from firebase_admin import credentials, messaging
+from firebase_admin import _http_client, credentials, messaging
+from firebase_admin._retry import HttpxRetry
 
 from push.errors import Verdict, verdict
 
@@ -56,12 +59,16 @@ class Push:
 
 
 class FcmGateway:
+    """Sends pushes one message at a time, up to `concurrency` in flight, never in batches: a
+    slow or hung answer holds its own slot only (no head-of-line blocking)."""
+
     def __init__(
         self,
         *,
         credentials_file: Path | None = None,
         local_url: str | None = None,
         concurrency: int = 20,
+        timeout_s: float = 30.0,
     ) -> None:
         self.concurrency = concurrency
         if credentials_file is None and local_url is None:
@@ -81,44 +88,76 @@ class FcmGateway:
         # message with 20 connections in one pool, py-spy), so small pools cost less.
         self.apps = [
             firebase_admin.initialize_app(
-                credential, options={"httpTimeout": 30}, name=f"mallcast-{uuid.uuid4().hex[:8]}"
+                credential, options={"httpTimeout": timeout_s},
+                name=f"mallcast-{uuid.uuid4().hex[:8]}",
             )
             for _ in range(math.ceil(concurrency / APP_WINDOW))
-        ]
+        ]  # fmt: skip
+        for app in self.apps:
+            _without_sdk_retries(app, timeout_s)
         self.app = self.apps[0]
+        share = math.ceil(concurrency / len(self.apps))
+        self._slots = [asyncio.Semaphore(share) for _ in self.apps]
+        self._load = [0] * len(self.apps)  # messages given to each app and not yet answered
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fcm", daemon=True)
         self._thread.start()
 
-    def send(self, pushes: list[Push], *, now: datetime | None = None) -> list[Verdict]:
-        """Send up to 500 pushes in one call; one verdict per push, in order."""
-        if not pushes:
-            return []
-        if len(pushes) > FCM_BATCH_LIMIT:
-            raise ValueError(f"at most {FCM_BATCH_LIMIT} messages per call")
-        now = now or datetime.now(UTC)
-        built = [build_message(push, now) for push in pushes]
-        future: Future[list[messaging.SendResponse]] = asyncio.run_coroutine_threadsafe(
-            self._send_chunked(built), self._loop
-        )
-        return [verdict(response) for response in future.result()]
+    def submit(
+        self,
+        push: Push,
+        done: Callable[[Verdict | None, datetime], None],
+        still_ours: Callable[[], bool] = lambda: True,
+    ) -> None:
+        """Send `push` in the background; `done(verdict, answered_at)` is called from the
+        gateway's thread. Right before it goes out, the push is dropped (verdict None) when
+        `still_ours()` says its claim was lost, and not sent when it has expired (`expired`)."""
+        future = asyncio.run_coroutine_threadsafe(self._deliver(push, still_ours), self._loop)
 
-    async def _send_chunked(self, built: list[messaging.Message]) -> list[messaging.SendResponse]:
-        # send_each_async starts every message of a call at once, but the SDK's httpx pool keeps
-        # only 20 connections alive: 500 at once means connections opened and closed all the
-        # time. A window of `concurrency` messages in flight, shared out over the apps, keeps
-        # their connections busy and reused, and, unlike fixed chunks, never waits for the
-        # slowest answer of a chunk before starting the next message.
-        share = math.ceil(self.concurrency / len(self.apps))
-        windows = [asyncio.Semaphore(share) for _ in self.apps]
+        def answered(future: Future[Verdict | None]) -> None:
+            try:
+                result = future.result()
+            except Exception as exc:  # a bug here must not lose the delivery
+                result = Verdict("retry", error=f"{type(exc).__name__}: {exc}"[:500])
+            done(result, datetime.now(UTC))
 
-        async def one(n: int, message: messaging.Message) -> messaging.SendResponse:
-            lane = n % len(self.apps)
-            async with windows[lane]:
+        future.add_done_callback(answered)
+
+    def send(self, pushes: list[Push]) -> list[Verdict]:
+        """Send and wait: one verdict per push, in order (benchmarks, tests, scripts)."""
+        results: list[Verdict | None] = [None] * len(pushes)
+        finished = threading.Semaphore(0)
+
+        def keep(n: int) -> Callable[[Verdict | None, datetime], None]:
+            def done(verdict: Verdict | None, _: datetime) -> None:
+                results[n] = verdict
+                finished.release()
+
+            return done
+
+        for n, push in enumerate(pushes):
+            self.submit(push, keep(n))
+        for _ in pushes:
+            finished.acquire()
+        return [v or Verdict("retry", error="not sent") for v in results]
+
+    async def _deliver(self, push: Push, still_ours: Callable[[], bool]) -> Verdict | None:
+        lane = min(range(len(self.apps)), key=self._load.__getitem__)
+        self._load[lane] += 1
+        try:
+            async with self._slots[lane]:
+                # Checked when the message really goes out, not when it was claimed: a wait
+                # for a slot must not turn into a push sent late or one another dispatcher owns.
+                if not still_ours():
+                    return None
+                now = datetime.now(UTC)
+                if push.expires_at <= now:
+                    return Verdict("expired", error="the offer expired before it was sent")
+                message = build_message(push, now)
                 batch = await messaging.send_each_async([message], app=self.apps[lane])
-                return batch.responses[0]
-
-        return list(await asyncio.gather(*(one(n, m) for n, m in enumerate(built))))
+                return verdict(batch.responses[0])
+        finally:
+            self._load[lane] -= 1
 
     def close(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -128,6 +167,18 @@ class FcmGateway:
         for app in self.apps:
             with contextlib.suppress(RuntimeError):
                 firebase_admin.delete_app(app)
+
+
+def _without_sdk_retries(app: firebase_admin.App, timeout_s: float) -> None:
+    """firebase-admin retries 500 and 503 itself, up to four times, ignoring Retry-After and
+    unseen by our metrics; the outbox retries instead, honouring it, and counts each try. The
+    SDK offers no option for this: its messaging service's async client is replaced with one
+    of its own kind that does not retry."""
+    service = messaging._get_messaging_service(app)
+    service._async_client = _http_client.HttpxAsyncClient(
+        credential=service._credential, timeout=timeout_s,
+        retry_config=HttpxRetry(max_retries=0, status_forcelist=[]),
+    )  # fmt: skip
 
 
 def build_message(push: Push, now: datetime) -> messaging.Message:

@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from api.db import Database
-from push.errors import Verdict
 from push.fcm_server import FakeFCM, Fault
 from push.gateway import FcmGateway, Push
 from push.models import Delivery, Device
@@ -85,7 +84,7 @@ def states(db: Database) -> Counter[str]:
 
 
 def dispatcher(db: Database, gateway: FcmGateway, **kwargs: Any) -> Dispatcher:
-    return Dispatcher(db.engine, gateway.send, policy=kwargs.pop("policy", FAST), **kwargs)
+    return Dispatcher(db.engine, gateway, policy=kwargs.pop("policy", FAST), **kwargs)
 
 
 def drain(d: Dispatcher, db: Database, *, until: float = 20.0) -> None:
@@ -146,15 +145,19 @@ def test_a_ping_ends_in_a_push_accepted_by_fcm(
     assert row["promotions"][0]["delivered"] == 1
 
 
-def test_503_then_success_is_sent_once(db: Database, fcm: FakeFCM, gateway: FcmGateway) -> None:
+def test_503_is_retried_by_the_outbox_after_retry_after(
+    db: Database, fcm: FakeFCM, gateway: FcmGateway
+) -> None:
     [token] = deliveries(db, 1)
-    fcm.inject(Fault(503, error_code=None, token=token, times=1))
-    result = dispatcher(db, gateway).tick()
-    assert result.sent == 1
-    tries = [r.status for r in fcm.received if r.address == token]
-    assert tries == [503, 200]  # firebase-admin retried the 503 itself: no outbox retry
+    fcm.inject(Fault(503, error_code=None, token=token, times=1, retry_after_s=1.0))
+    d = dispatcher(db, gateway)
+    assert d.tick().retry == 1  # not firebase-admin's own, unseen retry: the outbox's, counted
+    drain(d, db)
+    tries = [r for r in fcm.received if r.address == token]
+    assert [r.status for r in tries] == [503, 200]
+    assert tries[1].arrived - tries[0].at >= 1.0  # counted from FCM's answer
     with db.sessions() as session:
-        assert session.scalars(select(Delivery.attempts)).one() == 1
+        assert session.scalars(select(Delivery.attempts)).one() == 2
 
 
 def test_429_waits_at_least_retry_after(db: Database, fcm: FakeFCM, gateway: FcmGateway) -> None:
@@ -166,7 +169,7 @@ def test_429_waits_at_least_retry_after(db: Database, fcm: FakeFCM, gateway: Fcm
     drain(d, db)
     tries = [r for r in fcm.received if r.address == token]
     assert [r.status for r in tries] == [429, 200]
-    assert tries[1].at - tries[0].at >= 1.5
+    assert tries[1].arrived - tries[0].at >= 1.5
 
 
 def test_unregistered_token_is_never_used_again(
@@ -223,15 +226,21 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing(
 ) -> None:
     deliveries(db, 30)
 
-    def send_then_die(pushes: list[Push]) -> list[Verdict]:
-        gateway.send(pushes[:5])  # FCM accepted some, then the process died
-        raise SystemExit("killed")
+    class SendThenDie:
+        concurrency = gateway.concurrency
+        submitted = 0
 
-    doomed = Dispatcher(db.engine, send_then_die, batch=10, lease_s=0.5, policy=FAST)
+        def submit(self, push: Push, done: Any, still_ours: Any) -> None:
+            if self.submitted == 5:  # FCM was handed some, then the process died
+                raise SystemExit("killed")
+            self.submitted += 1
+            gateway.submit(push, lambda *_: None, still_ours)
+
+    doomed = Dispatcher(db.engine, SendThenDie(), batch=10, lease_s=0.5, policy=FAST)
     with pytest.raises(SystemExit):
         doomed.tick()
     assert states(db) == {"sending": 10, "pending": 20}
-    survivor = Dispatcher(db.engine, gateway.send, batch=50, lease_s=0.5, policy=FAST)
+    survivor = Dispatcher(db.engine, gateway, batch=50, lease_s=0.5, policy=FAST)
     assert survivor.tick().sent == 20  # the claimed ten stay leased for now
     time.sleep(0.6)
     drain(survivor, db)
@@ -246,7 +255,7 @@ def test_two_dispatchers_never_send_the_same_delivery_twice(
 ) -> None:
     deliveries(db, 300)
     fcm.state.latency_s = 0.002
-    first, second = (Dispatcher(db.engine, gateway.send, batch=25, policy=FAST) for _ in range(2))
+    first, second = (Dispatcher(db.engine, gateway, batch=25, policy=FAST) for _ in range(2))
     threads = [threading.Thread(target=drain, args=(d, db)) for d in (first, second)]
     for thread in threads:
         thread.start()
@@ -283,7 +292,7 @@ def test_metrics_show_the_flow_and_the_outbox(
     assert due >= 2
     assert sample("mallcast_outbox_oldest_due_seconds") >= 0
     metrics = client.app.state.metrics  # type: ignore[attr-defined]
-    d = Dispatcher(db.engine, gateway.send, policy=FAST, on_tick=metrics.count_tick)
+    d = Dispatcher(db.engine, gateway, policy=FAST, on_tick=metrics.count_tick)
     drain(d, db)
     assert sample("mallcast_deliveries_total", outcome="sent") == due
     assert sample("mallcast_outbox_due") == 0
