@@ -124,6 +124,7 @@ class Presence(Base):
         ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
     )
     mall_id: Mapped[int] = mapped_column(ForeignKey("malls.id", ondelete="CASCADE"), index=True)
+    # When the last ping arrived (server time), not its own `ts`: the sweep judges silence by it.
     last_ping_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     state: Mapped[dict[str, Any]] = mapped_column(JSONB)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -143,11 +143,13 @@ class PresenceTracker:
             flags[i] = self._one(state, observations[i], events)
         return Advance(state, events, flags)
 
-    def expire(self, state: PresenceState, now: float) -> Advance:
-        """Exits for a device that has not pinged for the timeout (the sweep calls this)."""
+    def expire(self, state: PresenceState, silent_s: float) -> Advance:
+        """Exits, at the last ping, for a device not heard from for the timeout (the sweep
+        calls this). Silence is counted from when its last ping arrived, not from the ping's
+        own time: a phone uploading pings it buffered offline is behind, not gone."""
         state = _copy(state)
         events: list[ZoneEvent] = []
-        if state.last_ts is not None and now - state.last_ts > self.rules.timeout_s:
+        if state.last_ts is not None and silent_s > self.rules.timeout_s:
             self._exit_all(state, events, at=state.last_ts, reason="timeout")
         return Advance(state, events, [])
 

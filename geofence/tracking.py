@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from core.errors import (
@@ -47,10 +48,15 @@ from push.models import Device
 # Locking the device rows orders concurrent batches of one device; in id order, so that two
 # groups never wait on each other's devices in opposite orders. NO KEY UPDATE: without blocking
 # the foreign-key checks (KEY SHARE) of other transactions writing rows that reference them.
-_LOCK_AND_READ = text(
-    "SELECT d.id, d.token_version, d.consent_location, p.mall_id, p.state FROM devices d "
-    "LEFT JOIN presence p ON p.device_id = d.id WHERE d.id = ANY(CAST(:ids AS uuid[])) "
-    "ORDER BY d.id FOR NO KEY UPDATE OF d"
+_LOCK = text(
+    "SELECT d.id, d.token_version, d.consent_location FROM devices d "
+    "WHERE d.id = ANY(CAST(:ids AS uuid[])) ORDER BY d.id FOR NO KEY UPDATE"
+)
+# Read in a statement of its own, after the locks are held: under READ COMMITTED a statement
+# sees the database as it was when it began, so a presence read by the locking statement itself
+# would predate the commit it waited for, and writing it back would undo that commit.
+_READ_PRESENCE = text(
+    "SELECT device_id, mall_id, state FROM presence WHERE device_id = ANY(CAST(:ids AS uuid[]))"
 )
 # One statement for a whole batch, whatever its size: arrays in, unnest, skip known pings.
 _INSERT_PINGS = text(
@@ -108,6 +114,30 @@ class IngestRequest:
     token_version: int | None = None  # checked against the device row; None: checked already
 
 
+@dataclass(frozen=True)
+class _Locked:
+    """A device row locked for this transaction, with its presence read after the lock."""
+
+    device: Row[Any]
+    presence: Row[Any] | None
+
+    @property
+    def token_version(self) -> int:
+        return int(self.device.token_version)
+
+    @property
+    def consent_location(self) -> bool:
+        return bool(self.device.consent_location)
+
+    @property
+    def mall_id(self) -> int | None:
+        return None if self.presence is None else int(self.presence.mall_id)
+
+    @property
+    def state(self) -> dict[str, Any] | None:
+        return None if self.presence is None else dict(self.presence.state)
+
+
 @dataclass
 class _Plan:
     """What one request will write, worked out in memory before anything is written."""
@@ -161,10 +191,12 @@ def ingest_group(
     ids = [r.device_id for r in requests]
     if len(set(ids)) != len(ids):
         raise ValueError("a device appears twice in one ingest group")
+    devices = {row.id: row for row in session.execute(_LOCK, {"ids": ids})}
+    presences = {row.device_id: row for row in session.execute(_READ_PRESENCE, {"ids": ids})}
     rows = {
-        row.id: row
-        for row in session.execute(_LOCK_AND_READ, {"ids": ids})
-    }  # fmt: skip
+        device_id: _Locked(device, presences.get(device_id))
+        for device_id, device in devices.items()
+    }
     directory = cache.directory(session)
     outcomes: list[IngestResult | MallcastError] = []
     plans: list[_Plan] = []
@@ -181,7 +213,10 @@ def ingest_group(
     accepted = _insert_pings(session, plans)
     stored = _insert_events(session, [(p.request.device_id, *item) for p in plans
                                       for item in p.produced])  # fmt: skip
-    _save_presences(session, [(p.request.device_id, *p.presence) for p in plans if p.presence])
+    received = datetime.fromtimestamp(now, UTC)
+    _save_presences(
+        session, [(p.request.device_id, *p.presence, received) for p in plans if p.presence]
+    )
     by_device: dict[uuid.UUID, list[StoredEvent]] = {}
     for event in stored:
         by_device.setdefault(event.device_id, []).append(event)
@@ -201,7 +236,7 @@ def _plan(
     cache: ZoneIndexCache,
     directory: MallDirectory,
     request: IngestRequest,
-    row: Any,
+    row: _Locked | None,
     *,
     now: float,
     rules: PresenceRules,
@@ -381,23 +416,19 @@ def _insert_events(
 
 
 def _save_presences(
-    session: Session, presences: Sequence[tuple[uuid.UUID, int, PresenceState]]
+    session: Session, presences: Sequence[tuple[uuid.UUID, int, PresenceState, datetime]]
 ) -> None:
+    """Upsert each device's presence; `last_ping_at` is when its last ping was received."""
     if not presences:
         return
     updated = datetime.now(UTC)
     session.execute(_UPSERT_PRESENCE, {
-        "device_id": [device for device, _, _ in presences],
-        "mall_id": [mall for _, mall, _ in presences],
-        "last_ping_at": [datetime.fromtimestamp(_last_ts(s), UTC) for _, _, s in presences],
-        "state": [json.dumps(s.to_json()) for _, _, s in presences],
+        "device_id": [device for device, _, _, _ in presences],
+        "mall_id": [mall for _, mall, _, _ in presences],
+        "last_ping_at": [received for _, _, _, received in presences],
+        "state": [json.dumps(s.to_json()) for _, _, s, _ in presences],
         "updated_at": [updated] * len(presences),
     })  # fmt: skip
-
-
-def _last_ts(state: PresenceState) -> float:
-    assert state.last_ts is not None  # only states that have seen a ping are saved
-    return state.last_ts
 
 
 def sweep_presence(
@@ -430,12 +461,15 @@ def sweep_presence(
     for presence, device in rows:
         index = cache.index(session, presence.mall_id)
         state = PresenceState.from_json(presence.state)
-        advance = PresenceTracker(rules, index or _NoZones()).expire(state, now)
+        silent_s = now - presence.last_ping_at.timestamp()
+        advance = PresenceTracker(rules, index or _NoZones()).expire(state, silent_s)
         if not advance.events:
             continue
         produced = [(device.id, int(presence.mall_id), event, index) for event in advance.events]
         stored = _insert_events(session, produced)
-        _save_presences(session, [(device.id, presence.mall_id, advance.state)])
+        _save_presences(
+            session, [(device.id, presence.mall_id, advance.state, presence.last_ping_at)]
+        )
         sink.on_events(session, device.id, stored)
         swept += 1
     return swept

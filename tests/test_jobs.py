@@ -14,7 +14,7 @@ from api.db import Database
 from api.jobs import Jobs, schedule, start_scheduler
 from api.settings import Settings
 from geofence.models import Ping, Presence, ZoneEvent
-from geofence.tracking import _LOCK_AND_READ, sweep_presence
+from geofence.tracking import _LOCK, sweep_presence
 from tests.test_pings_api import count, mall_id, ping, register, starbucks
 
 __all__ = ["mall_id"]
@@ -31,6 +31,32 @@ def visit_ten_minutes_ago(client: TestClient, db: Database, mall_id: int) -> Non
     then = time.time() - 700  # longer ago than the 600 s presence timeout
     response = client.post("/v1/pings", headers=headers, json={"pings": [ping(then, lon, lat)]})
     assert len(response.json()["events"]) == 2
+    arrived_then(db, seconds_ago=700)
+
+
+def arrived_then(db: Database, *, seconds_ago: float) -> None:
+    """As if the last pings had reached the server that long ago (silence is judged by it)."""
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE presence SET last_ping_at = now() - make_interval(secs => :s)"),
+                     {"s": seconds_ago})  # fmt: skip
+
+
+def test_a_phone_uploading_what_it_buffered_offline_is_not_timed_out(
+    client: TestClient, db: Database, mall_id: int
+) -> None:
+    # Its pings are 10-25 minutes behind the clock, but they keep arriving: the visit goes on.
+    _, lon, lat = starbucks(db, mall_id)
+    _, headers = register(client, location=True)
+    behind = time.time() - 25 * 60
+    jobs = jobs_for(client)
+    enters = 0
+    for batch in range(6):
+        pings = [ping(behind + batch * 150 + i * 10, lon, lat) for i in range(15)]
+        answer = client.post("/v1/pings", headers=headers, json={"pings": pings}).json()
+        enters += sum(e["kind"] == "enter" for e in answer["events"])
+        assert jobs.presence_sweep() == 0
+    assert enters == 2  # the mall and the store, once
+    assert exits(db) == []
 
 
 def exits(db: Database) -> list[tuple[str, str | None]]:
@@ -61,7 +87,7 @@ def test_the_sweep_never_waits_for_a_device_pinging_right_now(
     jobs = jobs_for(client)
     with db.sessions() as pinging, db.sessions() as sweeping:
         (device_id,) = pinging.execute(select(Presence.device_id)).one()
-        pinging.execute(_LOCK_AND_READ, {"ids": [device_id]}).one()
+        pinging.execute(_LOCK, {"ids": [device_id]}).one()
         sweeping.execute(text("SET LOCAL lock_timeout = '3s'"))
         swept = sweep_presence(sweeping, jobs.cache, now=time.time(),
                                rules=jobs.settings.presence_rules(), sink=jobs.sink)  # fmt: skip

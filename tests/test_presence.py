@@ -91,8 +91,8 @@ def test_no_ping_for_the_timeout_exits_at_the_last_ping(mall: Mall) -> None:
     tracker = PresenceTracker(RULES, mall.index)
     two_pings = [(3000.0, lon, lat, 2.0, 0), (3030.0, lon, lat, 2.0, 0)]
     first = tracker.advance(PresenceState(), observe(mall, two_pings))
-    assert tracker.expire(first.state, now=3030.0 + 599).events == []
-    swept = tracker.expire(first.state, now=3030.0 + 601)
+    assert tracker.expire(first.state, silent_s=599).events == []
+    swept = tracker.expire(first.state, silent_s=601)
     exits = [e for e in swept.events if e.kind == "exit"]
     assert [(e.zone_id, e.at, e.reason) for e in exits] == [
         (zone_id, 3030.0, "timeout"), (MALL, 3030.0, "timeout"),

@@ -1,0 +1,79 @@
+"""One device's pings from overlapping transactions (client retries, parallel uploads, two API
+processes): each transaction continues from what the one before it committed."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.db import Database
+from geofence.models import ZoneEvent
+from geofence.tracking import IngestRequest, IngestResult, ingest_group
+from tests.test_ingest_groups import device
+from tests.test_pings_api import mall_id, ping, starbucks
+
+__all__ = ["mall_id"]
+
+
+def ingest(client: TestClient, db: Database, request: IngestRequest) -> tuple[object, object]:
+    """A transaction of its own: returns (session, outcome) with the transaction still open."""
+    state = client.app.state  # type: ignore[attr-defined]
+    session = db.sessions().__enter__()
+    [outcome] = ingest_group(
+        session, state.zone_cache, [request], now=time.time(),
+        rules=state.settings.presence_rules(), limits=state.settings.ingest_limits(),
+        sink=state.event_sink,
+    )  # fmt: skip
+    return session, outcome
+
+
+def events(db: Database, device_id: uuid.UUID) -> list[tuple[str, str]]:
+    with db.sessions() as session:
+        rows = session.execute(
+            select(ZoneEvent.kind, ZoneEvent.subject)
+            .where(ZoneEvent.device_id == device_id).order_by(ZoneEvent.at, ZoneEvent.id)
+        ).all()  # fmt: skip
+    return [(kind, subject) for kind, subject in rows]
+
+
+def test_a_transaction_that_waited_for_the_device_reads_what_the_other_committed(
+    client: TestClient, db: Database, mall_id: int
+) -> None:
+    _, lon, lat = starbucks(db, mall_id)
+    shopper = device(client, location=True)
+    start = time.time() - 600
+    first = IngestRequest(shopper, [ping(start + i, lon, lat) for i in range(3)], None, None)
+    # The second upload: still in the store 40 s later, then out of the mall five minutes on.
+    later = [ping(start + 40 + i, lon, lat) for i in range(3)]
+    later.append(ping(start + 340, lon + 40 / 96_000, lat))
+    second = IngestRequest(shopper, later, None, None)
+
+    holder, _ = ingest(client, db, first)  # holds the device row, not yet committed
+    outcome: list[IngestResult | BaseException] = []
+
+    def waiting() -> None:
+        try:
+            session, result = ingest(client, db, second)  # waits for the device row
+            session.commit()  # type: ignore[attr-defined]
+            session.close()  # type: ignore[attr-defined]
+            outcome.append(result)  # type: ignore[arg-type]
+        except BaseException as exc:  # reported by the assertion below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=waiting)
+    thread.start()
+    time.sleep(0.5)  # it is blocked on the lock now
+    assert thread.is_alive()
+    holder.commit()  # type: ignore[attr-defined]
+    holder.close()  # type: ignore[attr-defined]
+    thread.join(timeout=30)
+    assert not isinstance(outcome[0], BaseException), outcome
+
+    # One visit: entered once, left once; never a second enter from a stale presence.
+    assert events(db, shopper) == [
+        ("enter", "mall"), ("enter", "zone"), ("exit", "zone"), ("exit", "mall"),
+    ]  # fmt: skip
