@@ -140,4 +140,7 @@ def _load_index(session: Session, mall: MallArea) -> ZoneIndex:
         ZoneShape(zone_id, level, to_shape(geom), kind, name, dwell, tenant)
         for zone_id, level, geom, kind, name, dwell, tenant in rows
     ]
-    return ZoneIndex.build(mall.mall_id, mall.version, mall.footprint, zones, mall.timezone)
+    floors = session.scalars(select(Level.ordinal).where(Level.mall_id == mall.mall_id)).all()
+    return ZoneIndex.build(
+        mall.mall_id, mall.version, mall.footprint, zones, mall.timezone, floors=floors
+    )

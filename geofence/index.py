@@ -216,6 +216,7 @@ class ZoneIndex:
     _metric: dict[int, BaseGeometry] = field(repr=False)
     _area_m2: dict[int, float] = field(repr=False)
     timezone: str = "UTC"
+    floors: frozenset[int] = frozenset()  # the mall's level ordinals, zones on them or not
 
     @classmethod
     def build(
@@ -225,6 +226,7 @@ class ZoneIndex:
         footprint: BaseGeometry,
         zones: Iterable[ZoneShape],
         timezone: str = "UTC",
+        floors: Iterable[int] | None = None,
     ) -> ZoneIndex:
         zones = list(zones)
         centre = footprint.centroid
@@ -250,7 +252,12 @@ class ZoneIndex:
             _metric=metric,
             _area_m2={zone_id: shape.area for zone_id, shape in metric.items()},
             timezone=timezone,
+            floors=frozenset(levels if floors is None else floors),
         )
+
+    def has_level(self, level: int) -> bool:
+        """Whether the mall has this floor; a mall that declares none takes any."""
+        return not self.floors or level in self.floors
 
     @property
     def levels(self) -> list[int]:

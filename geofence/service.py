@@ -111,12 +111,27 @@ def update_mall(
     return mall
 
 
-def delete_mall(session: Session, scope: MallScope, mall_id: int) -> None:
+def delete_mall(
+    session: Session, scope: MallScope, mall_id: int, *, confirm: str | None = None
+) -> None:
+    """Delete a mall with everything in it. One that holds zones or tenants goes only when the
+    caller repeats its name (`confirm`): one call must not erase a floor plan by mistake."""
     mall = get_mall(session, scope, mall_id)
     if not scope.is_platform:
         raise Forbidden(
             "only the platform operator deletes malls", code="platform_operator_required"
         )
+    holds = {
+        "zones": session.scalar(select(func.count()).where(Zone.mall_id == mall.id)) or 0,
+        "tenants": session.scalar(select(func.count()).where(Tenant.mall_id == mall.id)) or 0,
+    }
+    if any(holds.values()) and confirm != mall.name:
+        raise Conflict(
+            f"mall {mall.id} holds {holds['zones']} zones and {holds['tenants']} tenants, with "
+            "their promotions and history: to delete it all, repeat the request with "
+            f"?confirm=<the mall's name, {mall.name!r}>",
+            code="confirmation_required", details=holds,
+        )  # fmt: skip
     session.execute(delete(Zone).where(Zone.mall_id == mall.id))  # before levels (RESTRICT)
     session.delete(mall)
     session.flush()

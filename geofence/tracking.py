@@ -282,6 +282,9 @@ def _plan(
         index = cache.index(session, mall_id)
         if index is None:  # deleted a moment ago
             continue
+        segment = _known_levels(segment, index, plan.result.rejections)
+        if not segment:
+            continue
         if state_mall is not None and state_mall != mall_id:
             previous = cache.index(session, state_mall) or index
             ended = PresenceTracker(rules, previous).leave(state, reason="mall_change")
@@ -297,16 +300,33 @@ def _plan(
         plan.flags.update((p.index, flag) for p, flag in zip(segment, advance.flags, strict=True))
         plan.produced.extend((mall_id, event, index) for event in advance.events)
 
-    stored = [(p, m) for p, m in zip(pings, found, strict=True) if m]
+    refused = {r.index for r in plan.result.rejections}
+    stored = [(p, m) for p, m in zip(pings, found, strict=True) if m and p.index not in refused]
     plan.pings = [p for p, _ in stored]
     plan.malls = [m for _, m in stored]
     result = plan.result
-    result.outside = len(pings) - len(plan.pings)
+    result.outside = sum(1 for m in found if not m)
+    result.rejections.sort(key=lambda r: r.index)
     result.flagged = sorted((i, f) for i, f in plan.flags.items() if f not in (PingFlag.NONE,))
     result.mall_id = state_mall
     if state_mall is not None and state.last_ts is not None:
         plan.presence = (state_mall, state)
     return plan
+
+
+def _known_levels(segment: list[Ping], index: ZoneIndex, rejections: list[Rejection]) -> list[Ping]:
+    """The pings on a floor the mall has; the others are rejected one by one (stored, one on
+    level 199 would enter the mall on a floor it does not have)."""
+    kept = []
+    for ping in segment:
+        if ping.level is None or index.has_level(ping.level):
+            kept.append(ping)
+        else:
+            floors = sorted(index.floors)
+            rejections.append(Rejection(ping.index, "unknown_level",
+                                        f"level {ping.level} is not a level of mall "
+                                        f"{index.mall_id} (its levels: {floors})"))  # fmt: skip
+    return kept
 
 
 def _first_of_each_timestamp(pings: list[Ping]) -> tuple[list[Ping], int]:

@@ -47,7 +47,17 @@ def get_rules(session: Session, mall_id: int) -> MallRulesIn:
     return MallRulesIn.model_validate(row.rules) if row else MallRulesIn()
 
 
-def put_rules(session: Session, mall_id: int, rules: MallRulesIn) -> MallRulesIn:
+def put_rules(
+    session: Session, mall_id: int, rules: MallRulesIn, zones: Mapping[int, ZoneFact]
+) -> MallRulesIn:
+    """`zones`: the mall's zones among `rules.tenant_zone_ids` (another mall's are absent)."""
+    foreign = [zone_id for zone_id in rules.tenant_zone_ids if zone_id not in zones]
+    if foreign:
+        # Not "exists elsewhere": whether an id is another mall's zone is not this caller's to know.
+        raise InvalidInput(
+            f"tenant_zone_ids names zones this mall does not have: {foreign[:20]}",
+            code="unknown_zone", details={"field": "body.tenant_zone_ids", "zone_ids": foreign},
+        )  # fmt: skip
     names = [segment.name for segment in rules.segments]
     clash = set(names) & set(BUILTIN_SEGMENTS) or {n for n in names if names.count(n) > 1}
     if clash:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 
 class TenantCreate(BaseModel):
@@ -185,7 +193,17 @@ class Condition(BaseModel):
     fact: Literal["visits_total", "visits_30d", "days_since_previous_visit", "median_gap_days",
                   "redemptions", "opens", "pushes", "loyalty_tier"]  # fmt: skip
     op: Literal[">=", "<=", ">", "<", "==", "!="]
-    value: float | str
+    value: float | str = Field(description="A number; a text for loyalty_tier (== or != only)")
+
+    @model_validator(mode="after")
+    def _comparable(self) -> Condition:
+        # A number compared with a text never matches: refused here rather than never firing.
+        if self.fact == "loyalty_tier":
+            if not isinstance(self.value, str) or self.op not in ("==", "!="):
+                raise ValueError("loyalty_tier compares with a text, by == or != only")
+        elif not isinstance(self.value, int | float) or isinstance(self.value, bool):
+            raise ValueError(f"{self.fact} is a number: compare it with a number, not a text")
+        return self
 
 
 class SegmentDefinition(BaseModel):

@@ -180,3 +180,59 @@ def _tenant(client: TestClient, db: Database) -> dict[str, str]:
         session.commit()
         tenant_id = session.scalars(select(Tenant.id).order_by(Tenant.id)).first()
     return bearer(issue_key(db, role="tenant", tenant_id=tenant_id))
+
+
+def test_a_ping_on_a_level_the_mall_does_not_have_is_rejected(
+    client: TestClient, db: Database, mall_id: int
+) -> None:
+    _, lon, lat = starbucks(db, mall_id)
+    _, headers = register(client, location=True)
+    now = time.time()
+    answer = client.post("/v1/pings", headers=headers, json={"pings": [
+        ping(now - 2, lon, lat, level=199), ping(now - 1, lon, lat, level=0)]}).json()  # fmt: skip
+    assert [(r["index"], r["code"]) for r in answer["rejections"]] == [(0, "unknown_level")]
+    assert answer["accepted"] == 1
+    assert {e["level"] for e in answer["events"] if e["subject"] == "zone"} == {0}
+    assert rows(db, Ping) == 1
+
+
+def test_rules_may_open_only_this_mall_s_zones_to_tenants(
+    client: TestClient, platform: dict[str, str], mall: dict[str, Any]
+) -> None:
+    zone = client.post(zones_url(mall), json=zone_feature("F1", "adidas"), headers=platform)
+    rules_url = f"/v1/malls/{mall['id']}/rules"
+    for ids in ([999_999], [zone.json()["id"], 424_242]):
+        error = error_of(client.put(rules_url, json={"tenant_zone_ids": ids}, headers=platform),
+                         422)  # fmt: skip
+        assert error["code"] == "unknown_zone"
+    ok = client.put(rules_url, json={"tenant_zone_ids": [zone.json()["id"]]}, headers=platform)
+    assert ok.status_code == 200, ok.text
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [{"fact": "visits_total", "op": "<", "value": "abc"},
+     {"fact": "visits_30d", "op": ">=", "value": "3"},
+     {"fact": "loyalty_tier", "op": ">", "value": "gold"},
+     {"fact": "loyalty_tier", "op": "==", "value": 3}],
+)  # fmt: skip
+def test_segment_conditions_that_could_never_match_are_refused(
+    client: TestClient, platform: dict[str, str], mall: dict[str, Any], condition: dict[str, Any]
+) -> None:
+    body = {"segments": [{"name": "odd_ones", "all": [condition]}]}
+    answer = client.put(f"/v1/malls/{mall['id']}/rules", json=body, headers=platform)
+    assert error_of(answer, 422)["code"] == "validation_error"
+
+
+def test_a_mall_with_zones_is_deleted_only_when_its_name_is_repeated(
+    client: TestClient, platform: dict[str, str], mall: dict[str, Any]
+) -> None:
+    client.post(zones_url(mall), json=zone_feature("F1", "adidas"), headers=platform)
+    url = f"/v1/malls/{mall['id']}"
+    error = error_of(client.delete(url, headers=platform), 409)
+    assert (error["code"], error["details"]["zones"]) == ("confirmation_required", 1)
+    error_of(client.delete(url, params={"confirm": "another name"}, headers=platform), 409)
+    assert client.get(url, headers=platform).status_code == 200
+    deleted = client.delete(url, params={"confirm": mall["name"]}, headers=platform)
+    assert deleted.status_code == 204
+    assert client.get(url, headers=platform).status_code == 404

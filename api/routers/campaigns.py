@@ -14,6 +14,7 @@ from api.auth import OperatorMall
 from api.db import SessionDep
 from api.params import MAX_ID, PromotionId, SinceDay, UntilDay
 from api.schemas import error_responses
+from geofence.service import zone_facts
 from promotions import analytics, catalog, rollups
 from promotions.models import Decision, Promotion
 from promotions.schemas import MallRulesIn, MallRulesOut, PromotionOut, Rejection
@@ -110,7 +111,8 @@ def read_rules(mall: OperatorMall, session: SessionDep) -> MallRulesOut:
     responses=error_responses(400, 401, 403, 404, 422),
 )
 def write_rules(mall: OperatorMall, body: MallRulesIn, session: SessionDep) -> MallRulesOut:
-    rules = catalog.put_rules(session, mall.id, body)
+    zones = zone_facts(session, mall.id, body.tenant_zone_ids)
+    rules = catalog.put_rules(session, mall.id, body, zones)
     session.commit()
     return MallRulesOut(mall_id=mall.id, **rules.model_dump())
 

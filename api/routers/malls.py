@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
 
 from api.auth import Operator, OperatorMall
 from api.db import SessionDep
@@ -94,12 +96,19 @@ def update_mall(
     "/{mall_id}",
     summary="Delete a mall with its levels, zones and tenants (platform operator)",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(401, 403, 404, 409, 422),
 )
 def delete_mall(
-    mall: OperatorMall, operator: Operator, session: SessionDep, cache: ZoneCacheDep
+    mall: OperatorMall,
+    operator: Operator,
+    session: SessionDep,
+    cache: ZoneCacheDep,
+    confirm: Annotated[
+        str | None,
+        Query(max_length=200, description="The mall's name: needed when it holds zones or tenants"),
+    ] = None,
 ) -> Response:
-    service.delete_mall(session, operator.scope, mall.id)
+    service.delete_mall(session, operator.scope, mall.id, confirm=confirm)
     session.commit()
     cache.invalidate()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
