@@ -10,9 +10,9 @@ from fastapi import Depends, Request
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from geofence.floorplan import GeometryLimits
 from geofence.pings import PingLimits
 from geofence.presence import PresenceRules
-from geofence.service import GeometryLimits
 from geofence.tracking import IngestLimits
 
 

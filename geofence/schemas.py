@@ -147,6 +147,7 @@ class ZoneFeatureCollection(BaseModel):
 class ZoneImportResult(BaseModel):
     created: int
     updated: int
+    deleted: int = Field(default=0, description="Zones of the level replaced (replace=true)")
     zone_ids: list[int] = Field(description="Ids of the zones, in the order of the features")
     dry_run: bool
 

@@ -12,15 +12,14 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from geoalchemy2.shape import from_shape, to_shape
-from pydantic import ValidationError
-from shapely.prepared import prep
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from core.db import flush_or_conflict
-from core.errors import Conflict, Forbidden, InvalidInput, MallcastError, NotFound, PayloadTooLarge
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from core.scope import MallScope
-from geofence.geojson import Area, metres_to_degrees, parse_area, swap_axes, to_geojson
+from geofence.floorplan import FloorPlanWriter, GeometryLimits
+from geofence.geojson import Area, metres_to_degrees, parse_area, to_geojson
 from geofence.models import Level, Mall, Zone
 from geofence.schemas import (
     LevelCreate,
@@ -30,21 +29,9 @@ from geofence.schemas import (
     ZoneFeature,
     ZoneImportResult,
     ZonePatch,
-    ZoneProperties,
 )
 from promotions.catalog import ZoneFact
 from promotions.models import Tenant
-
-# Properties mallcast keeps in columns; everything else a feature carries stays in `properties`.
-_COLUMN_PROPERTIES = ("name", "kind", "level", "tenant", "dwell_seconds", "ref")
-
-
-@dataclass(frozen=True)
-class GeometryLimits:
-    max_vertices: int = 20_000
-    max_import_features: int = 5_000
-    footprint_tolerance_m: float = 1.0
-
 
 # -- malls --------------------------------------------------------------------------------------
 
@@ -74,6 +61,7 @@ def create_mall(
     _check_timezone(data.timezone)
     footprint = parse_area(data.footprint, max_vertices=limits.max_vertices, path="footprint")
     _check_mall_name_free(session, data.name)
+    _check_no_overlap(session, scope, footprint, except_mall=None)
     mall = Mall(name=data.name, timezone=data.timezone, footprint=from_shape(footprint, 4326))
     session.add(mall)
     _flush(session)
@@ -105,6 +93,7 @@ def update_mall(
                 code="zones_outside_footprint",
                 details={"zone_ids": outside[:100]},
             )
+        _check_no_overlap(session, scope, footprint, except_mall=mall.id)
         mall.footprint = from_shape(footprint, 4326)
         mall.zones_version += 1
     _flush(session)
@@ -139,6 +128,29 @@ def delete_mall(
 
 def mall_footprint(mall: Mall) -> Area:
     return to_shape(mall.footprint)
+
+
+def _check_no_overlap(
+    session: Session, scope: MallScope, footprint: Area, *, except_mall: int | None
+) -> None:
+    """Footprints may touch but not overlap: a ping inside two malls would always go to one of
+    them (the lower id), and the other would never see it. The other mall is named only to a
+    caller who may see it."""
+    shape = from_shape(footprint, 4326)
+    query = select(Mall.id, Mall.name).where(
+        func.ST_Intersects(Mall.footprint, shape),
+        ~func.ST_Touches(Mall.footprint, shape),
+    )
+    if except_mall is not None:
+        query = query.where(Mall.id != except_mall)
+    other = session.execute(query.limit(1)).first()
+    if other is not None:
+        named = scope.allows(other.id)
+        which = f"mall {other.id} ({other.name!r})" if named else "another mall"
+        raise Conflict(
+            f"the footprint overlaps {which}: malls may touch, not overlap",
+            code="overlapping_mall", details={"mall_id": other.id} if named else {},
+        )  # fmt: skip
 
 
 def _check_timezone(name: str) -> None:
@@ -327,7 +339,7 @@ def update_zone(
         "geometry": patch.geometry if patch.geometry is not None else current["geometry"],
         "properties": {**current["properties"], **changes},
     }
-    _ZoneWriter(session, get_mall(session, scope, mall_id), limits).write(
+    FloorPlanWriter(session, get_mall(session, scope, mall_id), limits).write(
         [merged], default_level=None, existing=view.zone
     )
     return get_zone(session, scope, mall_id, zone_id)
@@ -348,9 +360,11 @@ def import_zones(
     limits: GeometryLimits,
     *,
     default_level: int | None,
+    replace: bool = False,
     dry_run: bool = False,
 ) -> ZoneImportResult:
-    """Create or update (by `ref`) every feature, or none: all errors are reported at once."""
+    """Create or update (by `ref`) every feature, or none: all errors are reported at once
+    (geofence.floorplan has the rules). `replace`: the level's other zones are deleted."""
     mall = get_mall(session, scope, mall_id)
     if len(features) > limits.max_import_features:
         raise PayloadTooLarge(
@@ -363,180 +377,9 @@ def import_zones(
         raise InvalidInput("the FeatureCollection has no features", code="empty_import")
     if default_level is not None and _level_by_ordinal(session, mall_id, default_level) is None:
         raise NotFound(f"mall {mall_id} has no level {default_level}", code="unknown_level")
-    return _ZoneWriter(session, mall, limits).write(
-        features, default_level=default_level, dry_run=dry_run
+    return FloorPlanWriter(session, mall, limits).write(
+        features, default_level=default_level, replace=replace, dry_run=dry_run
     )
-
-
-class _ZoneWriter:
-    """Checks a batch of features against one mall and writes them when all pass."""
-
-    def __init__(self, session: Session, mall: Mall, limits: GeometryLimits) -> None:
-        self.session = session
-        self.mall = mall
-        self.limits = limits
-        footprint = mall_footprint(mall)
-        self.footprint = footprint
-        self.allowed = prep(footprint.buffer(metres_to_degrees(limits.footprint_tolerance_m)))
-        self.levels = {
-            level.ordinal: level.id
-            for level in session.scalars(select(Level).where(Level.mall_id == mall.id))
-        }
-        self.tenants = set(session.scalars(select(Tenant.id).where(Tenant.mall_id == mall.id)))
-
-    def write(
-        self,
-        features: Sequence[Any],
-        *,
-        default_level: int | None,
-        existing: Zone | None = None,
-        dry_run: bool = False,
-    ) -> ZoneImportResult:
-        checked: list[tuple[ZoneProperties, Area, int | None]] = []
-        errors: list[tuple[int, MallcastError]] = []
-        refs: dict[str, int] = {}
-        for index, raw in enumerate(features):
-            try:
-                properties, shape, level_id = self._check(raw, default_level)
-                if properties.ref is not None and properties.ref in refs:
-                    raise Conflict(
-                        f"ref {properties.ref!r} is also used by feature {refs[properties.ref]}",
-                        code="duplicate_ref",
-                        details={"ref": properties.ref},
-                    )
-            except MallcastError as exc:
-                errors.append((index, exc))
-                continue
-            if properties.ref is not None:
-                refs[properties.ref] = index
-            checked.append((properties, shape, level_id))
-
-        by_ref = self._zones_by_ref(list(refs))
-        if existing is not None and checked and checked[0][0].ref is not None:
-            holder = by_ref.get(checked[0][0].ref)
-            if holder is not None and holder.id != existing.id:
-                errors.append(
-                    (
-                        0,
-                        Conflict(
-                            f"zone {holder.id} already has ref {holder.ref!r}",
-                            code="duplicate_ref",
-                            details={"ref": holder.ref, "zone_id": holder.id},
-                        ),
-                    )
-                )
-        if errors:
-            if len(features) == 1:
-                raise errors[0][1]  # one zone: its own error, with its own status
-            raise InvalidInput(
-                f"{len(errors)} of {len(features)} features are invalid; nothing was imported",
-                code="import_failed",
-                details={"errors": [
-                    {"index": index, "code": exc.code, "message": exc.message,
-                     "details": exc.details}
-                    for index, exc in errors
-                ]},
-            )  # fmt: skip
-
-        targets = [
-            existing or (by_ref.get(properties.ref) if properties.ref else None)
-            for properties, _, _ in checked
-        ]
-        created = sum(zone is None for zone in targets)
-        if dry_run:
-            return ZoneImportResult(
-                created=created, updated=len(targets) - created, zone_ids=[], dry_run=True
-            )
-        zones: list[Zone] = []
-        for (properties, shape, level_id), target in zip(checked, targets, strict=True):
-            zone = target or Zone(mall_id=self.mall.id)
-            _fill(zone, properties, shape, level_id)
-            self.session.add(zone)
-            zones.append(zone)
-        self.mall.zones_version += 1
-        _flush(self.session)
-        return ZoneImportResult(
-            created=created,
-            updated=len(zones) - created,
-            zone_ids=[zone.id for zone in zones],
-            dry_run=False,
-        )
-
-    def _check(
-        self, raw: Any, default_level: int | None
-    ) -> tuple[ZoneProperties, Area, int | None]:
-        if not isinstance(raw, dict) or raw.get("type") != "Feature":
-            raise InvalidInput("not a GeoJSON Feature (type must be \"Feature\")",
-                               code="invalid_geojson")  # fmt: skip
-        raw_properties = raw.get("properties") or {}
-        if default_level is not None and isinstance(raw_properties, dict):
-            raw_properties = {"level": default_level, **raw_properties}
-        try:
-            properties = ZoneProperties.model_validate(raw_properties)
-        except ValidationError as exc:
-            issue = exc.errors()[0]
-            field = ".".join(str(part) for part in issue["loc"])
-            raise InvalidInput(
-                f"properties.{field}: {issue['msg']}" if field else f"properties: {issue['msg']}",
-                details={"field": f"properties.{field}" if field else "properties"},
-            ) from None
-        shape = parse_area(raw.get("geometry"), max_vertices=self.limits.max_vertices)
-        self._check_inside(shape)
-        level_id = None
-        if properties.level is not None:
-            level_id = self.levels.get(properties.level)
-            if level_id is None:
-                raise InvalidInput(
-                    f"mall {self.mall.id} has no level {properties.level} "
-                    f"(its levels: {sorted(self.levels)})",
-                    code="unknown_level",
-                    details={"level": properties.level},
-                )
-        if properties.tenant is not None and properties.tenant not in self.tenants:
-            raise InvalidInput(
-                f"tenant {properties.tenant} is not a tenant of mall {self.mall.id}",
-                code="unknown_tenant",
-                details={"tenant": properties.tenant},
-            )
-        return properties, shape, level_id
-
-    def _check_inside(self, shape: Area) -> None:
-        if self.allowed.covers(shape):
-            return
-        if self.allowed.covers(swap_axes(shape)):
-            raise InvalidInput(
-                "the zone lies in the mall's footprint only with latitude and longitude "
-                "exchanged: GeoJSON positions are [longitude, latitude]",
-                code="latitude_longitude_order",
-            )
-        outside = shape.difference(self.footprint)
-        where = outside.representative_point() if not outside.is_empty else shape.centroid
-        raise InvalidInput(
-            f"the zone is not inside the mall's footprint (tolerance "
-            f"{self.limits.footprint_tolerance_m} m); e.g. {where.x}, {where.y} lies outside",
-            code="zone_outside_footprint",
-            details={"location": [where.x, where.y]},
-        )
-
-    def _zones_by_ref(self, refs: list[str]) -> dict[str, Zone]:
-        if not refs:
-            return {}
-        zones = self.session.scalars(
-            select(Zone).where(Zone.mall_id == self.mall.id, Zone.ref.in_(refs))
-        )
-        return {zone.ref: zone for zone in zones if zone.ref is not None}
-
-
-def _fill(zone: Zone, properties: ZoneProperties, shape: Area, level_id: int | None) -> None:
-    zone.name = properties.name
-    zone.kind = properties.kind.value
-    zone.level_id = level_id
-    zone.tenant_id = properties.tenant
-    zone.dwell_seconds = properties.dwell_seconds
-    zone.ref = properties.ref
-    zone.geom = from_shape(shape, 4326)
-    extra = properties.model_dump(mode="json", exclude=set(_COLUMN_PROPERTIES))
-    zone.properties = extra
 
 
 def _view(session: Session, zone: Zone) -> ZoneView:

@@ -20,9 +20,10 @@ from api.db import Database
 from api.demo.seed import seed_demo
 from core.scope import MallScope
 from geofence.cache import ZoneIndexCache
+from geofence.floorplan import GeometryLimits
 from geofence.geojson import to_geojson
 from geofence.index import NO_LEVEL
-from geofence.service import GeometryLimits, import_zones, list_zones
+from geofence.service import import_zones, list_zones
 
 
 def _special_zones(atrium: Polygon, stores: list[Polygon]) -> list[dict[str, object]]:

@@ -11,6 +11,10 @@ from api.db import Database
 from tests.conftest import bearer, issue_key
 from tests.ilc import mall_body
 
+# A footprint far from the real mall's: a second mall may not overlap the first.
+ELSEWHERE = {"type": "Polygon", "coordinates": [[[121.0, 31.0], [121.01, 31.0], [121.01, 31.01],
+                                                 [121.0, 31.0]]]}  # fmt: skip
+
 
 def create_mall(client: TestClient, headers: dict[str, str], **changes: Any) -> dict[str, Any]:
     response = client.post("/v1/malls", json=mall_body() | changes, headers=headers)
@@ -132,7 +136,7 @@ def test_scoped_operator_sees_only_its_malls(
     client: TestClient, db: Database, platform: dict[str, str]
 ) -> None:
     ours = create_mall(client, platform, name="Ours")
-    theirs = create_mall(client, platform, name="Theirs")
+    theirs = create_mall(client, platform, name="Theirs", footprint=ELSEWHERE)
     scoped = bearer(issue_key(db, role="operator", mall_ids=[ours["id"]]))
 
     assert [m["id"] for m in client.get("/v1/malls", headers=scoped).json()] == [ours["id"]]

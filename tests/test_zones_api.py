@@ -9,10 +9,10 @@ from fastapi.testclient import TestClient
 from shapely.geometry import shape
 
 from api.demo.seed import zone_features
+from geofence.floorplan import GeometryLimits
 from geofence.geojson import swap_axes, to_geojson
-from geofence.service import GeometryLimits
 from tests.ilc import floor, mall_body, unit, zone_feature
-from tests.test_malls_api import create_mall, error_of
+from tests.test_malls_api import ELSEWHERE, create_mall, error_of
 
 
 @pytest.fixture
@@ -208,7 +208,8 @@ def test_import_default_level_and_dry_run(
     url = f"{zones_url(mall)}/import"
     body = {"type": "FeatureCollection", "features": features}
     dry = client.post(url, params={"level": 1, "dry_run": True}, json=body, headers=platform)
-    assert dry.json() == {"created": 10, "updated": 0, "zone_ids": [], "dry_run": True}
+    assert dry.json() == {"created": 10, "updated": 0, "deleted": 0, "zone_ids": [],
+                          "dry_run": True}  # fmt: skip
     assert client.get(zones_url(mall), headers=platform).json()["features"] == []
 
     real = client.post(url, params={"level": 1}, json=body, headers=platform)
@@ -234,7 +235,7 @@ def test_import_limits(client: TestClient, platform: dict[str, str], mall: dict[
 def test_zones_of_another_mall_are_not_found(
     client: TestClient, platform: dict[str, str], mall: dict[str, Any]
 ) -> None:
-    other = create_mall(client, platform, name="Other")
+    other = create_mall(client, platform, name="Other", footprint=ELSEWHERE)
     zone = client.post(zones_url(mall), json=zone_feature("F1", "adidas"), headers=platform)
     response = client.get(f"{zones_url(other)}/{zone.json()['id']}", headers=platform)
     assert error_of(response, 404)["code"] == "zone_not_found"
@@ -246,7 +247,7 @@ def test_zones_of_another_mall_are_not_found(
 def test_tenant_of_another_mall_cannot_own_a_zone(
     client: TestClient, platform: dict[str, str], mall: dict[str, Any]
 ) -> None:
-    other = create_mall(client, platform, name="Other")
+    other = create_mall(client, platform, name="Other", footprint=ELSEWHERE)
     foreign = client.post(f"/v1/malls/{other['id']}/tenants", headers=platform,
                           json={"name": "adidas", "category": "sportswear"})  # fmt: skip
     feature = zone_feature("F1", "adidas", tenant=foreign.json()["id"])

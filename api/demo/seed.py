@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 
 from core.scope import MallScope
 from geofence import service as geofence
+from geofence.floorplan import GeometryLimits
 from geofence.geojson import to_geojson
 from geofence.models import Mall, Zone
 from geofence.schemas import LevelCreate, MallCreate
-from geofence.service import GeometryLimits
 from promotions import catalog
 from promotions import service as promotions
 from promotions.models import Tenant

@@ -88,12 +88,19 @@ async def import_zones(
         int | None, Query(ge=-20, le=200, description="Level of features that name none")
     ] = None,
     dry_run: Annotated[bool, Query(description="Check everything, store nothing")] = False,
+    replace: Annotated[
+        bool,
+        Query(
+            description="Replace the floor: with ?level, the level's zones that the import "
+            "does not update (by ref) are deleted, all in one transaction"
+        ),
+    ] = False,
 ) -> ZoneImportResult:
     # The body is read here, after the operator's key was checked: a floor plan may be
     # megabytes, and nobody else gets to make the server parse that much.
     body = await run_in_threadpool(_feature_collection, await request.body())
     return await run_in_threadpool(
-        _import, session, cache, operator, mall.id, body, settings, level, dry_run
+        _import, session, cache, operator, mall.id, body, settings, level, replace, dry_run
     )
 
 
@@ -112,6 +119,7 @@ def _import(
     body: ZoneFeatureCollection,
     settings: Settings,
     level: int | None,
+    replace: bool,
     dry_run: bool,
 ) -> ZoneImportResult:
     result = service.import_zones(
@@ -121,6 +129,7 @@ def _import(
         body.features,
         settings.geometry_limits(),
         default_level=level,
+        replace=replace,
         dry_run=dry_run,
     )
     if dry_run:

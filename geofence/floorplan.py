@@ -1,0 +1,284 @@
+"""Floor plans in: a batch of GeoJSON features checked against one mall, written all or none.
+
+The rules an import follows (docs/geofencing.md):
+- `?level=N` is the floor being imported: a feature without a level, or with `"level": null`,
+  is on N; a feature naming another level is refused (it is not silently moved). Zones spanning
+  all levels are imported without `?level`.
+- A feature with a `ref` updates the zone holding that ref; without one, a zone with the same
+  name and geometry already on that level is a duplicate and refused: import again with refs,
+  or replace the floor (`replace`: every zone of that level not in the import is deleted).
+- Every refused feature is listed with its index, and its `id`, `ref` and `name` when it has
+  them; nothing is written then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from geoalchemy2.shape import from_shape, to_shape
+from pydantic import ValidationError
+from shapely.prepared import prep
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from core.db import flush_or_conflict
+from core.errors import Conflict, InvalidInput, MallcastError
+from geofence.geojson import Area, metres_to_degrees, parse_area, swap_axes
+from geofence.models import Level, Mall, Zone
+from geofence.schemas import ZoneImportResult, ZoneProperties
+from promotions.models import Tenant
+
+# Properties mallcast keeps in columns; everything else a feature carries stays in `properties`.
+COLUMN_PROPERTIES = ("name", "kind", "level", "tenant", "dwell_seconds", "ref")
+
+
+@dataclass(frozen=True)
+class GeometryLimits:
+    max_vertices: int = 20_000
+    max_import_features: int = 5_000
+    footprint_tolerance_m: float = 1.0
+
+
+@dataclass(frozen=True)
+class _Checked:
+    index: int
+    properties: ZoneProperties
+    shape: Area
+    level_id: int | None
+
+
+class FloorPlanWriter:
+    """Checks a batch of features against one mall and writes them when all pass."""
+
+    def __init__(self, session: Session, mall: Mall, limits: GeometryLimits) -> None:
+        self.session = session
+        self.mall = mall
+        self.limits = limits
+        self.footprint = to_shape(mall.footprint)
+        self.allowed = prep(self.footprint.buffer(metres_to_degrees(limits.footprint_tolerance_m)))
+        self.levels = {
+            level.ordinal: level.id
+            for level in session.scalars(select(Level).where(Level.mall_id == mall.id))
+        }
+        self.tenants = set(session.scalars(select(Tenant.id).where(Tenant.mall_id == mall.id)))
+
+    def write(
+        self,
+        features: Sequence[Any],
+        *,
+        default_level: int | None,
+        existing: Zone | None = None,
+        replace: bool = False,
+        dry_run: bool = False,
+    ) -> ZoneImportResult:
+        """Dry or not, everything runs down to the database's own checks; the caller rolls a
+        dry run back, so that it refuses exactly what the import would."""
+        checked, errors = self._check_all(features, default_level)
+        by_ref = self._zones_by_ref([c.properties.ref for c in checked if c.properties.ref])
+        if existing is not None and checked and checked[0].properties.ref is not None:
+            holder = by_ref.get(checked[0].properties.ref)
+            if holder is not None and holder.id != existing.id:
+                errors.append((0, Conflict(
+                    f"zone {holder.id} already has ref {holder.ref!r}", code="duplicate_ref",
+                    details={"ref": holder.ref, "zone_id": holder.id},
+                )))  # fmt: skip
+        targets = [
+            existing or (by_ref.get(c.properties.ref) if c.properties.ref else None)
+            for c in checked
+        ]
+        replaced: list[int] = []
+        if replace:
+            replaced = self._replaced_zones(default_level, targets)
+        elif existing is None:
+            errors.extend(self._duplicates(checked, targets))
+        if errors:
+            self._refuse(features, errors)
+
+        if replaced:
+            self.session.execute(delete(Zone).where(Zone.id.in_(replaced)))
+        zones: list[Zone] = []
+        for item, target in zip(checked, targets, strict=True):
+            zone = target or Zone(mall_id=self.mall.id)
+            _fill(zone, item.properties, item.shape, item.level_id)
+            self.session.add(zone)
+            zones.append(zone)
+        self.mall.zones_version += 1
+        flush_or_conflict(self.session, "a concurrent change took that name or number first; retry")
+        created = sum(target is None for target in targets)
+        return ZoneImportResult(
+            created=created,
+            updated=len(zones) - created,
+            deleted=len(replaced),
+            zone_ids=[] if dry_run else [zone.id for zone in zones],
+            dry_run=dry_run,
+        )
+
+    def _check_all(
+        self, features: Sequence[Any], default_level: int | None
+    ) -> tuple[list[_Checked], list[tuple[int, MallcastError]]]:
+        checked: list[_Checked] = []
+        errors: list[tuple[int, MallcastError]] = []
+        refs: dict[str, int] = {}
+        for index, raw in enumerate(features):
+            try:
+                item = self._check(index, raw, default_level)
+                ref = item.properties.ref
+                if ref is not None and ref in refs:
+                    raise Conflict(
+                        f"ref {ref!r} is also used by feature {refs[ref]}",
+                        code="duplicate_ref", details={"ref": ref},
+                    )  # fmt: skip
+            except MallcastError as exc:
+                errors.append((index, exc))
+                continue
+            if item.properties.ref is not None:
+                refs[item.properties.ref] = index
+            checked.append(item)
+        return checked, errors
+
+    def _check(self, index: int, raw: Any, default_level: int | None) -> _Checked:
+        if not isinstance(raw, dict) or raw.get("type") != "Feature":
+            raise InvalidInput("not a GeoJSON Feature (type must be \"Feature\")",
+                               code="invalid_geojson")  # fmt: skip
+        raw_properties = raw.get("properties") or {}
+        if default_level is not None and isinstance(raw_properties, dict):
+            own = raw_properties.get("level")
+            if own is not None and own != default_level:
+                raise InvalidInput(
+                    f"the feature is on level {own!r}, but this import is for level "
+                    f"{default_level} (?level={default_level}): fix the feature or import it "
+                    "with its own level",
+                    code="level_mismatch", details={"level": own, "import_level": default_level},
+                )  # fmt: skip
+            raw_properties = {**raw_properties, "level": default_level}
+        try:
+            properties = ZoneProperties.model_validate(raw_properties)
+        except ValidationError as exc:
+            issue = exc.errors()[0]
+            field = ".".join(str(part) for part in issue["loc"])
+            raise InvalidInput(
+                f"properties.{field}: {issue['msg']}" if field else f"properties: {issue['msg']}",
+                details={"field": f"properties.{field}" if field else "properties"},
+            ) from None
+        shape = parse_area(raw.get("geometry"), max_vertices=self.limits.max_vertices)
+        self._check_inside(shape)
+        level_id = None
+        if properties.level is not None:
+            level_id = self.levels.get(properties.level)
+            if level_id is None:
+                raise InvalidInput(
+                    f"mall {self.mall.id} has no level {properties.level} "
+                    f"(its levels: {sorted(self.levels)})",
+                    code="unknown_level", details={"level": properties.level},
+                )  # fmt: skip
+        if properties.tenant is not None and properties.tenant not in self.tenants:
+            raise InvalidInput(
+                f"tenant {properties.tenant} is not a tenant of mall {self.mall.id}",
+                code="unknown_tenant", details={"tenant": properties.tenant},
+            )  # fmt: skip
+        return _Checked(index, properties, shape, level_id)
+
+    def _check_inside(self, shape: Area) -> None:
+        if self.allowed.covers(shape):
+            return
+        if self.allowed.covers(swap_axes(shape)):
+            raise InvalidInput(
+                "the zone lies in the mall's footprint only with latitude and longitude "
+                "exchanged: GeoJSON positions are [longitude, latitude]",
+                code="latitude_longitude_order",
+            )
+        outside = shape.difference(self.footprint)
+        where = outside.representative_point() if not outside.is_empty else shape.centroid
+        raise InvalidInput(
+            f"the zone is not inside the mall's footprint (tolerance "
+            f"{self.limits.footprint_tolerance_m} m); e.g. {where.x}, {where.y} lies outside",
+            code="zone_outside_footprint",
+            details={"location": [where.x, where.y]},
+        )
+
+    def _duplicates(
+        self, checked: list[_Checked], targets: list[Zone | None]
+    ) -> list[tuple[int, MallcastError]]:
+        """New zones identical (name, level, geometry) to one the mall has: the same floor
+        imported twice without refs."""
+        fresh = [c for c, target in zip(checked, targets, strict=True) if target is None]
+        if not fresh:
+            return []
+        names = {c.properties.name for c in fresh}
+        stored: dict[tuple[str, int | None], list[tuple[int, Area]]] = {}
+        for zone in self.session.scalars(
+            select(Zone).where(Zone.mall_id == self.mall.id, Zone.name.in_(names))
+        ):
+            stored.setdefault((zone.name, zone.level_id), []).append((zone.id, to_shape(zone.geom)))
+        errors: list[tuple[int, MallcastError]] = []
+        for item in fresh:
+            for zone_id, shape in stored.get((item.properties.name, item.level_id), []):
+                if shape.equals(item.shape):
+                    errors.append((item.index, Conflict(
+                        f"zone {zone_id} already has this name and geometry on this level: "
+                        "import with refs to update zones, or replace the floor "
+                        "(?level=N&replace=true)",
+                        code="duplicate_zone", details={"zone_id": zone_id},
+                    )))  # fmt: skip
+                    break
+        return errors
+
+    def _replaced_zones(self, level: int | None, targets: list[Zone | None]) -> list[int]:
+        """Zones of the level being replaced that the import does not update by ref."""
+        if level is None:
+            raise InvalidInput("replace needs the level it replaces: ?level=N&replace=true",
+                               code="replace_needs_level")  # fmt: skip
+        kept = {target.id for target in targets if target is not None}
+        on_level = self.session.scalars(
+            select(Zone.id).where(
+                Zone.mall_id == self.mall.id, Zone.level_id == self.levels.get(level)
+            )
+        )
+        return [zone_id for zone_id in on_level if zone_id not in kept]
+
+    def _refuse(self, features: Sequence[Any], errors: list[tuple[int, MallcastError]]) -> None:
+        if len(features) == 1:
+            raise errors[0][1]  # one zone: its own error, with its own status
+        errors.sort(key=lambda pair: pair[0])
+        raise InvalidInput(
+            f"{len(errors)} of {len(features)} features are invalid; nothing was imported",
+            code="import_failed",
+            details={"errors": [
+                {"index": index, **_names(features[index]), "code": exc.code,
+                 "message": exc.message, "details": exc.details}
+                for index, exc in errors
+            ]},
+        )  # fmt: skip
+
+    def _zones_by_ref(self, refs: list[str | None]) -> dict[str, Zone]:
+        wanted = [ref for ref in refs if ref]
+        if not wanted:
+            return {}
+        zones = self.session.scalars(
+            select(Zone).where(Zone.mall_id == self.mall.id, Zone.ref.in_(wanted))
+        )
+        return {zone.ref: zone for zone in zones if zone.ref is not None}
+
+
+def _names(raw: Any) -> dict[str, Any]:
+    """What a person finds a feature by: its GeoJSON id, ref and name, when it has them."""
+    if not isinstance(raw, dict):
+        return {}
+    properties = raw.get("properties")
+    if not isinstance(properties, dict):
+        properties = {}
+    found = {"id": raw.get("id"), "ref": properties.get("ref"), "name": properties.get("name")}
+    return {key: value for key, value in found.items() if isinstance(value, str | int)}
+
+
+def _fill(zone: Zone, properties: ZoneProperties, shape: Area, level_id: int | None) -> None:
+    zone.name = properties.name
+    zone.kind = properties.kind.value
+    zone.level_id = level_id
+    zone.tenant_id = properties.tenant
+    zone.dwell_seconds = properties.dwell_seconds
+    zone.ref = properties.ref
+    zone.geom = from_shape(shape, 4326)
+    zone.properties = properties.model_dump(mode="json", exclude=set(COLUMN_PROPERTIES))
