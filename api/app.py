@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import anyio.to_thread
+import fastapi_offline
 from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -25,6 +31,8 @@ from api.settings import Settings, get_settings
 from core.errors import Unavailable
 from geofence.cache import ZoneIndexCache
 from promotions.decisions import PromotionEngine
+
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
 DESCRIPTION = """\
 Location-aware mall engagement: geofencing of shopper location pings, personalised promotions,
@@ -70,6 +78,7 @@ def create_app(
     app = FastAPI(
         title="mallcast", version=__version__, description=DESCRIPTION, lifespan=lifespan,
         telemetry={"tracing": otel, "metrics": otel, "logs": otel},
+        docs_url=None, redoc_url=None,  # served below, from files of our own
     )  # fmt: skip
     app.state.settings = settings
     app.state.database = db
@@ -101,7 +110,59 @@ def create_app(
     # Routes are matched in order: the shopper apps' (pings above all) are the hot path.
     for module in (shoppers, owntracks, malls, zones, tenants, campaigns, tenant):
         app.include_router(module.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    _serve_docs(app)
     return app
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs and ReDoc at /redoc with their JavaScript and CSS served from the
+    installed package (FastAPI's self-hosting recipe): the default pages load them from a CDN,
+    which a mall's back office without internet never reaches (a blank page)."""
+    assets = "/docs/assets"
+    app.mount(assets, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="mallcast API",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},  # no call to an online validator
+        )  # fmt: skip
+
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json", title="mallcast API",
+            redoc_js_url=f"{assets}/redoc.standalone.js",
+            redoc_favicon_url=f"{assets}/favicon.png", with_google_fonts=False,
+        )  # fmt: skip
+
+    app.add_api_route("/docs", swagger, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/redoc", redoc, methods=["GET"], include_in_schema=False)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, plus the answers every route can give whatever it declares: the
+    request gate's 401 and 413 and the body parser's 400 and 422 (api.gate, api.errors)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                             routes=app.routes)  # fmt: skip
+        error = {"$ref": "#/components/schemas/ErrorOut"}
+        for path, operations in schema["paths"].items():
+            for operation in operations.values():
+                answers = operation.setdefault("responses", {})
+                wanted = [401] if operation.get("security") else []
+                if "requestBody" in operation:
+                    # OwnTracks answers 2xx to any body it cannot use (api.routers.owntracks).
+                    wanted += [413] if path == "/owntracks" else [400, 413, 422]
+                for status in wanted:
+                    answers.setdefault(str(status), {
+                        "description": error_responses(status)[status]["description"],
+                        "content": {"application/json": {"schema": error}},
+                    })  # fmt: skip
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def metrics(request: Request) -> PlainTextResponse:

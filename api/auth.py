@@ -11,8 +11,9 @@ import threading
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
 from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPBasic, HTTPBearer
 from sqlalchemy.orm import Session
 
 from api.db import Database, SessionDep
@@ -27,6 +28,33 @@ from geofence.models import Mall
 from geofence.service import get_mall
 from promotions.models import Tenant
 from push.models import Device
+
+
+class _DeclaredBearer(HTTPBearer):
+    """Declares a bearer scheme in the OpenAPI document (Swagger's Authorize button, generated
+    clients); the credentials themselves are checked below, with mallcast's own errors."""
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        return None
+
+
+class _DeclaredBasic(HTTPBasic):
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        return None
+
+
+API_KEY = _DeclaredBearer(
+    scheme_name="apiKey", bearerFormat="mc_<id>_<secret>",
+    description="An operator's or a tenant's API key (`mallcast keys create`)",
+)  # fmt: skip
+DEVICE_TOKEN = _DeclaredBearer(
+    scheme_name="deviceToken", bearerFormat="JWT",
+    description="The device token POST /v1/devices returned",
+)  # fmt: skip
+OWNTRACKS = _DeclaredBasic(
+    scheme_name="ownTracks", description="OwnTracks HTTP mode: user = device id, "
+    "password = device token",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -56,7 +84,7 @@ def _bearer(request: Request) -> str:
     return credentials.strip()
 
 
-def _api_key(request: Request, session: SessionDep) -> ApiKey:
+def _api_key(request: Request, session: SessionDep, _: None = Security(API_KEY)) -> ApiKey:
     row = verify_key(session, _bearer(request))
     if row is None:
         raise Unauthorized("unknown or revoked API key", code="invalid_credentials")
@@ -145,11 +173,15 @@ def authenticate_device(
     return device
 
 
-def current_device(request: Request, session: SessionDep, tokens: DeviceTokensDep) -> Device:
+def current_device(
+    request: Request, session: SessionDep, tokens: DeviceTokensDep, _: None = Security(DEVICE_TOKEN)
+) -> Device:
     return authenticate_device(session, tokens, None, _bearer(request))
 
 
-async def device_claims(request: Request, tokens: DeviceTokensDep) -> DeviceClaims:
+async def device_claims(
+    request: Request, tokens: DeviceTokensDep, _: None = Security(DEVICE_TOKEN)
+) -> DeviceClaims:
     # No database here: the ping path checks the device row when it locks it (api.ingest).
     return verify_device_token(tokens, None, _bearer(request))
 

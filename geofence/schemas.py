@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 GEOJSON_POLYGON_EXAMPLE = {
     "type": "Polygon",
@@ -15,8 +15,33 @@ GEOJSON_POLYGON_EXAMPLE = {
 }  # fmt: skip
 
 # Geometries are taken as plain JSON and checked by geofence.geojson, which names the exact
-# ring and coordinate at fault; pydantic's generic messages could not.
-GeoJSONArea = dict[str, Any]
+# ring and coordinate at fault; pydantic's generic messages could not. The schema still says
+# what they must be.
+_POSITION = {
+    "type": "array",
+    "items": {"type": "number"},
+    "minItems": 2,
+    "maxItems": 2,
+    "description": "[longitude, latitude] (no altitude: floors are levels)",
+}
+_RING = {
+    "type": "array",
+    "items": _POSITION,
+    "minItems": 4,
+    "description": "Closed: the last position repeats the first",
+}
+_POLYGON = {"type": "array", "items": _RING, "minItems": 1}
+GEOJSON_AREA_SCHEMA = {
+    "oneOf": [
+        {"type": "object", "required": ["type", "coordinates"],
+         "properties": {"type": {"const": "Polygon"}, "coordinates": _POLYGON}},
+        {"type": "object", "required": ["type", "coordinates"],
+         "properties": {"type": {"const": "MultiPolygon"},
+                        "coordinates": {"type": "array", "items": _POLYGON, "minItems": 1}}},
+    ],
+    "description": "GeoJSON Polygon or MultiPolygon (RFC 7946: longitude, latitude)",
+}  # fmt: skip
+GeoJSONArea = Annotated[dict[str, Any], WithJsonSchema(GEOJSON_AREA_SCHEMA)]
 
 
 class ZoneKind(StrEnum):
@@ -40,7 +65,7 @@ class ZoneKind(StrEnum):
 
 
 class MallCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=200)
     timezone: str = Field(
@@ -53,7 +78,7 @@ class MallCreate(BaseModel):
 
 
 class MallUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     timezone: str | None = None
@@ -71,14 +96,14 @@ class MallOut(BaseModel):
 
 
 class LevelCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     ordinal: int = Field(ge=-20, le=200, description="0 is the ground floor, -1 the one below")
     name: str = Field(min_length=1, max_length=100, examples=["F1"])
 
 
 class LevelUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     ordinal: int | None = Field(default=None, ge=-20, le=200)
     name: str | None = Field(default=None, min_length=1, max_length=100)
@@ -93,10 +118,10 @@ class LevelOut(BaseModel):
 class ZoneProperties(BaseModel):
     """The properties mallcast reads; any other property is kept as sent and returned."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     name: str = Field(min_length=1, max_length=200)
-    kind: ZoneKind = ZoneKind.STORE
+    kind: ZoneKind = Field(default=ZoneKind.STORE, strict=False)  # a JSON string
     level: int | None = Field(
         default=None, description="Level ordinal; null: the zone spans all levels"
     )
@@ -108,10 +133,10 @@ class ZoneProperties(BaseModel):
 
 
 class ZonePatchProperties(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    kind: ZoneKind | None = None
+    kind: ZoneKind | None = Field(default=None, strict=False)
     level: int | None = None
     tenant: int | None = None
     dwell_seconds: int | None = Field(default=None, ge=0, le=86_400)
@@ -130,7 +155,7 @@ class ZoneFeature(BaseModel):
 class ZonePatch(BaseModel):
     """Change a zone: a new geometry and/or the properties to change (others stay)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     type: Literal["Feature"] = "Feature"
     geometry: GeoJSONArea | None = None
@@ -173,15 +198,20 @@ PING_EXAMPLE = {"ts": 1795500000, "lon": 120.07537, "lat": 30.29315, "accuracy_m
 
 
 class PingBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     mall_id: int | None = Field(
         default=None, ge=1, le=2**63 - 1, description="The mall, if the app knows it"
     )
+    # Items are checked one by one, not here: a bad ping is rejected alone, in the answer,
+    # while the others are ingested (docs/testing.md lists this as a deliberate leniency).
     pings: list[Any] = Field(
-        description="1 to 500 pings shaped as PingIn; a bad ping is rejected alone",
+        description="1 to 500 (MALLCAST_PING_BATCH_MAX) pings shaped as PingIn; a bad ping is "
+        "rejected alone, with its reason, and the others go on",
         examples=[[PING_EXAMPLE]],
-    )
+        json_schema_extra={"minItems": 1, "maxItems": 500,
+                           "items": PingIn.model_json_schema()},
+    )  # fmt: skip
 
 
 class PingRejection(BaseModel):

@@ -17,14 +17,14 @@ from pydantic import (
 
 
 class TenantCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=200, examples=["STARBUCKS COFFEE"])
     category: str = Field(min_length=1, max_length=64, examples=["cafe"])
 
 
 class TenantUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     category: str | None = Field(default=None, min_length=1, max_length=64)
@@ -51,7 +51,7 @@ LocaleKey = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
 class Text(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(min_length=1, max_length=2000)
@@ -59,9 +59,17 @@ class Text(BaseModel):
 
 class Targets(BaseModel):
     """Where the promotion fires: zones of the tenant's store, zones the operator opens to
-    tenants (by id or by kind), or the mall visit itself; optionally only on some levels."""
+    tenants (by id or by kind), or the mall visit itself; optionally only on some levels. At
+    least one of zones, kinds or mall."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", strict=True,
+        json_schema_extra={"anyOf": [
+            {"required": ["zones"], "properties": {"zones": {"minItems": 1}}},
+            {"required": ["kinds"], "properties": {"kinds": {"minItems": 1}}},
+            {"required": ["mall"], "properties": {"mall": {"const": True}}},
+        ]},
+    )  # fmt: skip
 
     zones: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(default_factory=list,
                                                                    max_length=500)  # fmt: skip
@@ -71,7 +79,7 @@ class Targets(BaseModel):
 
 
 class Window(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     days: list[str] = Field(min_length=1, examples=[["weekdays"], ["sat", "sun"]])
     start: HHMM
@@ -79,17 +87,20 @@ class Window(BaseModel):
 
 
 class Schedule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    starts_at: datetime | None = Field(default=None, description="Default: from approval")
-    ends_at: datetime | None = None
+    # JSON has no datetime: RFC 3339 strings, parsed (strict mode would refuse them).
+    starts_at: datetime | None = Field(
+        default=None, strict=False, description="Default: from approval"
+    )
+    ends_at: datetime | None = Field(default=None, strict=False)
     windows: list[Window] = Field(
         default_factory=list, max_length=20, description="Mall local time; none: any time"
     )
 
 
 class Audience(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     segments: list[str] = Field(default_factory=list, examples=[["lapsed"]])
     interests: list[str] = Field(default_factory=list, examples=[["coffee"]])
@@ -97,7 +108,7 @@ class Audience(BaseModel):
 
 
 class Limits(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     per_shopper_per_day: int | None = Field(default=1, ge=1, le=100)
     per_shopper_total: int | None = Field(default=None, ge=1, le=1000)
@@ -106,7 +117,7 @@ class Limits(BaseModel):
 
 
 class RedemptionSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     codes: Literal["unique", "none"] = Field(
         default="unique", description="A code per push, checked by the store"
@@ -114,14 +125,14 @@ class RedemptionSettings(BaseModel):
 
 
 class PromotionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     title: str = Field(min_length=1, max_length=200, examples=["Two coffees, one price"])
     body: str = Field(min_length=1, max_length=2000)
     translations: dict[LocaleKey, Text] = Field(
         default_factory=dict, examples=[{"zh-CN": {"title": "买一送一", "body": "今晚有效"}}]
     )
-    image_url: HttpUrl | None = None
+    image_url: HttpUrl | None = Field(default=None, strict=False)
     deep_link: str | None = Field(default=None, max_length=2048, examples=["mallapp://offer/1"])
     category: str = Field(min_length=1, max_length=64, examples=["cafe"])
     targets: Targets
@@ -134,12 +145,12 @@ class PromotionCreate(BaseModel):
 
 
 class PromotionUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
     body: str | None = Field(default=None, min_length=1, max_length=2000)
     translations: dict[LocaleKey, Text] | None = None
-    image_url: HttpUrl | None = None
+    image_url: HttpUrl | None = Field(default=None, strict=False)
     deep_link: str | None = Field(default=None, max_length=2048)
     category: str | None = Field(default=None, min_length=1, max_length=64)
     targets: Targets | None = None
@@ -179,7 +190,7 @@ class PromotionOut(PromotionCreate):
 
 
 class Rejection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     reason: str = Field(min_length=1, max_length=1000)
 
@@ -188,7 +199,7 @@ class Rejection(BaseModel):
 
 
 class Condition(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     fact: Literal["visits_total", "visits_30d", "days_since_previous_visit", "median_gap_days",
                   "redemptions", "opens", "pushes", "loyalty_tier"]  # fmt: skip
@@ -207,14 +218,14 @@ class Condition(BaseModel):
 
 
 class SegmentDefinition(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$", examples=["weekend_regulars"])
     all: list[Condition] = Field(min_length=1, max_length=10)
 
 
 class QuietHoursIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     start: HHMM = "22:00"
     end: HHMM = "09:00"
@@ -223,7 +234,7 @@ class QuietHoursIn(BaseModel):
 class MallRulesIn(BaseModel):
     """The mall's rules for every promotion (defaults in brackets are what a new mall gets)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     max_pushes_per_day: int = Field(default=3, ge=0, le=50, description="Per shopper [3]")
     min_gap_minutes: int = Field(default=30, ge=0, le=1440, description="Between two pushes")
@@ -249,6 +260,6 @@ class MallRulesOut(MallRulesIn):
 
 
 class CodeRedemption(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     code: str = Field(min_length=4, max_length=32, examples=["K7PX2QMA"])

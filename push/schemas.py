@@ -14,14 +14,14 @@ Interest = str
 
 
 class Consents(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     location: bool = Field(default=False, description="Processing of location pings")
     marketing_push: bool = Field(default=False, description="Promotional push notifications")
 
 
 class ConsentsPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     location: bool | None = None
     marketing_push: bool | None = None
@@ -30,14 +30,14 @@ class ConsentsPatch(BaseModel):
 class QuietHours(BaseModel):
     """The shopper's own quiet hours, in the mall's local time; past midnight when end <= start."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["21:00"])
     end: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["10:00"])
 
 
 class DeviceCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     platform: Literal["android", "ios", "web"]
     app_version: str = Field(default="", max_length=64)
@@ -56,7 +56,7 @@ class DeviceCreate(BaseModel):
 
 
 class DevicePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     app_version: str | None = Field(default=None, max_length=64)
     locale: Locale | None = Field(default=None, pattern=LOCALE_PATTERN, max_length=35)

@@ -236,3 +236,44 @@ def test_a_mall_with_zones_is_deleted_only_when_its_name_is_repeated(
     deleted = client.delete(url, params={"confirm": mall["name"]}, headers=platform)
     assert deleted.status_code == 204
     assert client.get(url, headers=platform).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [("/v1/devices", {"platform": "android", "consents": {"marketing_push": 0}},
+      "body.consents.marketing_push"),
+     ("/v1/devices", {"platform": "android", "consents": {"location": "yes"}},
+      "body.consents.location")],
+)  # fmt: skip
+def test_what_the_schema_forbids_is_not_coerced(
+    client: TestClient, path: str, body: dict[str, Any], field: str
+) -> None:
+    error = error_of(client.post(path, json=body), 422)
+    assert error["details"]["fields"][0]["field"] == field
+
+
+def test_a_mall_id_as_text_is_refused(client: TestClient, db: Database, mall_id: int) -> None:
+    _, headers = register(client, location=True)
+    body = {"mall_id": str(mall_id), "pings": [ping(time.time(), 120.0, 30.0)]}
+    error = error_of(client.post("/v1/pings", headers=headers, json=body), 422)
+    assert error["details"]["fields"][0]["field"] == "body.mall_id"
+
+
+def test_the_openapi_document_tells_the_truth(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert {name: s["scheme"] for name, s in schemes.items()} == {
+        "apiKey": "bearer", "deviceToken": "bearer", "ownTracks": "basic"}  # fmt: skip
+    assert spec["paths"]["/v1/malls"]["get"]["security"] == [{"apiKey": []}]
+    assert spec["paths"]["/v1/pings"]["post"]["security"] == [{"deviceToken": []}]
+    assert spec["paths"]["/owntracks"]["post"]["security"] == [{"ownTracks": []}]
+    batch = spec["components"]["schemas"]["PingBatch"]["properties"]["pings"]
+    assert (batch["minItems"], batch["maxItems"]) == (1, 500)
+    footprint = spec["components"]["schemas"]["MallCreate"]["properties"]["footprint"]
+    assert [k["properties"]["type"]["const"] for k in footprint["oneOf"]] == [
+        "Polygon", "MultiPolygon"]  # fmt: skip
+    assert "anyOf" in spec["components"]["schemas"]["Targets"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if "requestBody" in operation and path != "/owntracks":
+                assert {"400", "413", "422"} <= set(operation["responses"]), (method, path)

@@ -13,11 +13,11 @@ import logging
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from api.auth import DeviceTokensDep, authenticate_device
+from api.auth import OWNTRACKS, DeviceTokensDep, authenticate_device
 from api.db import SessionDep
 from api.deps import EventSinkDep, MetricsDep, ZoneCacheDep
 from api.metrics import Metrics
@@ -35,7 +35,12 @@ router = APIRouter(tags=["shoppers: OwnTracks"])
 log = logging.getLogger("mallcast.owntracks")
 
 
-def owntracks_device(request: Request, session: SessionDep, tokens: DeviceTokensDep) -> Device:
+def owntracks_device(
+    request: Request,
+    session: SessionDep,
+    tokens: DeviceTokensDep,
+    declared: None = Security(OWNTRACKS),
+) -> Device:
     header = request.headers.get("authorization", "")
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic" or not encoded:
