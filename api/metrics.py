@@ -8,6 +8,7 @@ current figures.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -77,6 +78,9 @@ class _OutboxCollector(Collector):
         self.engine = engine
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily(
+            "mallcast_database_up", "1 when this scrape could read the database, else 0"
+        )
         depth = GaugeMetricFamily(
             "mallcast_outbox_due", "Deliveries due and not yet sent (held by a dispatcher too)"
         )
@@ -91,10 +95,16 @@ class _OutboxCollector(Collector):
                     "WHERE (state IN ('pending', 'retry') AND next_attempt_at <= now()) "
                     "OR state = 'sending'"
                 )).one()  # fmt: skip
-        except Exception:  # a scrape must not fail because the database is away
+        except Exception:  # the scrape still answers (counters matter most in an outage)
+            # Unknown, not zero: a silent gap would look like an empty outbox. Alert on
+            # mallcast_database_up == 0 (docs/deployment.md).
+            up.add_metric([], 0.0)
+            depth.add_metric([], math.nan)
+            age.add_metric([], math.nan)
+            yield from (up, depth, age)
             return
+        up.add_metric([], 1.0)
         depth.add_metric([], float(count))
         waited = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
         age.add_metric([], max(0.0, waited))
-        yield depth
-        yield age
+        yield from (up, depth, age)

@@ -1,34 +1,59 @@
-"""`mallcast serve --workers N`: N API processes on one port.
+"""`mallcast serve --workers N`: N API processes on one port, kept alive.
 
 Each worker binds its own socket with SO_REUSEPORT, so the kernel spreads connections across
 them. uvicorn's own `--workers` shares one listening socket, and with keep-alive clients one
 worker tends to win most connections (measured: one process at 90% CPU, the other idle).
+
+A worker that dies (killed, out of memory) is replaced at once, as gunicorn's arbiter does; the
+others serve meanwhile. Only a crash loop (more than RESTART_BUDGET restarts per worker in a
+minute) ends the service, with a non-zero exit, for the outer supervisor to see.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import multiprocessing
+import multiprocessing.process
 import socket
 import time
+from collections import deque
 
 import uvicorn
 
+RESTART_BUDGET = 5  # per worker and minute
+log = logging.getLogger("mallcast.workers")
+
 
 def serve_workers(host: str, port: int, workers: int, log_level: str) -> int:
-    """Run the workers until they stop (or this process is told to stop). Returns the exit code:
-    non-zero when a worker died on its own, so that a supervisor restarts the whole service."""
+    """Run the workers until this process is told to stop; returns the exit code (non-zero
+    after a crash loop)."""
     context = multiprocessing.get_context("spawn")
-    processes = [
-        context.Process(target=_worker, args=(host, port, log_level), name=f"api-{i}")
-        for i in range(workers)
-    ]
-    for process in processes:
+
+    def start(slot: int) -> multiprocessing.process.BaseProcess:
+        process = context.Process(target=_worker, args=(host, port, log_level), name=f"api-{slot}")
         process.start()
+        return process
+
+    processes = [start(slot) for slot in range(workers)]
+    restarts: deque[float] = deque()
     try:
-        while all(p.is_alive() for p in processes):
+        while True:
             time.sleep(0.2)
-        return 1
+            for slot, process in enumerate(processes):
+                if process.is_alive():
+                    continue
+                now = time.monotonic()
+                restarts.append(now)
+                while restarts and restarts[0] < now - 60:
+                    restarts.popleft()
+                if len(restarts) > RESTART_BUDGET * workers:
+                    log.error("API processes keep dying (%d restarts in a minute): stopping",
+                              len(restarts))  # fmt: skip
+                    return 1
+                log.warning("API process %s (pid %s) exited with %s; starting another",
+                            process.name, process.pid, process.exitcode)  # fmt: skip
+                processes[slot] = start(slot)
     finally:
         for process in processes:
             if process.is_alive():

@@ -165,7 +165,17 @@ def test_health_is_503_when_the_database_is_down(settings: Settings) -> None:
     down = Database("postgresql+psycopg://nobody@/none?host=/nonexistent&port=1")
     with TestClient(create_app(settings, down), raise_server_exceptions=False) as client:
         response = client.get("/health")
+        register = client.post("/v1/devices", json={"platform": "android"})
+        metrics = client.get("/metrics")
     assert error_of(response, 503)["code"] == "database_unavailable"
+    assert error_of(register, 503)["code"] == "database_unavailable"
+    for answer in (response, register):
+        assert int(answer.headers["Retry-After"]) > 0  # clients wait, then retry
+    # The scrape still works, and says the outbox is unknown rather than empty.
+    assert metrics.status_code == 200
+    lines = metrics.text.splitlines()
+    assert "mallcast_database_up 0.0" in lines
+    assert "mallcast_outbox_due NaN" in lines
     down.dispose()
 
 
