@@ -161,8 +161,28 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                         "description": error_responses(status)[status]["description"],
                         "content": {"application/json": {"schema": error}},
                     })  # fmt: skip
+        _json_schema_bounds(schema)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+_BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
+
+
+def _json_schema_bounds(node: Any) -> None:
+    """Pydantic writes a bound on a validated type inside an optional (`JsonInt | None` with
+    `ge=1`) under its own name, `ge`, which JSON Schema does not know; the server enforces it
+    all the same, so the document says it in JSON Schema's words."""
+    if isinstance(node, dict):
+        if node.get("type") in ("integer", "number"):
+            for ours, theirs in _BOUNDS.items():
+                if ours in node:
+                    node[theirs] = node.pop(ours)
+        for child in node.values():
+            _json_schema_bounds(child)
+    elif isinstance(node, list):
+        for child in node:
+            _json_schema_bounds(child)
 
 
 def metrics(request: Request) -> PlainTextResponse:

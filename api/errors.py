@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -94,7 +95,40 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         message = f"no such endpoint: {request.method} {request.url.path}"
     # 405 carries Allow, 401 WWW-Authenticate: the exception's headers are part of the answer.
     details: dict[str, Any] = getattr(exc, "details", None) or {}
-    return error_response(exc.status_code, code, message, details, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return error_response(exc.status_code, code, message, details, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    return sorted(allowed_methods(request.app, request.scope["path"]))
+
+
+# Every path parameter of the API is a number (ids, level ordinals): `/zones/import` is not a
+# zone, just as the routes' own int convertors say.
+_PARAMETER = "-?[0-9]+"
+
+
+def allowed_methods(app: Any, path: str) -> set[str]:
+    """Every method the API takes on `path` (empty: no such path), read off the OpenAPI
+    document: the router names only those of the first route that matched, and FastAPI has a
+    route per method."""
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "route_table", None)
+    if table is None:
+        table = [
+            (re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", _PARAMETER, re.escape(template)) + "$"),
+             {method.upper() for method in operations})
+            for template, operations in app.openapi()["paths"].items()
+        ]  # fmt: skip
+        app.state.route_table = table
+    methods: set[str] = set()
+    for pattern, verbs in table:
+        if pattern.match(path):
+            methods |= verbs
+    if "GET" in methods:
+        methods.add("HEAD")
+    return methods
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:

@@ -16,8 +16,9 @@ from typing import Any
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import error_response
+from api.errors import allowed_methods, error_response
 
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 KIB = 1024
 MIB = 1024 * KIB
 _NUL_ESCAPE = b"\\u0000"  # JSON can carry NUL only escaped; raw control bytes are invalid
@@ -73,6 +74,10 @@ class RequestGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope["method"] not in _WITH_BODY or not _routed(scope):
+            # GET, TRACE, an unknown path or method: no handler reads the body (404, 405).
+            await self.app(scope, receive, send)
+            return
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
         has_body = (declared is not None and declared != b"0") or b"transfer-encoding" in headers
@@ -90,6 +95,11 @@ class RequestGate:
             await refusal(scope, receive, send)
             return
         await self.app(scope, _checked_receive(receive, policy), send)
+
+
+def _routed(scope: Scope) -> bool:
+    """Whether the API takes this method on this path."""
+    return scope["method"] in allowed_methods(scope["app"], scope["path"])
 
 
 def _credentials_refusal(policy: BodyPolicy, header: bytes) -> Any:

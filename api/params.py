@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated
 
 from fastapi import Path, Query
+from pydantic import BeforeValidator
 
 MAX_ID = 2**63 - 1
 
@@ -15,6 +17,20 @@ TenantId = Annotated[int, Path(ge=1, le=MAX_ID, description="Tenant id")]
 PromotionId = Annotated[int, Path(ge=1, le=MAX_ID, description="Promotion id")]
 LevelOrdinal = Annotated[int, Path(ge=-20, le=200, description="Level ordinal (0: ground floor)")]
 
+
+def _iso_day(value: object) -> object:
+    # Pydantic would read "0" as a Unix time (1970-01-01): a day is written YYYY-MM-DD.
+    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return value
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
 # A range of days of the mall's calendar (daily analytics).
-SinceDay = Annotated[date | None, Query(description="First day (default: 30 days ago)")]
-UntilDay = Annotated[date | None, Query(description="Last day (default: today)")]
+SinceDay = Annotated[
+    date | None, BeforeValidator(_iso_day), Query(description="First day (default: 30 days ago)")
+]
+UntilDay = Annotated[
+    date | None, BeforeValidator(_iso_day), Query(description="Last day (default: today)")
+]

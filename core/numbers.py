@@ -1,4 +1,4 @@
-"""JSON numbers as the floats mallcast computes with. Pure.
+"""JSON numbers and booleans as mallcast reads them. Pure.
 
 JSON puts no bound on a number: `1e400` parses as infinity and a 400-digit integer as a Python
 int that `float()` cannot hold (OverflowError). Both are a client's mistake, never a crash.
@@ -7,6 +7,9 @@ int that `float()` cannot hold (OverflowError). Both are a client's mistake, nev
 from __future__ import annotations
 
 import math
+from typing import Annotated
+
+from pydantic import BeforeValidator
 
 
 def finite_float(value: object) -> float | None:
@@ -24,3 +27,23 @@ def finite_float(value: object) -> float | None:
 def is_number(value: object) -> bool:
     """A JSON number, of any size (bools are not numbers here)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number_not_text(value: object) -> object:
+    # JSON Schema's integer and number: 7 and 7.0, never "7" nor true.
+    if isinstance(value, str | bytes | bool):
+        raise ValueError("a JSON number is expected")
+    return value
+
+
+def _only_boolean(value: object) -> object:
+    if not isinstance(value, bool):
+        raise ValueError("true or false is expected")
+    return value
+
+
+# Request fields as JSON types them: pydantic's lax mode would take "1" for 1 and 0 for false,
+# and its strict mode would refuse 7.0 for an integer, which JSON Schema allows.
+JsonInt = Annotated[int, BeforeValidator(_number_not_text)]
+JsonFloat = Annotated[float, BeforeValidator(_number_not_text)]
+JsonBool = Annotated[bool, BeforeValidator(_only_boolean)]

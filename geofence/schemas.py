@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from core.numbers import JsonFloat, JsonInt
+
 GEOJSON_POLYGON_EXAMPLE = {
     "type": "Polygon",
     "coordinates": [[[120.0755, 30.2925], [120.0762, 30.2925], [120.0762, 30.2931],
@@ -65,7 +67,7 @@ class ZoneKind(StrEnum):
 
 
 class MallCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
     timezone: str = Field(
@@ -78,7 +80,7 @@ class MallCreate(BaseModel):
 
 
 class MallUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     timezone: str | None = None
@@ -96,16 +98,16 @@ class MallOut(BaseModel):
 
 
 class LevelCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
-    ordinal: int = Field(ge=-20, le=200, description="0 is the ground floor, -1 the one below")
+    ordinal: JsonInt = Field(ge=-20, le=200, description="0 is the ground floor, -1 the one below")
     name: str = Field(min_length=1, max_length=100, examples=["F1"])
 
 
 class LevelUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
-    ordinal: int | None = Field(default=None, ge=-20, le=200)
+    ordinal: JsonInt | None = Field(default=None, ge=-20, le=200)
     name: str | None = Field(default=None, min_length=1, max_length=100)
 
 
@@ -118,28 +120,28 @@ class LevelOut(BaseModel):
 class ZoneProperties(BaseModel):
     """The properties mallcast reads; any other property is kept as sent and returned."""
 
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow")
 
     name: str = Field(min_length=1, max_length=200)
-    kind: ZoneKind = Field(default=ZoneKind.STORE, strict=False)  # a JSON string
-    level: int | None = Field(
+    kind: ZoneKind = ZoneKind.STORE
+    level: JsonInt | None = Field(
         default=None, description="Level ordinal; null: the zone spans all levels"
     )
-    tenant: int | None = Field(default=None, description="Id of the tenant this store zone is")
-    dwell_seconds: int = Field(default=60, ge=0, le=86_400)
+    tenant: JsonInt | None = Field(default=None, description="Id of the tenant this store zone is")
+    dwell_seconds: JsonInt = Field(default=60, ge=0, le=86_400)
     ref: str | None = Field(
         default=None, min_length=1, max_length=200, description="Your own id; imports upsert by it"
     )
 
 
 class ZonePatchProperties(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow")
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    kind: ZoneKind | None = Field(default=None, strict=False)
-    level: int | None = None
-    tenant: int | None = None
-    dwell_seconds: int | None = Field(default=None, ge=0, le=86_400)
+    kind: ZoneKind | None = None
+    level: JsonInt | None = None
+    tenant: JsonInt | None = None
+    dwell_seconds: JsonInt | None = Field(default=None, ge=0, le=86_400)
     ref: str | None = Field(default=None, min_length=1, max_length=200)
 
 
@@ -147,7 +149,7 @@ class ZoneFeature(BaseModel):
     """A zone as a GeoJSON Feature."""
 
     type: Literal["Feature"] = "Feature"
-    id: int | str | None = None
+    id: JsonInt | str | None = None
     geometry: GeoJSONArea = Field(examples=[GEOJSON_POLYGON_EXAMPLE])
     properties: ZoneProperties
 
@@ -155,7 +157,7 @@ class ZoneFeature(BaseModel):
 class ZonePatch(BaseModel):
     """Change a zone: a new geometry and/or the properties to change (others stay)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     type: Literal["Feature"] = "Feature"
     geometry: GeoJSONArea | None = None
@@ -166,7 +168,8 @@ class ZoneFeatureCollection(BaseModel):
     """A floor plan: features are validated one by one, so their errors can be listed."""
 
     type: Literal["FeatureCollection"] = "FeatureCollection"
-    features: list[dict[str, Any]]
+    # At least one (the import says so itself, naming the problem: empty_import).
+    features: list[dict[str, Any]] = Field(json_schema_extra={"minItems": 1})
 
 
 class ZoneImportResult(BaseModel):
@@ -185,22 +188,22 @@ class FeatureCollectionOut(BaseModel):
 class PingIn(BaseModel):
     """One location fix (documented shape; pings are checked one by one, see PingBatch)."""
 
-    ts: float | str = Field(description="Unix seconds, or RFC 3339 with a time zone")
-    lon: float = Field(ge=-180, le=180)
-    lat: float = Field(ge=-90, le=90)
-    accuracy_m: float = Field(gt=0, description="Horizontal accuracy radius, metres")
-    level: int | None = Field(default=None, description="Floor ordinal, if the app knows it")
-    speed_mps: float | None = None
-    heading_deg: float | None = None
+    ts: JsonFloat | str = Field(description="Unix seconds, or RFC 3339 with a time zone")
+    lon: JsonFloat = Field(ge=-180, le=180)
+    lat: JsonFloat = Field(ge=-90, le=90)
+    accuracy_m: JsonFloat = Field(gt=0, description="Horizontal accuracy radius, metres")
+    level: JsonInt | None = Field(default=None, description="Floor ordinal, if the app knows it")
+    speed_mps: JsonFloat | None = None
+    heading_deg: JsonFloat | None = None
 
 
 PING_EXAMPLE = {"ts": 1795500000, "lon": 120.07537, "lat": 30.29315, "accuracy_m": 5, "level": 0}
 
 
 class PingBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
-    mall_id: int | None = Field(
+    mall_id: JsonInt | None = Field(
         default=None, ge=1, le=2**63 - 1, description="The mall, if the app knows it"
     )
     # Items are checked one by one, not here: a bad ping is rejected alone, in the answer,

@@ -15,16 +15,18 @@ from pydantic import (
     model_validator,
 )
 
+from core.numbers import JsonBool, JsonFloat, JsonInt
+
 
 class TenantCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200, examples=["STARBUCKS COFFEE"])
     category: str = Field(min_length=1, max_length=64, examples=["cafe"])
 
 
 class TenantUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     category: str | None = Field(default=None, min_length=1, max_length=64)
@@ -51,7 +53,7 @@ LocaleKey = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
 class Text(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(min_length=1, max_length=2000)
@@ -63,7 +65,7 @@ class Targets(BaseModel):
     least one of zones, kinds or mall."""
 
     model_config = ConfigDict(
-        extra="forbid", strict=True,
+        extra="forbid",
         json_schema_extra={"anyOf": [
             {"required": ["zones"], "properties": {"zones": {"minItems": 1}}},
             {"required": ["kinds"], "properties": {"kinds": {"minItems": 1}}},
@@ -71,15 +73,15 @@ class Targets(BaseModel):
         ]},
     )  # fmt: skip
 
-    zones: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(default_factory=list,
+    zones: list[Annotated[JsonInt, Field(ge=1, le=2**63 - 1)]] = Field(default_factory=list,
                                                                    max_length=500)  # fmt: skip
     kinds: list[str] = Field(default_factory=list, max_length=20, examples=[["food_court"]])
-    mall: bool = Field(default=False, description="The whole mall (visit events)")
-    levels: list[int] | None = Field(default=None, description="Only events on these levels")
+    mall: JsonBool = Field(default=False, description="The whole mall (visit events)")
+    levels: list[JsonInt] | None = Field(default=None, description="Only events on these levels")
 
 
 class Window(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     days: list[str] = Field(min_length=1, examples=[["weekdays"], ["sat", "sun"]])
     start: HHMM
@@ -87,20 +89,17 @@ class Window(BaseModel):
 
 
 class Schedule(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
-    # JSON has no datetime: RFC 3339 strings, parsed (strict mode would refuse them).
-    starts_at: datetime | None = Field(
-        default=None, strict=False, description="Default: from approval"
-    )
-    ends_at: datetime | None = Field(default=None, strict=False)
+    starts_at: datetime | None = Field(default=None, description="Default: from approval")
+    ends_at: datetime | None = None
     windows: list[Window] = Field(
         default_factory=list, max_length=20, description="Mall local time; none: any time"
     )
 
 
 class Audience(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     segments: list[str] = Field(default_factory=list, examples=[["lapsed"]])
     interests: list[str] = Field(default_factory=list, examples=[["coffee"]])
@@ -108,16 +107,16 @@ class Audience(BaseModel):
 
 
 class Limits(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
-    per_shopper_per_day: int | None = Field(default=1, ge=1, le=100)
-    per_shopper_total: int | None = Field(default=None, ge=1, le=1000)
-    pushes_per_day: int | None = Field(default=None, ge=1, le=10_000_000)
-    budget_pushes: int | None = Field(default=None, ge=1, le=100_000_000)
+    per_shopper_per_day: JsonInt | None = Field(default=1, ge=1, le=100)
+    per_shopper_total: JsonInt | None = Field(default=None, ge=1, le=1000)
+    pushes_per_day: JsonInt | None = Field(default=None, ge=1, le=10_000_000)
+    budget_pushes: JsonInt | None = Field(default=None, ge=1, le=100_000_000)
 
 
 class RedemptionSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     codes: Literal["unique", "none"] = Field(
         default="unique", description="A code per push, checked by the store"
@@ -125,14 +124,14 @@ class RedemptionSettings(BaseModel):
 
 
 class PromotionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1, max_length=200, examples=["Two coffees, one price"])
     body: str = Field(min_length=1, max_length=2000)
     translations: dict[LocaleKey, Text] = Field(
         default_factory=dict, examples=[{"zh-CN": {"title": "买一送一", "body": "今晚有效"}}]
     )
-    image_url: HttpUrl | None = Field(default=None, strict=False)
+    image_url: HttpUrl | None = None
     deep_link: str | None = Field(default=None, max_length=2048, examples=["mallapp://offer/1"])
     category: str = Field(min_length=1, max_length=64, examples=["cafe"])
     targets: Targets
@@ -141,16 +140,16 @@ class PromotionCreate(BaseModel):
     audience: Audience = Field(default_factory=Audience)
     limits: Limits = Field(default_factory=Limits)
     redemption: RedemptionSettings = Field(default_factory=RedemptionSettings)
-    priority: int = Field(default=50, ge=0, le=100)
+    priority: JsonInt = Field(default=50, ge=0, le=100)
 
 
 class PromotionUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
     body: str | None = Field(default=None, min_length=1, max_length=2000)
     translations: dict[LocaleKey, Text] | None = None
-    image_url: HttpUrl | None = Field(default=None, strict=False)
+    image_url: HttpUrl | None = None
     deep_link: str | None = Field(default=None, max_length=2048)
     category: str | None = Field(default=None, min_length=1, max_length=64)
     targets: Targets | None = None
@@ -159,7 +158,7 @@ class PromotionUpdate(BaseModel):
     audience: Audience | None = None
     limits: Limits | None = None
     redemption: RedemptionSettings | None = None
-    priority: int | None = Field(default=None, ge=0, le=100)
+    priority: JsonInt | None = Field(default=None, ge=0, le=100)
 
     @field_validator(
         "title", "body", "translations", "category", "targets", "trigger", "schedule",
@@ -190,7 +189,7 @@ class PromotionOut(PromotionCreate):
 
 
 class Rejection(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=1000)
 
@@ -199,12 +198,12 @@ class Rejection(BaseModel):
 
 
 class Condition(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     fact: Literal["visits_total", "visits_30d", "days_since_previous_visit", "median_gap_days",
                   "redemptions", "opens", "pushes", "loyalty_tier"]  # fmt: skip
     op: Literal[">=", "<=", ">", "<", "==", "!="]
-    value: float | str = Field(description="A number; a text for loyalty_tier (== or != only)")
+    value: JsonFloat | str = Field(description="A number; a text for loyalty_tier (== or != only)")
 
     @model_validator(mode="after")
     def _comparable(self) -> Condition:
@@ -218,14 +217,14 @@ class Condition(BaseModel):
 
 
 class SegmentDefinition(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$", examples=["weekend_regulars"])
     all: list[Condition] = Field(min_length=1, max_length=10)
 
 
 class QuietHoursIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     start: HHMM = "22:00"
     end: HHMM = "09:00"
@@ -234,24 +233,26 @@ class QuietHoursIn(BaseModel):
 class MallRulesIn(BaseModel):
     """The mall's rules for every promotion (defaults in brackets are what a new mall gets)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
-    max_pushes_per_day: int = Field(default=3, ge=0, le=50, description="Per shopper [3]")
-    min_gap_minutes: int = Field(default=30, ge=0, le=1440, description="Between two pushes")
+    max_pushes_per_day: JsonInt = Field(default=3, ge=0, le=50, description="Per shopper [3]")
+    min_gap_minutes: JsonInt = Field(default=30, ge=0, le=1440, description="Between two pushes")
     quiet_hours: QuietHoursIn | None = Field(
         default_factory=QuietHoursIn, description="Mall local time; null: none [22:00-09:00]"
     )
-    tenant_daily_cap: int | None = Field(default=500, ge=1, description="Pushes per tenant a day")
+    tenant_daily_cap: JsonInt | None = Field(
+        default=500, ge=1, description="Pushes per tenant a day"
+    )
     tenant_zone_kinds: list[str] = Field(
         default_factory=lambda: ["food_court", "entrance", "atrium", "corridor"],
         description="Kinds of mall zones tenants may target",
     )
-    tenant_zone_ids: list[int] = Field(
+    tenant_zone_ids: list[JsonInt] = Field(
         default_factory=list, description="Further zones tenants may target"
     )
-    tenants_may_target_mall: bool = Field(default=True, description="The whole mall (visits)")
-    holdout_share: float = Field(default=0.10, ge=0, le=0.5)
-    attribution_window_hours: int = Field(default=48, ge=1, le=24 * 30)
+    tenants_may_target_mall: JsonBool = Field(default=True, description="The whole mall (visits)")
+    holdout_share: JsonFloat = Field(default=0.10, ge=0, le=0.5)
+    attribution_window_hours: JsonInt = Field(default=48, ge=1, le=24 * 30)
     segments: list[SegmentDefinition] = Field(default_factory=list, max_length=50)
 
 
@@ -260,6 +261,6 @@ class MallRulesOut(MallRulesIn):
 
 
 class CodeRedemption(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     code: str = Field(min_length=4, max_length=32, examples=["K7PX2QMA"])

@@ -8,36 +8,38 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.numbers import JsonBool
+
 Locale = str  # BCP 47, e.g. "zh-CN", "en"
 LOCALE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
 Interest = str
 
 
 class Consents(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
-    location: bool = Field(default=False, description="Processing of location pings")
-    marketing_push: bool = Field(default=False, description="Promotional push notifications")
+    location: JsonBool = Field(default=False, description="Processing of location pings")
+    marketing_push: JsonBool = Field(default=False, description="Promotional push notifications")
 
 
 class ConsentsPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
-    location: bool | None = None
-    marketing_push: bool | None = None
+    location: JsonBool | None = None
+    marketing_push: JsonBool | None = None
 
 
 class QuietHours(BaseModel):
     """The shopper's own quiet hours, in the mall's local time; past midnight when end <= start."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["21:00"])
     end: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["10:00"])
 
 
 class DeviceCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     platform: Literal["android", "ios", "web"]
     app_version: str = Field(default="", max_length=64)
@@ -56,7 +58,7 @@ class DeviceCreate(BaseModel):
 
 
 class DevicePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     app_version: str | None = Field(default=None, max_length=64)
     locale: Locale | None = Field(default=None, pattern=LOCALE_PATTERN, max_length=35)

@@ -35,7 +35,7 @@ LevelFilter = Annotated[
     Query(
         description="A level ordinal (zones of that level), or `all` (zones spanning all levels)",
         examples=["0", "all"],
-        pattern=r"^(all|-?[0-9]{1,3})$",
+        pattern=r"^(all|-?1?[0-9]|-20|[1-9][0-9]|1[0-9][0-9]|200)$",  # -20..200
     ),
 ]
 
@@ -161,7 +161,7 @@ def create_zone(
 
 
 @router.get(
-    "/{zone_id}", summary="Read a zone as a GeoJSON Feature",
+    "/{zone_id:int}", summary="Read a zone as a GeoJSON Feature",
     responses=error_responses(401, 403, 404),
 )  # fmt: skip
 def read_zone(
@@ -171,7 +171,7 @@ def read_zone(
 
 
 @router.patch(
-    "/{zone_id}",
+    "/{zone_id:int}",
     summary="Change a zone's geometry and/or properties (others stay as they are)",
     responses=error_responses(400, 401, 403, 404, 409, 422),
 )
@@ -193,7 +193,7 @@ def update_zone(
 
 
 @router.delete(
-    "/{zone_id}",
+    "/{zone_id:int}",
     summary="Delete a zone",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(401, 403, 404),
