@@ -1,7 +1,7 @@
 """How fast pushes go from the outbox to FCM (the local FCM-compatible server) via firebase-admin.
 
 1. Throughput: a backlog of deliveries, drained by dispatcher processes (`--dispatchers`, each
-   claiming batches with SKIP LOCKED and sending through `send_each_async`): messages per second.
+   claiming with SKIP LOCKED and keeping a window of messages in flight): messages per second.
 2. Latency: deliveries enqueued at a steady rate (half the measured throughput) while the
    dispatchers run: p50 and p99 from enqueue to FCM's acceptance.
    Both after the dispatchers have sent a few hundred messages (OAuth tokens, connections).
@@ -9,8 +9,13 @@
    message.
 4. Against a server answering in 50 ms (as FCM over the internet does): the gateway's window of
    messages in flight (the default 20, and 100) against the naive synchronous send.
+5. Faults: one message in ten answered 2 s late, two dispatchers whose leases (1.5 s) are
+   shorter than such an answer, offers that expire after 30 s: pushes sent twice
+   (`fault_duplicates`, must be 0), sent after their expiry (`fault_late`, must be 0), and the
+   p50 from enqueue to accepted (`fault_p50_ms`, against the steady phase's p50).
 
-The local server runs in its own process (uvicorn), so it is not what is measured.
+The local server runs in its own process (uvicorn), so it is not what is measured (but in the
+fault phase, where it runs in this process to count what it received).
 
     python bench/push.py [--quick] [--json] [--dispatchers N]
 """
@@ -35,6 +40,7 @@ from sqlalchemy.engine import Engine
 
 from api.settings import Settings
 from bench.common import arguments, bench_database, local_fcm, percentiles_ms, report
+from push.fcm_server import FakeFCM, Fault
 from push.gateway import FcmGateway, Push
 from push.outbox import Dispatcher
 
@@ -72,6 +78,7 @@ FROM decisions d
 WHERE d.id > (SELECT coalesce(max(decision_id), 0) FROM deliveries)
 ORDER BY d.id LIMIT :n
 """
+_ENQUEUE_TTL = _ENQUEUE.replace("interval '15 minutes'", "make_interval(secs => :ttl)")
 # The next decisions after the last enqueued: an index range, where an anti-join over every
 # decision took long enough, at the steady phase's 50 inserts a second, to show in its latency
 # (rows stamped at insert become visible, to dispatchers, only at commit).
@@ -82,14 +89,15 @@ DEFAULT_CONCURRENCY = Settings.model_fields["fcm_concurrency"].default
 WIDE_CONCURRENCY = 100  # a deployment facing FCM's real round trip would raise the window
 
 
-def dispatch(url: str, fcm_url: str, stop: Any) -> None:
-    """One dispatcher process: claim and send until told to stop."""
+def dispatch(url: str, fcm_url: str, stop: Any, lease_s: float = 60.0) -> None:
+    """One dispatcher process, running as in `mallcast worker` until told to stop."""
     engine = create_engine(url, pool_size=2)
     gateway = FcmGateway(local_url=fcm_url)
-    dispatcher = Dispatcher(engine, gateway, batch=500)
-    while not stop.is_set():
-        if dispatcher.tick().claimed == 0:
-            time.sleep(0.005)
+    dispatcher = Dispatcher(engine, gateway, batch=500, lease_s=lease_s)
+    thread = dispatcher.start_thread()
+    stop.wait()
+    dispatcher.stop()
+    thread.join(timeout=60)
     gateway.close()
     engine.dispose()
 
@@ -97,11 +105,12 @@ def dispatch(url: str, fcm_url: str, stop: Any) -> None:
 class Dispatchers:
     """`count` dispatcher processes, running until every delivery is sent."""
 
-    def __init__(self, url: str, fcm_url: str, count: int) -> None:
+    def __init__(self, url: str, fcm_url: str, count: int, lease_s: float = 60.0) -> None:
         context = multiprocessing.get_context("spawn")
         self.stop = context.Event()
         self.processes = [
-            context.Process(target=dispatch, args=(url, fcm_url, self.stop)) for _ in range(count)
+            context.Process(target=dispatch, args=(url, fcm_url, self.stop, lease_s))
+            for _ in range(count)
         ]
         for process in self.processes:
             process.start()
@@ -111,7 +120,7 @@ class Dispatchers:
         done = drained(engine, timeout_s)
         self.stop.set()
         for process in self.processes:
-            process.join(timeout=30)
+            process.join(timeout=60)
         return done
 
 
@@ -132,13 +141,58 @@ def drained(engine: Engine, timeout_s: float = 600) -> float:
     with engine.connect() as conn:
         while time.perf_counter() < deadline:
             left = conn.execute(
-                text("SELECT count(*) FROM deliveries WHERE state <> 'sent'")
-            ).scalar_one()
+                text("SELECT count(*) FROM deliveries WHERE state IN ('pending', 'retry', "
+                     "'sending')")
+            ).scalar_one()  # fmt: skip
             conn.commit()
             if left == 0:
                 break
             time.sleep(0.01)
     return time.perf_counter()
+
+
+FAULT_EVERY = 10  # one message in ten...
+FAULT_SLOW_S = 2.0  # ...is answered this much later
+FAULT_LEASE_S = 1.5  # shorter than a slow answer: only extended leases prevent a second send
+FAULT_TTL_S = 30.0
+
+
+def bench_faults(url: str, engine: Engine, dispatchers: int, messages: int) -> dict[str, float]:
+    """FCM slow on one message in ten, two dispatchers whose leases are shorter than a slow
+    answer: pushes sent twice, sent after their expiry, and enqueue -> accepted p50."""
+    with FakeFCM() as fcm:
+        fcm.inject(Fault(200, latency_s=FAULT_SLOW_S, times=None, every=FAULT_EVERY))
+        running = Dispatchers(url, fcm.url, dispatchers, lease_s=FAULT_LEASE_S)
+        time.sleep(2.0)
+        warm_up(engine)
+        with engine.begin() as conn:
+            mark = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+        rate, produced, began = messages / 8.0, 0, time.perf_counter()
+        while produced < messages:  # over about eight seconds
+            due = min(messages, int((time.perf_counter() - began) * rate)) - produced
+            if due > 0:
+                with engine.begin() as conn:
+                    conn.execute(text(_ENQUEUE_TTL), {"n": due, "ttl": FAULT_TTL_S})
+                produced += due
+            time.sleep(0.02)
+        running.finish(engine)
+        copies: dict[str, int] = {}
+        late = 0
+        for received in fcm.accepted():
+            copies[received.address or ""] = copies.get(received.address or "", 0) + 1
+            expires = int(received.message["apns"]["headers"]["apns-expiration"])
+            late += received.arrived > expires + 1  # apns-expiration is whole seconds
+    with engine.connect() as conn:
+        sent = text("SELECT extract(epoch FROM sent_at - created_at) FROM deliveries "
+                    "WHERE state = 'sent' AND created_at >= :mark")  # fmt: skip
+        latencies = conn.execute(sent, {"mark": mark}).scalars().all()
+    p50, _ = percentiles_ms([float(x) for x in latencies])
+    return {
+        "fault_duplicates": sum(n - 1 for n in copies.values()),
+        "fault_late": late,
+        "fault_p50_ms": round(p50, 1),
+        "fault_sent": len(latencies),
+    }
 
 
 def bench_naive(fcm_url: str, messages: int) -> float:
@@ -197,7 +251,8 @@ def main() -> None:
     with local_fcm() as fcm_url:
         with bench_database() as (url, _):
             engine = create_engine(url)
-            steady_n = int(steady_s * 3000) + 2 * WARM_UP
+            fault_n = 500 if args.quick else 2_000
+            steady_n = int(steady_s * 3000) + 3 * WARM_UP + fault_n
             with engine.begin() as conn:
                 conn.execute(text(_SETUP), {"n": backlog + steady_n})
 
@@ -238,6 +293,8 @@ def main() -> None:
                     .scalars()
                     .all()
                 )
+            # 3. Faults: FCM slow on one message in ten; leases shorter than a slow answer.
+            faults = bench_faults(url, engine, dispatchers, fault_n)
             engine.dispose()
         p50, p99 = percentiles_ms([float(x) for x in latencies])
         naive = bench_naive(fcm_url, naive_n)
@@ -256,6 +313,8 @@ def main() -> None:
         "remote_messages_per_s": round(remote),
         "remote_wide_messages_per_s": round(remote_wide),
         "remote_naive_messages_per_s": round(remote_naive, 1),
+        **faults,
+        "fault_p50_vs_steady": round(faults["fault_p50_ms"] / p50, 1) if p50 else None,
         "dispatchers": dispatchers,
         "quick": args.quick,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -270,6 +329,12 @@ def main() -> None:
             (
                 f"latency at {rate:,.0f} msg/s, enqueue -> accepted",
                 f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+            ),
+            (
+                f"faults: 1 in {FAULT_EVERY} answered {FAULT_SLOW_S:g} s late, leases "
+                f"{FAULT_LEASE_S:g} s",
+                f"{faults['fault_duplicates']} sent twice, {faults['fault_late']} sent after "
+                f"expiry, p50 {faults['fault_p50_ms']:.1f} ms of {faults['fault_sent']:,}",
             ),
             ("naive: one synchronous messaging.send per message", f"{naive:,.0f} messages/s"),
             ("outbox / naive", f"{throughput / naive:,.1f}x"),

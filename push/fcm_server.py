@@ -46,6 +46,8 @@ class Fault:
     token: str | None = None  # only for this address (token or fid); None: every message
     message: str = "injected fault"
     field_violation: str | None = None  # e.g. "message.token" for a malformed token
+    every: int = 1  # only every n-th message it could apply to (10: one in ten)
+    _seen: int = 0
 
 
 @dataclass
@@ -77,6 +79,9 @@ class FakeFCMState:
         with self.lock:
             for fault in self.faults:
                 if fault.token is not None and fault.token != address:
+                    continue
+                fault._seen += 1
+                if (fault._seen - 1) % fault.every:
                     continue
                 if fault.times is not None:
                     fault.times -= 1

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import threading
 import uuid
 import warnings
-from collections.abc import Callable
-from concurrent.futures import Future
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,6 +56,23 @@ class Push:
     collapse_key: str
     expires_at: datetime
     image_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Send:
+    """A push handed to the gateway, with what to call when FCM has answered."""
+
+    push: Push
+    done: Callable[[Verdict | None, datetime], None]
+    still_ours: Callable[[], bool] = lambda: True
+
+
+def _answered(done: Callable[[Verdict | None, datetime], None], task: asyncio.Task[Any]) -> None:
+    try:
+        result = task.result()
+    except Exception as exc:  # a bug here must not lose the delivery: it is retried
+        result = Verdict("retry", error=f"{type(exc).__name__}: {exc}"[:500])
+    done(result, datetime.now(UTC))
 
 
 class FcmGateway:
@@ -103,25 +120,18 @@ class FcmGateway:
         self._thread = threading.Thread(target=self._loop.run_forever, name="fcm", daemon=True)
         self._thread.start()
 
-    def submit(
-        self,
-        push: Push,
-        done: Callable[[Verdict | None, datetime], None],
-        still_ours: Callable[[], bool] = lambda: True,
-    ) -> None:
-        """Send `push` in the background; `done(verdict, answered_at)` is called from the
-        gateway's thread. Right before it goes out, the push is dropped (verdict None) when
-        `still_ours()` says its claim was lost, and not sent when it has expired (`expired`)."""
-        future = asyncio.run_coroutine_threadsafe(self._deliver(push, still_ours), self._loop)
+    def submit(self, sends: Sequence[Send]) -> None:
+        """Send each push in the background; its `done(verdict, answered_at)` is called from
+        the gateway's thread. Right before it goes out, a push is dropped (verdict None) when
+        its `still_ours()` says the claim was lost, and not sent when it has expired
+        (`expired`). One hop to the gateway's loop for the lot."""
+        if sends:
+            self._loop.call_soon_threadsafe(self._start, list(sends))
 
-        def answered(future: Future[Verdict | None]) -> None:
-            try:
-                result = future.result()
-            except Exception as exc:  # a bug here must not lose the delivery
-                result = Verdict("retry", error=f"{type(exc).__name__}: {exc}"[:500])
-            done(result, datetime.now(UTC))
-
-        future.add_done_callback(answered)
+    def _start(self, sends: list[Send]) -> None:
+        for send in sends:
+            task = self._loop.create_task(self._deliver(send.push, send.still_ours))
+            task.add_done_callback(functools.partial(_answered, send.done))
 
     def send(self, pushes: list[Push]) -> list[Verdict]:
         """Send and wait: one verdict per push, in order (benchmarks, tests, scripts)."""
@@ -135,8 +145,7 @@ class FcmGateway:
 
             return done
 
-        for n, push in enumerate(pushes):
-            self.submit(push, keep(n))
+        self.submit([Send(push, keep(n)) for n, push in enumerate(pushes)])
         for _ in pushes:
             finished.acquire()
         return [v or Verdict("retry", error="not sent") for v in results]

@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.orm import Session
 
 from push.errors import Verdict
-from push.gateway import FCM_BATCH_LIMIT, Push
+from push.gateway import FCM_BATCH_LIMIT, Push, Send
 from push.models import Delivery
 
 log = logging.getLogger("mallcast.push")
@@ -129,12 +129,7 @@ class Sender(Protocol):
 
     concurrency: int
 
-    def submit(
-        self,
-        push: Push,
-        done: Callable[[Verdict | None, datetime], None],
-        still_ours: Callable[[], bool],
-    ) -> None: ...
+    def submit(self, sends: Sequence[Send]) -> None: ...
 
 
 @dataclass
@@ -168,12 +163,16 @@ class Dispatcher:
     ) -> None:
         self.engine = engine
         self.sender = sender
-        # In flight at most: enough to keep the sender's window full between two claims.
-        self.capacity = max(1, min(batch, FCM_BATCH_LIMIT, max(4 * sender.concurrency, 50)))
+        # Claimed and not yet answered, at most: the sender's window plus a queue that keeps it
+        # full between two claims (claiming in large chunks costs fewer transactions).
+        self.capacity = max(1, min(batch, FCM_BATCH_LIMIT))
         self.lease_s = lease_s
         self.policy = policy or RetryPolicy()
         self.worker = worker or f"dispatcher-{uuid.uuid4().hex[:8]}"
         self.on_tick = on_tick
+        # How often a busy dispatcher records answers and claims more, unless enough answers
+        # came back to fill a quarter of its capacity first: each pump is a transaction.
+        self.busy_s = 0.03
         self._rng = random.Random()  # noqa: S311  # jitter, not secrets
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -206,8 +205,7 @@ class Dispatcher:
             }).all() if room > 0 else []  # fmt: skip
             result.claimed = len(rows)
             claims = self._claim(rows, now, result, conn)
-        for claim in claims:
-            self.sender.submit(claim.push, self._answered(claim), claim.still_ours)
+        self.sender.submit([Send(c.push, self._answered(c), c.still_ours) for c in claims])
         self._count(result, outcomes)
         return result
 
@@ -224,8 +222,8 @@ class Dispatcher:
         return result
 
     def run(self, *, idle_s: float = 0.1) -> None:
-        """Pump until stopped: at once when the window has room again, else every few tens of
-        milliseconds (answers are recorded together), or `idle_s` when there is nothing to do."""
+        """Pump until stopped: at once when a quarter of the capacity has come back, else every
+        `busy_s` (answers are recorded together), or `idle_s` when there is nothing to do."""
         while not self._stop.is_set():
             try:
                 result = self.pump()
@@ -240,7 +238,7 @@ class Dispatcher:
                 self._stop.wait(1.0)
                 continue
             busy = result.claimed or self._claims
-            self._wake.wait(0.02 if busy else idle_s)
+            self._wake.wait(self.busy_s if busy else idle_s)
             self._wake.clear()
 
     def stop(self) -> None:

@@ -6,7 +6,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 
 from api.db import Database
 from push.fcm_server import FakeFCM, Fault
-from push.gateway import FcmGateway, Push
+from push.gateway import FcmGateway, Push, Send
 from push.models import Delivery, Device
 from push.outbox import Dispatcher, RetryPolicy, enqueue
 from tests.test_pings_api import starbucks
@@ -228,13 +228,11 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing(
 
     class SendThenDie:
         concurrency = gateway.concurrency
-        submitted = 0
 
-        def submit(self, push: Push, done: Any, still_ours: Any) -> None:
-            if self.submitted == 5:  # FCM was handed some, then the process died
-                raise SystemExit("killed")
-            self.submitted += 1
-            gateway.submit(push, lambda *_: None, still_ours)
+        def submit(self, sends: Sequence[Send]) -> None:
+            # FCM was handed some, then the process died before recording anything.
+            gateway.submit([Send(send.push, lambda *_: None) for send in sends[:5]])
+            raise SystemExit("killed")
 
     doomed = Dispatcher(db.engine, SendThenDie(), batch=10, lease_s=0.5, policy=FAST)
     with pytest.raises(SystemExit):
