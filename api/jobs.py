@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi import FastAPI
 from sqlalchemy import select, text
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from api.db import Database
 from api.metrics import Metrics
@@ -184,13 +185,24 @@ def schedule(jobs: Jobs, metrics: Metrics | None = None) -> BackgroundScheduler:
 
 
 def _logged(job: Callable[[], object], metrics: Metrics | None) -> Callable[[], None]:
+    failing = False  # the last run failed: during a database outage, one line, not one a run
+
     def run() -> None:
+        nonlocal failing
         try:
             outcome = job()
-        except Exception:  # a failed run is logged; the next one tries again
+        except (OperationalError, InterfaceError) as exc:  # the database is away
+            if not failing:
+                log.error("job %s: cannot reach the database (%s); retrying on schedule",
+                          job.__name__, type(exc.orig).__name__)  # fmt: skip
+            failing, result = True, "failed"
+        except Exception:  # a bug or bad data: the whole story, every time
             log.exception("job %s failed", job.__name__)
-            result = "failed"
+            failing, result = True, "failed"
         else:
+            if failing:
+                log.warning("job %s runs again", job.__name__)
+            failing = False
             result = "skipped" if outcome is None else "done"  # None: another replica ran it
         if metrics is not None:
             metrics.job_runs.labels(job.__name__, result).inc()

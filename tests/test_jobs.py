@@ -6,6 +6,7 @@ import itertools
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
@@ -186,3 +187,31 @@ def test_two_schedulers_sharing_the_database_run_a_singleton_job_once(
         if sample.labels.get("result") == "skipped" and sample.name.endswith("_total")
     )
     assert skipped > 0
+
+
+def test_a_database_outage_is_one_log_line_per_job_not_one_per_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from api.jobs import _logged
+
+    answers: list[Exception | None] = [OperationalError("SELECT 1", {}, ConnectionError())] * 3
+    answers.append(None)
+
+    def presence_sweep() -> int:
+        failure = answers.pop(0)
+        if failure is not None:
+            raise failure
+        return 0
+
+    run = _logged(presence_sweep, None)
+    with caplog.at_level("INFO", logger="mallcast.jobs"):
+        for _ in range(4):
+            run()
+    messages = [r.getMessage() for r in caplog.records if r.name == "mallcast.jobs"]
+    assert messages == [
+        "job presence_sweep: cannot reach the database (ConnectionError); retrying on schedule",
+        "job presence_sweep runs again",
+    ]
+    assert all(r.exc_info is None for r in caplog.records)
