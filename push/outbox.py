@@ -186,9 +186,10 @@ class Dispatcher:
     def in_flight(self) -> int:
         return len(self._claims)
 
-    def pump(self, now: datetime | None = None) -> TickResult:
+    def pump(self, now: datetime | None = None, *, claim: bool = True) -> TickResult:
         """One step, never waiting for FCM: record the answers that came back, extend the
-        leases of the claims still out, claim what the window has room for and hand it over."""
+        leases of the claims still out, claim what the window has room for (unless `claim` is
+        false) and hand it over."""
         now = now or datetime.now(UTC)
         result = TickResult()
         answers = []
@@ -198,7 +199,7 @@ class Dispatcher:
         with self.engine.begin() as conn:
             outcomes.record(conn, self.worker)
             self._extend(conn, now)
-            room = self.capacity - len(self._claims)
+            room = self.capacity - len(self._claims) if claim else 0
             rows = conn.execute(_CLAIM, {
                 "now": now, "limit": room, "worker": self.worker,
                 "lease_until": now + timedelta(seconds=self.lease_s),
@@ -218,7 +219,7 @@ class Dispatcher:
             self._wake.wait(0.01)
             self._wake.clear()
             if not self._answers.empty() or self._lease_due():
-                _add(result, self._settle())
+                _add(result, self.pump(claim=False))
         return result
 
     def run(self, *, idle_s: float = 0.1) -> None:
@@ -249,19 +250,6 @@ class Dispatcher:
         thread = threading.Thread(target=self.run, name=self.worker, daemon=True)
         thread.start()
         return thread
-
-    def _settle(self) -> TickResult:
-        """Record what came back and extend leases, claiming nothing new."""
-        result = TickResult()
-        answers = []
-        while not self._answers.empty():
-            answers.append(self._answers.get_nowait())
-        outcomes = self._judge(answers, result)
-        with self.engine.begin() as conn:
-            outcomes.record(conn, self.worker)
-            self._extend(conn, datetime.now(UTC))
-        self._count(result, outcomes)
-        return result
 
     def _lease_due(self) -> bool:
         soon = datetime.now(UTC) + timedelta(seconds=self.lease_s / 2)
