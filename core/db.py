@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import MetaData
@@ -30,8 +32,18 @@ def utcnow() -> datetime:
 
 def flush_or_conflict(session: Session, message: str, *, code: str = "duplicate_name") -> None:
     """Flush, turning a lost race on a unique constraint into the 409 its pre-check gives."""
-    try:
+    with raise_conflict(message, code=code, session=session):
         session.flush()
+
+
+@contextmanager
+def raise_conflict(
+    message: str, *, code: str = "duplicate_name", session: Session | None = None
+) -> Iterator[None]:
+    """A unique constraint violated inside: the 409 its pre-check gives (rolling back)."""
+    try:
+        yield
     except IntegrityError as exc:
-        session.rollback()
+        if session is not None:
+            session.rollback()
         raise Conflict(message, code=code) from exc

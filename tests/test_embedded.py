@@ -20,6 +20,8 @@ from api.embedded import (
     find_binaries,
 )
 
+pytestmark = pytest.mark.slow  # clusters of their own: not in the fast lane
+
 
 def wait_gone(pid: int, timeout_s: float = 20) -> None:
     deadline = time.monotonic() + timeout_s

@@ -12,6 +12,7 @@ import csv
 from importlib import resources
 
 import numpy as np
+import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from sqlalchemy import text
@@ -42,6 +43,7 @@ def _special_zones(atrium: Polygon, stores: list[Polygon]) -> list[dict[str, obj
     ]  # fmt: skip
 
 
+@pytest.mark.slow  # real time or a process of its own
 def test_zone_index_matches_postgis_st_covers(db: Database) -> None:
     scope = MallScope.everything()
     with db.sessions() as session:

@@ -131,6 +131,7 @@ def test_ping_retention_deletes_only_old_pings(
     assert jobs_for(client).ping_retention() == 0
 
 
+@pytest.mark.slow  # real time or a process of its own
 def test_the_scheduler_runs_the_sweep_for_real(
     client: TestClient, db: Database, settings: Settings, mall_id: int
 ) -> None:
@@ -147,6 +148,7 @@ def test_the_scheduler_runs_the_sweep_for_real(
     assert exits(db) == [("mall", "timeout"), ("zone", "timeout")]
 
 
+@pytest.mark.slow  # real time or a process of its own
 def test_two_schedulers_sharing_the_database_run_a_singleton_job_once(
     client: TestClient, db: Database, settings: Settings
 ) -> None:

@@ -66,6 +66,7 @@ def test_check_detects_drift(pg_server: TestServer) -> None:
         pg_server.drop_database(name)
 
 
+@pytest.mark.slow  # real time or a process of its own
 def test_alembic_command_line_uses_the_repository_config(pg_server: TestServer) -> None:
     """`alembic upgrade head` / `alembic check`, as a developer types them, via alembic.ini."""
     name = pg_server.create_database("mallcast_alembic_cli")

@@ -313,6 +313,7 @@ def test_an_installation_id_is_preferred_over_the_token(
     assert registered["device"]["has_fcm_token"] is False
 
 
+@pytest.mark.slow  # real time or a process of its own
 def test_a_worker_killed_with_sigkill_mid_batch_loses_nothing(
     db: Database, database_url: str, fcm: FakeFCM, gateway: FcmGateway
 ) -> None:

@@ -22,6 +22,9 @@ from push.models import Delivery
 from push.outbox import Dispatcher
 from tests.test_push import FAST, deliveries, states
 
+# FCM answering late, for real: seconds of waiting each.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def fcm() -> Iterator[FakeFCM]:
