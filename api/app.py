@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from api import __version__
 from api.db import Database, SessionDep
-from api.errors import install_error_handlers
+from api.errors import allowed_methods, install_error_handlers
 from api.gate import RequestGate
 from api.ingest import IngestGate
 from api.metrics import CONTENT_TYPE, Metrics
@@ -68,6 +68,7 @@ def create_app(
         if warm:
             with db.sessions() as session:
                 app.state.zone_cache.warm(session)
+            allowed_methods(app, "/")  # the request gate's route table, from the OpenAPI document
         yield
         if owns_database:
             db.dispose()
