@@ -122,13 +122,22 @@ def allowed_methods(app: Any, path: str) -> set[str]:
             for template, operations in app.openapi()["paths"].items()
         ]  # fmt: skip
         app.state.route_table = table
-    methods: set[str] = set()
-    for pattern, verbs in table:
-        if pattern.match(path):
-            methods |= verbs
-    if "GET" in methods:
-        methods.add("HEAD")
-    return methods
+    # Per path: the gate asks on every request with a body, /v1/pings above all.
+    known: dict[str, frozenset[str]] | None = getattr(app.state, "allowed_by_path", None)
+    if known is None:
+        known = app.state.allowed_by_path = {}
+    found = known.get(path)
+    if found is None:
+        methods: set[str] = set()
+        for pattern, verbs in table:
+            if pattern.match(path):
+                methods |= verbs
+        if "GET" in methods:
+            methods.add("HEAD")
+        if len(known) >= 4096:  # paths carry ids: bounded, not a leak
+            known.clear()
+        found = known[path] = frozenset(methods)
+    return set(found)
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
