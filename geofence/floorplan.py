@@ -286,21 +286,25 @@ def _names(raw: Any) -> dict[str, Any]:
 
 
 def _row(mall_id: int, item: _Checked) -> dict[str, Any]:
-    zone = Zone(mall_id=mall_id)
-    _fill(zone, item.properties, item.shape, item.level_id)
+    """A new zone's row, for one INSERT of many."""
     now = utcnow()
-    return {"mall_id": mall_id, "name": zone.name, "kind": zone.kind, "level_id": zone.level_id,
-            "tenant_id": zone.tenant_id, "dwell_seconds": zone.dwell_seconds, "ref": zone.ref,
-            "geom": zone.geom, "properties": zone.properties, "created_at": now,
-            "updated_at": now}  # fmt: skip
+    columns = _columns(item.properties, item.shape, item.level_id)
+    return {"mall_id": mall_id, **columns, "created_at": now, "updated_at": now}
 
 
 def _fill(zone: Zone, properties: ZoneProperties, shape: Area, level_id: int | None) -> None:
-    zone.name = properties.name
-    zone.kind = properties.kind.value
-    zone.level_id = level_id
-    zone.tenant_id = properties.tenant
-    zone.dwell_seconds = properties.dwell_seconds
-    zone.ref = properties.ref
-    zone.geom = from_shape(shape, 4326)
-    zone.properties = properties.model_dump(mode="json", exclude=set(COLUMN_PROPERTIES))
+    for column, value in _columns(properties, shape, level_id).items():
+        setattr(zone, column, value)
+
+
+def _columns(properties: ZoneProperties, shape: Area, level_id: int | None) -> dict[str, Any]:
+    return {
+        "name": properties.name,
+        "kind": properties.kind.value,
+        "level_id": level_id,
+        "tenant_id": properties.tenant,
+        "dwell_seconds": properties.dwell_seconds,
+        "ref": properties.ref,
+        "geom": from_shape(shape, 4326),
+        "properties": properties.model_dump(mode="json", exclude=set(COLUMN_PROPERTIES)),
+    }
