@@ -19,16 +19,16 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from api import __version__
-from api.db import Database, SessionDep
+from api.deps import SessionDep
 from api.errors import allowed_methods, install_error_handlers
 from api.gate import RequestGate
-from api.ingest import IngestGate
+from api.ingest_gate import IngestGate
 from api.metrics import CONTENT_TYPE, Metrics
-from api.routers import campaigns, malls, owntracks, shoppers, tenant, tenants, zones
-from api.runtime import database_url
+from api.routers import malls, owntracks, promotions, shoppers, tenant_portal, tenants, zones
 from api.schemas import DatabaseHealth, HealthOut, error_responses
-from api.settings import Settings, get_settings
+from core.db import Database
 from core.errors import Unavailable
+from core.settings import Settings
 from geofence.cache import ZoneIndexCache
 from promotions.decisions import PromotionEngine
 
@@ -43,22 +43,11 @@ Operators and tenants authenticate with `Authorization: Bearer <API key>`
 """
 
 
-def worker_app() -> FastAPI:
-    """One API process of `mallcast serve --workers N` (a uvicorn factory): the parent has
-    started the database and passes its URL in MALLCAST_DATABASE_URL."""
-    return create_app(get_settings(), warm=True)
-
-
 def create_app(
-    settings: Settings | None = None, database: Database | None = None, *, warm: bool = False
+    settings: Settings, db: Database, *, warm: bool = False, owns_database: bool = False
 ) -> FastAPI:
     """warm: build every mall's zone index before serving (what `mallcast serve` wants; tests
-    leave it to the first request)."""
-    settings = settings or get_settings()
-    owns_database = database is None
-    db = database or Database(
-        database_url(settings, start_embedded=False), pool_size=settings.db_pool_size
-    )
+    leave it to the first request). owns_database: dispose of it when the app stops."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -109,7 +98,7 @@ def create_app(
         response_class=PlainTextResponse,
     )  # fmt: skip
     # Routes are matched in order: the shopper apps' (pings above all) are the hot path.
-    for module in (shoppers, owntracks, malls, zones, tenants, campaigns, tenant):
+    for module in (shoppers, owntracks, malls, zones, tenants, promotions, tenant_portal):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     _serve_docs(app)

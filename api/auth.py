@@ -16,18 +16,19 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPBasic, HTTPBearer
 from sqlalchemy.orm import Session
 
-from api.db import Database, SessionDep
-from api.keys import verify_key
-from api.models import ApiKey
+from access.keys import verify_key
+from access.models import ApiKey
+from access.tokens import DeviceClaims, DeviceTokens
+from api.deps import SessionDep
 from api.params import MallId
-from api.settings import Settings
-from api.tokens import DeviceClaims, DeviceTokens
+from core.db import Database
+from core.devices.models import Device
 from core.errors import Forbidden, Unauthorized
 from core.scope import MallScope
+from core.settings import Settings
+from core.tenants.models import Tenant
+from geofence.malls import get_mall
 from geofence.models import Mall
-from geofence.service import get_mall
-from promotions.models import Tenant
-from push.models import Device
 
 
 class _DeclaredBearer(HTTPBearer):
@@ -182,7 +183,7 @@ def current_device(
 async def device_claims(
     request: Request, tokens: DeviceTokensDep, _: None = Security(DEVICE_TOKEN)
 ) -> DeviceClaims:
-    # No database here: the ping path checks the device row when it locks it (api.ingest).
+    # No database here: the ping path checks the device row when it locks it (api.ingest_gate).
     return verify_device_token(tokens, None, _bearer(request))
 
 

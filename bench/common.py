@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 import numpy as np
 
-from api.db import Database
-from api.demo.seed import seed_demo
-from api.embedded import EmbeddedPostgres
-from api.migrate import upgrade
+from core.db import Database
+from demo.seed import seed_demo
+from runtime.embedded import EmbeddedPostgres
+from runtime.migrate import upgrade
 
 
 def arguments(

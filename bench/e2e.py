@@ -2,7 +2,7 @@
 
 `mallcast serve --workers 2` runs in its own processes (two API processes, and the parent with
 the dispatcher thread), pushing to a local FCM-compatible server in another process; the load
-generator (the demo's simulator, api.demo.http's lean client) runs here, on the same machine.
+generator (the demo's simulator, demo.http's lean client) runs here, on the same machine.
 Phases:
 
   batched   pings in requests of 50, across many devices, as fast as they are answered
@@ -33,10 +33,6 @@ import psycopg
 from firebase_admin import messaging
 from sqlalchemy import create_engine, text
 
-from api.db import libpq_conninfo
-from api.demo.http import LeanClient
-from api.demo.run import evening_start
-from api.demo.simulator import Simulation
 from bench.common import (
     arguments,
     bench_database,
@@ -45,6 +41,10 @@ from bench.common import (
     percentiles_ms,
     report,
 )
+from core.db import libpq_conninfo
+from demo.http import LeanClient
+from demo.run import evening_start
+from demo.simulator import Simulation
 from push.gateway import FcmGateway
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -28,8 +28,6 @@ import numpy as np
 import psycopg
 import shapely
 
-from api.db import Database, libpq_conninfo
-from api.demo.http import LeanClient
 from bench.common import (
     arguments,
     bench_database,
@@ -37,12 +35,14 @@ from bench.common import (
     percentiles_ms,
     report,
 )
+from core.db import Database, libpq_conninfo
+from demo.http import LeanClient
 from geofence.cache import ZoneIndexCache
 from geofence.index import ZoneIndex
 
 
 def walk_points(n: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    text = resources.files("api.demo").joinpath("ilc_site1", "waypoints.csv").read_text()
+    text = resources.files("demo").joinpath("ilc_site1", "waypoints.csv").read_text()
     rows = list(csv.DictReader(text.splitlines()))
     lon = np.array([float(r["lon"]) for r in rows])
     lat = np.array([float(r["lat"]) for r in rows])

@@ -38,8 +38,8 @@ from firebase_admin import messaging
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from api.settings import Settings
 from bench.common import arguments, bench_database, local_fcm, percentiles_ms, report
+from core.settings import Settings
 from push.fcm_server import FakeFCM, Fault
 from push.gateway import FcmGateway, Push
 from push.outbox import Dispatcher

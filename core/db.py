@@ -1,4 +1,4 @@
-"""The declarative base shared by every package's models."""
+"""The database as every package sees it: the declarative base, the engine and its sessions."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import MetaData
+import psycopg
+from sqlalchemy import Engine, MetaData, create_engine, make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from core.errors import Conflict
 
@@ -47,3 +48,36 @@ def raise_conflict(
         if session is not None:
             session.rollback()
         raise Conflict(message, code=code) from exc
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.pool_size = pool_size
+        # hide_parameters: a failed statement's message, and so any log of it, must not carry
+        # the coordinates or push tokens it was called with. The overflow is for the dispatcher
+        # and the jobs (each job holds two: its advisory lock's and its session's), so that a
+        # busy API never starves them. Request threads are capped at pool_size (api.app):
+        # connections opened past the pool are closed when returned, and reopening one per
+        # request (a backend process each, prepared statements lost) costs more than the request.
+        self.engine: Engine = create_engine(
+            url, pool_size=pool_size, max_overflow=8, pool_pre_ping=True, hide_parameters=True
+        )
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def libpq_conninfo(url: str, *, database: str | None = None) -> str:
+    """A SQLAlchemy URL (also with `?host=/socket/dir`) as a libpq connection string."""
+    parsed = make_url(url)
+    host = parsed.query.get("host", parsed.host)
+    port = parsed.query.get("port", parsed.port)
+    return psycopg.conninfo.make_conninfo(
+        host=host if isinstance(host, str) else None,
+        port=str(port) if isinstance(port, str | int) else None,
+        user=parsed.username,
+        password=parsed.password,
+        dbname=database or parsed.database,
+    )

@@ -1,4 +1,5 @@
-"""Zone events as they leave geofencing for the promotion engine: the one interface between."""
+"""Zone events as they leave geofencing for the promotion engine, and the decisions that come
+back: the one interface between the two domains."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -32,18 +33,24 @@ class StoredEvent:
         return "mall" if self.zone_id is None else "zone"
 
 
+@dataclass(frozen=True)
+class DecisionSummary:
+    """What the promotion engine decided for one event, as the shopper's app is told."""
+
+    decision_id: int
+    outcome: str  # sent, holdout or none
+    promotion_id: int | None
+    reason: str | None
+    title: str | None = None  # in the device's language, when a promotion was chosen
+    body: str | None = None
+    code: str | None = None  # the redemption code shown at the till
+
+
 class EventSink(Protocol):
     """Where zone events go next (the promotion engine), inside the ingest transaction."""
 
     def on_events(
         self, session: Session, device_id: uuid.UUID, events: Sequence[StoredEvent]
-    ) -> dict[int, Any]:
+    ) -> dict[int, DecisionSummary]:
         """Decisions by event id (events without one may be left out)."""
         ...
-
-
-class NoDecisions:
-    def on_events(
-        self, session: Session, device_id: uuid.UUID, events: Sequence[StoredEvent]
-    ) -> dict[int, Any]:
-        return {}

@@ -24,6 +24,24 @@ from geofence.geojson import Area
 from geofence.index import LocalFrame, ZoneIndex, ZoneShape
 from geofence.models import Level, Mall, Zone
 
+_ZONES_CHANGED = "geofence.zones_changed"
+
+
+def bump_zones_version(session: Session, mall: Mall) -> None:
+    """Zones or levels of `mall` changed in this transaction: replicas rebuild its index."""
+    mall.zones_version += 1
+    mark_zones_changed(session)
+
+
+def mark_zones_changed(session: Session) -> None:
+    """This process drops its zone index once the session commits (api.deps.get_session)."""
+    session.info[_ZONES_CHANGED] = True
+
+
+def zones_changed(session: Session) -> bool:
+    """Whether the committed transaction changed zones (asked once: it forgets)."""
+    return bool(session.info.pop(_ZONES_CHANGED, False))
+
 
 @dataclass(frozen=True)
 class MallArea:

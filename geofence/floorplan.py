@@ -25,10 +25,11 @@ from sqlalchemy.orm import Session
 
 from core.db import flush_or_conflict, raise_conflict, utcnow
 from core.errors import Conflict, InvalidInput, MallcastError
+from core.tenants.models import Tenant
+from geofence.cache import bump_zones_version
 from geofence.geojson import Area, metres_to_degrees, parse_area, swap_axes
 from geofence.models import Level, Mall, Zone
 from geofence.schemas import ZoneImportResult, ZoneProperties
-from promotions.models import Tenant
 
 # Properties mallcast keeps in columns; everything else a feature carries stays in `properties`.
 COLUMN_PROPERTIES = ("name", "kind", "level", "tenant", "dwell_seconds", "ref")
@@ -74,7 +75,7 @@ class FloorPlanWriter:
         dry_run: bool = False,
     ) -> ZoneImportResult:
         """Dry or not, everything runs down to the database's own checks; the caller rolls a
-        dry run back, so that it refuses exactly what the import would."""
+        dry run back (geofence.zones.import_zones)."""
         checked, errors = self._check_all(features, default_level)
         by_ref = self._zones_by_ref([c.properties.ref for c in checked if c.properties.ref])
         if existing is not None and checked and checked[0].properties.ref is not None:
@@ -102,7 +103,7 @@ class FloorPlanWriter:
             if target is not None:
                 _fill(target, item.properties, item.shape, item.level_id)
         fresh = [item for item, target in zip(checked, targets, strict=True) if target is None]
-        self.mall.zones_version += 1
+        bump_zones_version(self.session, self.mall)
         conflict = "a concurrent change took that name or number first; retry"
         flush_or_conflict(self.session, conflict)
         # New zones in one statement, not through the unit of work: a floor plan holds hundreds,

@@ -84,12 +84,6 @@ class Matches:
     point: NDArray[np.intp]
     zone: NDArray[np.int64]
 
-    def by_point(self, n: int) -> list[frozenset[int]]:
-        out: list[set[int]] = [set() for _ in range(n)]
-        for p, z in zip(self.point.tolist(), self.zone.tolist(), strict=True):
-            out[p].add(z)
-        return [frozenset(s) for s in out]
-
 
 # Grid cells are chosen so that a level has at most about this many.
 _TARGET_CELLS = 40_000

@@ -20,7 +20,7 @@ class PingLimits:
 
 
 @dataclass(frozen=True)
-class Ping:
+class Fix:
     index: int  # position in the batch, for the answer
     ts: float  # Unix seconds, UTC
     lon: float
@@ -32,7 +32,7 @@ class Ping:
 
 
 @dataclass(frozen=True)
-class Rejection:
+class RejectedPing:
     index: int
     code: str
     message: str
@@ -40,18 +40,18 @@ class Rejection:
 
 def parse_pings(
     raw: list[Any], *, now: float, limits: PingLimits
-) -> tuple[list[Ping], list[Rejection]]:
-    pings: list[Ping] = []
-    rejections: list[Rejection] = []
+) -> tuple[list[Fix], list[RejectedPing]]:
+    pings: list[Fix] = []
+    rejections: list[RejectedPing] = []
     for index, item in enumerate(raw):
         try:
             pings.append(parse_ping(index, item, now=now, limits=limits))
         except _Rejected as exc:
-            rejections.append(Rejection(index, exc.code, exc.message))
+            rejections.append(RejectedPing(index, exc.code, exc.message))
     return pings, rejections
 
 
-def parse_ping(index: int, item: Any, *, now: float, limits: PingLimits) -> Ping:
+def parse_ping(index: int, item: Any, *, now: float, limits: PingLimits) -> Fix:
     if not isinstance(item, dict):
         raise _Rejected("invalid_ping", "a ping must be a JSON object")
     ts = parse_timestamp(item.get("ts"))
@@ -93,7 +93,7 @@ def parse_ping(index: int, item: Any, *, now: float, limits: PingLimits) -> Ping
     heading = _number(item, "heading_deg", required=False)
     if heading is not None and not 0 <= heading <= 360:
         raise _Rejected("invalid_heading", "heading_deg must be 0..360")
-    return Ping(index, ts, lon, lat, accuracy, level, speed, heading)
+    return Fix(index, ts, lon, lat, accuracy, level, speed, heading)
 
 
 def parse_timestamp(value: Any) -> float:

@@ -19,7 +19,7 @@ docs/geofencing.md has the full rules with examples.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntFlag
 from typing import Any, Protocol
@@ -57,7 +57,7 @@ class Observation:
 
 
 @dataclass(frozen=True)
-class ZoneEvent:
+class Transition:
     kind: str  # enter | dwell | exit
     zone_id: int  # MALL for the mall visit
     at: float
@@ -124,7 +124,7 @@ class ZoneGeometry(Protocol):
 @dataclass(frozen=True)
 class Advance:
     state: PresenceState
-    events: list[ZoneEvent]
+    events: list[Transition]
     flags: list[PingFlag]  # one per observation, in the order given
 
 
@@ -136,7 +136,7 @@ class PresenceTracker:
     def advance(self, state: PresenceState, observations: Sequence[Observation]) -> Advance:
         """Apply pings in time order. The input state is not modified."""
         state = _copy(state)
-        events: list[ZoneEvent] = []
+        events: list[Transition] = []
         flags = [PingFlag.NONE] * len(observations)
         order = sorted(range(len(observations)), key=lambda i: observations[i].ts)
         for i in order:
@@ -148,22 +148,22 @@ class PresenceTracker:
         calls this). Silence is counted from when its last ping arrived, not from the ping's
         own time: a phone uploading pings it buffered offline is behind, not gone."""
         state = _copy(state)
-        events: list[ZoneEvent] = []
+        events: list[Transition] = []
         if state.last_ts is not None and silent_s > self.rules.timeout_s:
             self._exit_all(state, events, at=state.last_ts, reason="timeout")
         return Advance(state, events, [])
 
-    def leave(self, state: PresenceState, *, reason: str) -> list[ZoneEvent]:
+    def leave(self, state: PresenceState, *, reason: str) -> list[Transition]:
         """End every stay now (at the last ping), e.g. when the device turns up in another mall.
 
         Modifies `state` in place; the caller owns it.
         """
-        events: list[ZoneEvent] = []
+        events: list[Transition] = []
         if state.last_ts is not None:
             self._exit_all(state, events, at=state.last_ts, reason=reason)
         return events
 
-    def _one(self, state: PresenceState, obs: Observation, events: list[ZoneEvent]) -> PingFlag:
+    def _one(self, state: PresenceState, obs: Observation, events: list[Transition]) -> PingFlag:
         rules = self.rules
         if state.last_ts is not None:
             if obs.ts == state.last_ts:
@@ -188,7 +188,7 @@ class PresenceTracker:
         for zone_id in sorted(leaving, key=lambda z: (z == MALL, z)):
             stay = state.stays.pop(zone_id)
             reason = self._exit_reason(zone_id, obs)
-            events.append(ZoneEvent("exit", zone_id, obs.ts, obs.ts - stay.entered_at,
+            events.append(Transition("exit", zone_id, obs.ts, obs.ts - stay.entered_at,
                                      obs.level, reason))  # fmt: skip
         for zone_id in sorted(obs.zones, key=lambda z: (z != MALL, z)):
             current = state.stays.get(zone_id)
@@ -196,13 +196,13 @@ class PresenceTracker:
                 share = self.zones.circle_inside(zone_id, obs.lon, obs.lat, obs.accuracy_m)
                 if share >= rules.enter_circle_share:
                     state.stays[zone_id] = ZoneStay(obs.ts, obs.ts)
-                    events.append(ZoneEvent("enter", zone_id, obs.ts, level=obs.level))
+                    events.append(Transition("enter", zone_id, obs.ts, level=obs.level))
                 continue
             current.last_inside_at = obs.ts
             dwell_s = self.zones.zone_dwell_s(zone_id)
             if not current.dwelled and dwell_s > 0 and obs.ts - current.entered_at >= dwell_s:
                 current.dwelled = True
-                events.append(ZoneEvent("dwell", zone_id, obs.ts, obs.ts - current.entered_at,
+                events.append(Transition("dwell", zone_id, obs.ts, obs.ts - current.entered_at,
                                         obs.level))  # fmt: skip
         return PingFlag.NONE
 
@@ -236,21 +236,14 @@ class PresenceTracker:
         return moved / (obs.ts - state.last_ts) > self.rules.max_speed_mps
 
     def _exit_all(
-        self, state: PresenceState, events: list[ZoneEvent], *, at: float, reason: str
+        self, state: PresenceState, events: list[Transition], *, at: float, reason: str
     ) -> None:
         for zone_id in sorted(state.stays, key=lambda z: (z == MALL, z)):
             stay = state.stays[zone_id]
-            events.append(ZoneEvent("exit", zone_id, at, stay.last_inside_at - stay.entered_at,
+            events.append(Transition("exit", zone_id, at, stay.last_inside_at - stay.entered_at,
                                     state.level, reason))  # fmt: skip
         state.stays.clear()
 
 
 def _copy(state: PresenceState) -> PresenceState:
     return replace(state, stays={k: replace(v) for k, v in state.stays.items()})
-
-
-def flags_of(values: Iterable[PingFlag]) -> int:
-    total = PingFlag.NONE
-    for value in values:
-        total |= value
-    return int(total)

@@ -180,9 +180,29 @@ class ZoneImportResult(BaseModel):
     dry_run: bool
 
 
+class ZonePropertiesOut(BaseModel):
+    """What mallcast keeps of a zone, with every other property as it was sent."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    kind: str
+    level: int | None = Field(description="Level ordinal; null: the zone spans all levels")
+    tenant: int | None
+    dwell_seconds: int
+    ref: str | None
+
+
+class ZoneFeatureOut(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: int
+    geometry: dict[str, Any] = Field(description="GeoJSON Polygon or MultiPolygon (WGS 84)")
+    properties: ZonePropertiesOut
+
+
 class FeatureCollectionOut(BaseModel):
     type: Literal["FeatureCollection"] = "FeatureCollection"
-    features: list[dict[str, Any]]
+    features: list[ZoneFeatureOut]
 
 
 class PingIn(BaseModel):
@@ -228,6 +248,23 @@ class PingFlags(BaseModel):
     flags: list[str] = Field(description="Why the ping caused no transition")
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
+class DecisionOut(BaseModel):
+    """What the promotion engine decided for an event; title, body and code only when a
+    promotion was chosen (absent otherwise, not null)."""
+
+    decision_id: int
+    outcome: Literal["sent", "holdout", "none"]
+    promotion_id: int | None
+    reason: str | None
+    title: str | None = Field(default=None, exclude_if=_absent)
+    body: str | None = Field(default=None, exclude_if=_absent)
+    code: str | None = Field(default=None, exclude_if=_absent)
+
+
 class EventOut(BaseModel):
     id: int
     kind: Literal["enter", "dwell", "exit"]
@@ -239,7 +276,7 @@ class EventOut(BaseModel):
     at: datetime
     dwell_s: float | None
     reason: str | None
-    decision: dict[str, Any] | None = Field(
+    decision: DecisionOut | None = Field(
         default=None, description="What the promotion engine decided for this event"
     )
 

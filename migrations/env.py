@@ -6,7 +6,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
-from api.schema import metadata
+from runtime.tables import metadata
 
 config = context.config
 
@@ -15,7 +15,7 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from api.runtime import database_url
+    from runtime.database import database_url
 
     return database_url(start_embedded=False)
 

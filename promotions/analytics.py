@@ -4,13 +4,13 @@ of treated and held-out pairs, lift, and how many pushes shoppers got a day (the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from promotions.measurement import lift
+from promotions.schemas import LiftOut, PromotionResults, ResultsOut, TotalResults
 
 _FUNNEL = text(
     """
@@ -54,31 +54,26 @@ _COUNTS = (
 )  # fmt: skip
 
 
-def results(session: Session, mall_id: int, tenant_id: int | None = None) -> dict[str, Any]:
+def results(session: Session, mall_id: int, tenant_id: int | None = None) -> ResultsOut:
     """Per promotion and in total (all of a tenant's, or the whole mall's)."""
     params = {"mall": mall_id, "tenant": tenant_id}
-    rows = session.execute(_FUNNEL, params).mappings().all()
-    promotions = [_with_lift(dict(row)) for row in rows]
-    total = {key: sum(p[key] for p in promotions) for key in _COUNTS}
+    rows = [dict(row) for row in session.execute(_FUNNEL, params).mappings()]
+    total = {key: sum(row[key] for row in rows) for key in _COUNTS}
     most, mean = session.execute(_PUSHES_PER_DAY, params).one()
-    return {
-        "mall_id": mall_id,
-        "tenant_id": tenant_id,
-        "total": _with_lift(total)
-        | {
-            "pushes_per_shopper_day_max": int(most),
-            "pushes_per_shopper_day_mean": round(float(mean), 3),
-        },
-        "promotions": promotions,
-    }
+    return ResultsOut(
+        mall_id=mall_id,
+        tenant_id=tenant_id,
+        total=TotalResults(
+            **total,
+            lift=_lift(total),
+            pushes_per_shopper_day_max=int(most),
+            pushes_per_shopper_day_mean=round(float(mean), 3),
+        ),
+        promotions=[PromotionResults(**row, lift=_lift(row)) for row in rows],
+    )
 
 
-def _with_lift(row: dict[str, Any]) -> dict[str, Any]:
-    result = lift(row["treated_conversions"], row["treated"], row["holdout_conversions"],
-                  row["holdout"])  # fmt: skip
-    row["lift"] = result.as_dict()
-    return row
-
-
-def only(rows: Sequence[dict[str, Any]], promotion_id: int) -> dict[str, Any] | None:
-    return next((row for row in rows if row["id"] == promotion_id), None)
+def _lift(counts: dict[str, Any]) -> LiftOut:
+    result = lift(counts["treated_conversions"], counts["treated"],
+                  counts["holdout_conversions"], counts["holdout"])  # fmt: skip
+    return LiftOut.model_validate(result, from_attributes=True)

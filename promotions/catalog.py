@@ -11,7 +11,6 @@ promotions can be edited, and editing a rejected one makes it a draft again.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from core.db import utcnow
 from core.errors import Conflict, InvalidInput, NotFound
+from core.zones import ZoneFact
 from promotions.models import MallRules, Promotion
 from promotions.payload import FCM_PAYLOAD_LIMIT, largest_payload
 from promotions.schedule import parse_days
@@ -28,15 +28,6 @@ from promotions.schemas import MallRulesIn, PromotionCreate, PromotionOut, Promo
 
 BUILTIN_SEGMENTS = ("new", "returning", "frequent", "lapsed", "high_value")
 _EDITABLE = ("draft", "rejected")
-
-
-@dataclass(frozen=True)
-class ZoneFact:
-    """What targeting needs to know of a zone (given by geofencing)."""
-
-    zone_id: int
-    tenant_id: int | None
-    kind: str
 
 
 # -- mall rules ---------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from promotions.schedule import QuietHours, WeeklyWindow, in_windows, local_time
+from promotions.schedule import QuietWindow, WeeklyWindow, in_windows, local_time
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class Shopper:
     reachable: bool = True  # has a push address
     interests: frozenset[str] = frozenset()
     segments: frozenset[str] = frozenset()
-    quiet: QuietHours | None = None
+    quiet: QuietWindow | None = None
     first_visit: bool = False
     dwell_minutes: Mapping[str, float] = field(default_factory=dict)  # by category
 
@@ -96,7 +96,7 @@ class Rules:
     timezone: str
     max_pushes_per_day: int = 3
     min_gap: timedelta = timedelta(minutes=30)
-    quiet: QuietHours | None = None
+    quiet: QuietWindow | None = None
     tenant_daily_cap: int | None = None
     holdout_share: float = 0.10
 
@@ -161,10 +161,19 @@ def decide(
 def eligibility(
     offer: Offer, occasion: Occasion, shopper: Shopper, usage: Usage, rules: Rules
 ) -> list[str]:
-    """Why the offer cannot be sent now; empty when it can."""
-    reasons = []
+    """Why the offer cannot be sent now; empty when it can. In a fixed order: the offer and
+    the occasion, then the shopper and the hour, then the caps."""
+    local = local_time(occasion.at, rules.timezone)
+    return (
+        _occasion_reasons(offer, occasion, local)
+        + _shopper_reasons(offer, shopper, rules, local)
+        + _cap_reasons(offer, occasion, usage, rules)
+    )
+
+
+def _occasion_reasons(offer: Offer, occasion: Occasion, local: datetime) -> list[str]:
     at = occasion.at
-    local = local_time(at, rules.timezone)
+    reasons = []
     if offer.status != "approved":
         reasons.append(f"status_{offer.status}")
     if (offer.starts_at and at < offer.starts_at) or (offer.ends_at and at >= offer.ends_at):
@@ -175,6 +184,11 @@ def eligibility(
         reasons.append("not_targeted")
     if not in_windows(offer.windows, local):
         reasons.append("outside_window")
+    return reasons
+
+
+def _shopper_reasons(offer: Offer, shopper: Shopper, rules: Rules, local: datetime) -> list[str]:
+    reasons = []
     if offer.segments and not offer.segments & shopper.segments:
         reasons.append("audience_segment")
     if offer.interests and not offer.interests & shopper.interests:
@@ -191,22 +205,26 @@ def eligibility(
         reasons.append("mall_quiet_hours")
     if shopper.quiet and shopper.quiet.contains(local):
         reasons.append("shopper_quiet_hours")
+    return reasons
+
+
+def _cap_reasons(offer: Offer, occasion: Occasion, usage: Usage, rules: Rules) -> list[str]:
+    reasons = []
     if usage.shopper_today >= rules.max_pushes_per_day:
         reasons.append("mall_daily_cap")
-    if usage.shopper_last_push and at - usage.shopper_last_push < rules.min_gap:
+    if usage.shopper_last_push and occasion.at - usage.shopper_last_push < rules.min_gap:
         reasons.append("too_soon_after_last_push")
     if rules.tenant_daily_cap is not None and (
         usage.tenant_today.get(offer.tenant_id, 0) >= rules.tenant_daily_cap
     ):
         reasons.append("tenant_daily_cap")
-    if _reached(usage.shopper_offer_today.get(offer.id, 0), offer.per_shopper_per_day):
-        reasons.append("shopper_daily_limit")
-    if _reached(usage.shopper_offer_total.get(offer.id, 0), offer.per_shopper_total):
-        reasons.append("shopper_total_limit")
-    if _reached(usage.offer_today.get(offer.id, 0), offer.pushes_per_day):
-        reasons.append("offer_daily_limit")
-    if _reached(usage.offer_total.get(offer.id, 0), offer.budget_pushes):
-        reasons.append("budget_spent")
+    limits = (
+        (usage.shopper_offer_today, offer.per_shopper_per_day, "shopper_daily_limit"),
+        (usage.shopper_offer_total, offer.per_shopper_total, "shopper_total_limit"),
+        (usage.offer_today, offer.pushes_per_day, "offer_daily_limit"),
+        (usage.offer_total, offer.budget_pushes, "budget_spent"),
+    )
+    reasons += [why for counts, limit, why in limits if _reached(counts.get(offer.id, 0), limit)]
     if offer.id in usage.redeemed:
         reasons.append("already_redeemed")
     return reasons

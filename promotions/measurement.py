@@ -28,9 +28,6 @@ class Lift:
     ci_high: float | None
     relative_lift: float | None  # treated_rate / holdout_rate - 1
 
-    def as_dict(self) -> dict[str, float | int | None]:
-        return {key: getattr(self, key) for key in self.__dataclass_fields__}
-
 
 def lift(
     treated_conversions: int,

@@ -6,23 +6,24 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput
-from geofence.models import Mall
 from promotions.catalog import BUILTIN_SEGMENTS, get_rules
-from promotions.decisions import custom_segments, shopper_facts
+from promotions.inputs import custom_segments, shopper_facts
 from promotions.models import PromotionDay, ShopperSegments
 from promotions.schedule import local_time
+from promotions.schemas import DayResults, SegmentSizesOut
 from promotions.segments import segments_of
 
 _SHOPPERS_OF_MALL = text(
     "SELECT DISTINCT device_id FROM zone_events "
     "WHERE mall_id = :m AND subject = 'mall' AND kind = 'enter' AND at >= :since"
 )
+# The mall's time zone (local days), read like _ROLL_UP reads it: the table is geofencing's.
+_MALL_TIMEZONE = text("SELECT timezone FROM malls WHERE id = :m")
 MAX_DAYS = 366
 
 
@@ -45,7 +46,7 @@ def recompute_segments(
     return len(rows)
 
 
-def segment_sizes(session: Session, mall_id: int) -> dict[str, Any]:
+def segment_sizes(session: Session, mall_id: int) -> SegmentSizesOut:
     rows = session.execute(
         select(ShopperSegments.segments, ShopperSegments.computed_at).where(
             ShopperSegments.mall_id == mall_id
@@ -54,12 +55,12 @@ def segment_sizes(session: Session, mall_id: int) -> dict[str, Any]:
     known = list(BUILTIN_SEGMENTS) + [s.name for s in get_rules(session, mall_id).segments]
     sizes = Counter(dict.fromkeys(known, 0))
     sizes.update(name for segments, _ in rows for name in segments)
-    return {
-        "mall_id": mall_id,
-        "computed_at": max((at for _, at in rows), default=None),
-        "shoppers": len(rows),
-        "segments": dict(sizes),
-    }
+    return SegmentSizesOut(
+        mall_id=mall_id,
+        computed_at=max((at for _, at in rows), default=None),
+        shoppers=len(rows),
+        segments=dict(sizes),
+    )
 
 
 # Per promotion and local day from `since` on: decisions by their day, redemptions by theirs.
@@ -93,7 +94,7 @@ _ROLL_UP = text(
 def roll_up(session: Session, mall_id: int, now: datetime, *, days: int = 7) -> int:
     """Rebuild the last `days` local days of the mall's promotions (late deliveries, opens and
     redemptions land in days already rolled up). Returns how many promotion-days."""
-    timezone = session.execute(select(Mall.timezone).where(Mall.id == mall_id)).scalar_one()
+    timezone = session.execute(_MALL_TIMEZONE, {"m": mall_id}).scalar_one()
     since_day = local_time(now, timezone).date() - timedelta(days=days - 1)
     # A day starts at local midnight; a UTC bound a day earlier catches it whatever the zone.
     since = datetime.combine(since_day, datetime.min.time(), now.tzinfo) - timedelta(days=1)
@@ -113,11 +114,11 @@ def daily(
     until: date | None,
     now: datetime,
     tenant_id: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[DayResults]:
     """The rolled-up days, oldest first, per promotion (a tenant's own only). Without bounds:
     the last 30 days of the mall's calendar."""
     if until is None:
-        timezone = session.execute(select(Mall.timezone).where(Mall.id == mall_id)).scalar_one()
+        timezone = session.execute(_MALL_TIMEZONE, {"m": mall_id}).scalar_one()
         until = local_time(now, timezone).date()
     if since is None:
         since = until - timedelta(days=29)
@@ -131,9 +132,4 @@ def daily(
     if tenant_id is not None:
         query = query.where(PromotionDay.tenant_id == tenant_id)
     rows = session.scalars(query.order_by(PromotionDay.day, PromotionDay.promotion_id)).all()
-    return [
-        {"day": r.day.isoformat(), "promotion_id": r.promotion_id, "tenant_id": r.tenant_id,
-         "sent": r.sent, "held_out": r.held_out, "delivered": r.delivered, "opened": r.opened,
-         "redeemed": r.redeemed, "computed_at": r.computed_at}
-        for r in rows
-    ]  # fmt: skip
+    return [DayResults.model_validate(row, from_attributes=True) for row in rows]

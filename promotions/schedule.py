@@ -76,7 +76,7 @@ class WeeklyWindow:
 
 
 @dataclass(frozen=True)
-class QuietHours:
+class QuietWindow:
     hours: TimeRange
 
     def contains(self, local: datetime) -> bool:

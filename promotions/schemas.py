@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -16,31 +16,6 @@ from pydantic import (
 )
 
 from core.numbers import JsonBool, JsonFloat, JsonInt
-
-
-class TenantCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=200, examples=["STARBUCKS COFFEE"])
-    category: str = Field(min_length=1, max_length=64, examples=["cafe"])
-
-
-class TenantUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    category: str | None = Field(default=None, min_length=1, max_length=64)
-
-
-class TenantOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    mall_id: int
-    name: str
-    category: str
-    created_at: datetime
-
 
 # -- promotions -----------------------------------------------------------------------------
 
@@ -264,3 +239,115 @@ class CodeRedemption(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(min_length=4, max_length=32, examples=["K7PX2QMA"])
+
+
+# -- answers: outcomes, results, explanations ---------------------------------------------------
+
+
+def _absent(value: object) -> bool:
+    return value is None
+
+
+class OpenedOut(BaseModel):
+    decision_id: int
+    opened_at: datetime | None
+
+
+class RedemptionOut(BaseModel):
+    promotion_id: int
+    decision_id: int | None = Field(description="The push (or holdout) it is attributed to")
+    redeemed_at: datetime
+
+
+class LiftOut(BaseModel):
+    """Treated vs held-out conversion of shopper-offer pairs; lift with a 95% interval."""
+
+    treated: int
+    treated_conversions: int
+    holdout: int
+    holdout_conversions: int
+    treated_rate: float | None
+    holdout_rate: float | None
+    lift: float | None = Field(description="treated_rate - holdout_rate")
+    ci_low: float | None
+    ci_high: float | None
+    relative_lift: float | None = Field(description="treated_rate / holdout_rate - 1")
+
+
+class Funnel(BaseModel):
+    sent: int = Field(description="Decided to push")
+    delivered: int = Field(description="Accepted by FCM")
+    held_out: int = Field(description="Chosen, not pushed: the holdout")
+    opened: int
+    eligible_shoppers: int
+    treated: int
+    holdout: int
+    redeemed: int
+    treated_conversions: int
+    holdout_conversions: int
+    lift: LiftOut
+
+
+class PromotionResults(Funnel):
+    id: int
+    tenant_id: int
+    title: str
+
+
+class TotalResults(Funnel):
+    pushes_per_shopper_day_max: int
+    pushes_per_shopper_day_mean: float
+
+
+class ResultsOut(BaseModel):
+    mall_id: int
+    tenant_id: int | None = Field(description="Set when the results are one tenant's")
+    total: TotalResults
+    promotions: list[PromotionResults]
+
+
+class DayResults(BaseModel):
+    day: date = Field(description="A day of the mall's calendar")
+    promotion_id: int
+    tenant_id: int
+    sent: int
+    held_out: int
+    delivered: int
+    opened: int
+    redeemed: int
+    computed_at: datetime
+
+
+class SegmentSizesOut(BaseModel):
+    mall_id: int
+    computed_at: datetime | None = Field(description="When the nightly recompute last ran")
+    shoppers: int
+    segments: dict[str, int]
+
+
+class PromotionVerdict(BaseModel):
+    """One promotion's fate in one decision: chosen, dropped (why) or outranked (by how much)."""
+
+    chosen: bool
+    outcome: str | None = Field(default=None, exclude_if=_absent)
+    score: dict[str, float] | None = Field(default=None, exclude_if=_absent)
+    dropped_because: list[str] | None = Field(default=None, exclude_if=_absent)
+    outranked: bool | None = Field(default=None, exclude_if=_absent)
+    winner_score: dict[str, float] | None = Field(default=None, exclude_if=_absent)
+
+
+class DecisionExplained(BaseModel):
+    decision_id: int
+    event_id: int | None
+    at: datetime
+    outcome: str
+    promotion_id: int | None
+    reason: str | None
+    segments: list[str]
+    opened_at: datetime | None
+    explanation: dict[str, Any] | None = Field(
+        default=None, exclude_if=_absent, description="Without ?promotion_id: the whole record"
+    )
+    for_promotion: PromotionVerdict | None = Field(
+        default=None, exclude_if=_absent, description="With ?promotion_id: that one's fate"
+    )

@@ -63,7 +63,7 @@ class ShopperFacts:
 
 
 @dataclass(frozen=True)
-class Condition:
+class Clause:
     fact: str
     op: str
     value: Any
@@ -81,7 +81,7 @@ class Condition:
 @dataclass(frozen=True)
 class SegmentRule:
     name: str
-    conditions: tuple[Condition, ...]
+    conditions: tuple[Clause, ...]
 
 
 def segments_of(

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import math
 import threading
 import uuid
@@ -243,7 +242,3 @@ def local_service_account(local_url: str) -> dict[str, Any]:
         "client_id": "1",
         "token_uri": local_url.rstrip("/") + "/token",
     }
-
-
-def credentials_project(path: Path) -> str | None:
-    return str(json.loads(path.read_text()).get("project_id") or "") or None

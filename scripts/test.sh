@@ -10,5 +10,8 @@ echo "== ruff"
 .venv/bin/ruff format --check .
 echo "== mypy"
 .venv/bin/mypy .
+echo "== architecture"
+.venv/bin/lint-imports --no-cache  # the package layers of docs/architecture.md
+.venv/bin/python scripts/check_size.py  # no product file over ~400 lines
 echo "== pytest"
 .venv/bin/pytest "$@"

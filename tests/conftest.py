@@ -16,13 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import make_url, text
 
+from access.keys import create_key
 from api.app import create_app
-from api.db import Database, libpq_conninfo
-from api.embedded import ClusterState, EmbeddedPostgres
-from api.keys import create_key
-from api.migrate import upgrade
-from api.schema import metadata
-from api.settings import Settings
+from core.db import Database, libpq_conninfo
+from core.settings import Settings
+from runtime.embedded import ClusterState, EmbeddedPostgres
+from runtime.migrate import upgrade
+from runtime.tables import metadata
 
 
 class TestServer:

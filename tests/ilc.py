@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from api.demo.seed import FloorPlan, floor_plans, footprint
+from demo.seed import FloorPlan, floor_plans, footprint
 from geofence.geojson import to_geojson
 
 

@@ -8,11 +8,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
+from access.keys import revoke_key
+from access.models import ApiKey
 from api.app import create_app
-from api.db import Database
-from api.keys import revoke_key
-from api.models import ApiKey
-from api.settings import Settings
+from core.db import Database
+from core.settings import Settings
 from tests.conftest import bearer, issue_key
 from tests.ilc import mall_body, zone_feature
 from tests.test_malls_api import create_mall, error_of

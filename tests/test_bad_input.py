@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DataError
 
-from api.db import Database
 from api.errors import install_error_handlers
+from core.db import Database
 from geofence.models import Ping, Zone
 from tests.ilc import zone_feature
 from tests.test_malls_api import error_of
@@ -171,8 +171,8 @@ def test_tenant_patch_with_an_explicit_null_names_the_field(
 
 
 def _tenant(client: TestClient, db: Database) -> dict[str, str]:
-    from api.demo.seed import seed_demo
-    from promotions.models import Tenant
+    from core.tenants.models import Tenant
+    from demo.seed import seed_demo
     from tests.conftest import bearer, issue_key
 
     with db.sessions() as session:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.embedded import ClusterState, EmbeddedPostgres
+from runtime.embedded import ClusterState, EmbeddedPostgres
 from tests.shipped import MALLCAST, env_for, free_port, run
 
 pytestmark = pytest.mark.slow  # processes of their own: not in the fast lane

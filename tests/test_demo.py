@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from api.demo.run import SimClock, evening_start
-from api.demo.seed import TIMEZONE
-from api.embedded import ClusterState, EmbeddedPostgres
+from demo.run import SimClock, evening_start
+from demo.seed import TIMEZONE
+from runtime.embedded import ClusterState, EmbeddedPostgres
 from tests.shipped import MALLCAST, Process, Server, env_for, free_port
 
 pytestmark = pytest.mark.slow  # processes of their own: not in the fast lane

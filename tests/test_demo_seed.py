@@ -6,12 +6,12 @@ from collections import Counter
 
 from sqlalchemy import func, select, text
 
-from api.db import Database
-from api.demo.seed import MALL_NAME, TENANTS, floor_plans, seed_demo
+from core.db import Database
 from core.scope import MallScope
-from geofence import service
+from core.tenants.models import Tenant
+from demo.seed import MALL_NAME, TENANTS, floor_plans, seed_demo
+from geofence import zones
 from geofence.models import Level, Mall, Zone
-from promotions.models import Tenant
 
 
 def test_seed_builds_the_real_mall(db: Database) -> None:
@@ -67,8 +67,8 @@ def test_seed_is_idempotent_and_exact(db: Database) -> None:
         assert session.scalar(select(Mall.name)) == MALL_NAME
 
         plan = floor_plans()[2]
-        exported = service.list_zones(session, MallScope.everything(), first.id, level=1)
-        by_ref = {view.zone.ref: view.feature() for view in exported}
+        exported = zones.list_zones(session, MallScope.everything(), first.id, level=1)
+        by_ref = {view.zone.ref: view.feature().model_dump() for view in exported}
         for unit in plan.units:
             geometry = by_ref[unit["properties"]["id"]]["geometry"]
             assert geometry["coordinates"] == unit["geometry"]["coordinates"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from api.settings import Settings
+from core.settings import Settings
 from tests.shipped import env_for, free_port
 from tests.test_cli import serve_until_healthy
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from api.embedded import (
+from runtime.embedded import (
     ClusterState,
     EmbeddedError,
     EmbeddedPostgres,

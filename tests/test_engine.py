@@ -21,8 +21,8 @@ from promotions.engine import (
     eligibility,
     in_holdout,
 )
-from promotions.schedule import QuietHours, TimeRange, WeeklyWindow, parse_days, parse_hhmm
-from promotions.segments import Condition, SegmentRule, ShopperFacts, segments_of
+from promotions.schedule import QuietWindow, TimeRange, WeeklyWindow, parse_days, parse_hhmm
+from promotions.segments import Clause, SegmentRule, ShopperFacts, segments_of
 
 # Tuesday 2026-11-24 19:00 in Shanghai (11:00 UTC): an evening in the mall.
 EVENING = datetime(2026, 11, 24, 11, 0, tzinfo=UTC)
@@ -35,7 +35,7 @@ SHOPPER = Shopper(
     uuid.UUID(int=1), interests=frozenset({"cafe"}), segments=frozenset({"returning"})
 )
 RULES = Rules("Asia/Shanghai", max_pushes_per_day=3, min_gap=timedelta(minutes=30),
-              quiet=QuietHours(TimeRange(parse_hhmm("22:00"), parse_hhmm("09:00"))),
+              quiet=QuietWindow(TimeRange(parse_hhmm("22:00"), parse_hhmm("09:00"))),
               tenant_daily_cap=100, holdout_share=0.0)  # fmt: skip
 
 
@@ -68,7 +68,7 @@ def at_local(hour: int, minute: int = 0) -> datetime:
         ({}, {}, {"reachable": False}, {}, ["no_push_address"]),
         ({}, {"at": at_local(3)}, {}, {}, ["mall_quiet_hours"]),
         ({}, {"at": at_local(22, 30)}, {}, {}, ["mall_quiet_hours"]),
-        ({}, {}, {"quiet": QuietHours(TimeRange(parse_hhmm("18:00"), parse_hhmm("20:00")))}, {},
+        ({}, {}, {"quiet": QuietWindow(TimeRange(parse_hhmm("18:00"), parse_hhmm("20:00")))}, {},
          ["shopper_quiet_hours"]),
         ({}, {}, {}, {"shopper_today": 3}, ["mall_daily_cap"]),
         ({}, {}, {}, {"shopper_last_push": EVENING - timedelta(minutes=10)},
@@ -181,13 +181,13 @@ def test_segments(facts: ShopperFacts, expected: set[str]) -> None:
 
 
 def test_operator_defined_segment() -> None:
-    rule = SegmentRule("browsers", (Condition("visits_30d", ">=", 2),
-                                    Condition("redemptions", "==", 0)))  # fmt: skip
-    gold = SegmentRule("gold", (Condition("loyalty_tier", "==", "gold"),))
+    rule = SegmentRule("browsers", (Clause("visits_30d", ">=", 2),
+                                    Clause("redemptions", "==", 0)))  # fmt: skip
+    gold = SegmentRule("gold", (Clause("loyalty_tier", "==", "gold"),))
     assert "browsers" in segments_of(ShopperFacts(visits(3, 0)), NOW, [rule])
     assert "browsers" not in segments_of(ShopperFacts(visits(3, 0), redemptions=1), NOW, [rule])
     assert "gold" in segments_of(ShopperFacts(visits(0), loyalty_tier="gold"), NOW, [gold])
-    mixed = SegmentRule("odd", (Condition("loyalty_tier", ">", 3),))  # text vs number
+    mixed = SegmentRule("odd", (Clause("loyalty_tier", ">", 3),))  # text vs number
     assert "odd" not in segments_of(ShopperFacts(visits(0), loyalty_tier="gold"), NOW, [mixed])
 
 

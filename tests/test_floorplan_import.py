@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from api.demo.seed import zone_features
+from demo.seed import zone_features
 from tests.ilc import floor
 from tests.test_malls_api import error_of
 from tests.test_zones_api import mall, zones_url

@@ -17,14 +17,14 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from sqlalchemy import text
 
-from api.db import Database
-from api.demo.seed import seed_demo
+from core.db import Database
 from core.scope import MallScope
+from demo.seed import seed_demo
 from geofence.cache import ZoneIndexCache
 from geofence.floorplan import GeometryLimits
 from geofence.geojson import to_geojson
 from geofence.index import NO_LEVEL
-from geofence.service import import_zones, list_zones
+from geofence.zones import import_zones, list_zones
 
 
 def _special_zones(atrium: Polygon, stores: list[Polygon]) -> list[dict[str, object]]:
@@ -91,7 +91,7 @@ def test_zone_index_matches_postgis_st_covers(db: Database) -> None:
                 add(inside_hole.x, inside_hole.y, lv)
                 x, y = interior.coords[0]
                 add(x, y, lv)
-    walks = resources.files("api.demo").joinpath("ilc_site1", "waypoints.csv").read_text()
+    walks = resources.files("demo").joinpath("ilc_site1", "waypoints.csv").read_text()
     for row in csv.DictReader(walks.splitlines()):  # where people really walked
         add(float(row["lon"]), float(row["lat"]), int(row["level"]))
     assert len(lon) >= 10_000

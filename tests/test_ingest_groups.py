@@ -13,13 +13,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.db import Database
-from api.ingest import IngestGate
+from api.ingest_gate import IngestGate
 from api.metrics import Metrics
+from api.rules import ingest_limits, presence_rules
+from core.db import Database
 from core.errors import Forbidden, InvalidInput, Unauthorized
 from core.events import EventSink, StoredEvent
+from geofence.ingest import IngestRequest, IngestResult
 from geofence.models import Ping, ZoneEvent
-from geofence.tracking import IngestRequest, IngestResult
 from tests.test_pings_api import mall_id, ping, register, starbucks
 
 __all__ = ["mall_id"]
@@ -156,14 +157,14 @@ def test_one_device_twice_goes_in_two_groups_in_order(
 
 
 def test_a_device_appears_once_per_group(client: TestClient) -> None:
-    from geofence.tracking import ingest_group
+    from geofence.ingest import ingest_group
 
     shopper = device(client, location=True)
     state = client.app.state  # type: ignore[attr-defined]
     with state.database.sessions() as session, pytest.raises(ValueError, match="twice"):
         ingest_group(session, state.zone_cache, [IngestRequest(shopper, [])] * 2, now=0.0,
-                     rules=state.settings.presence_rules(),
-                     limits=state.settings.ingest_limits(), sink=state.event_sink)  # fmt: skip
+                     rules=presence_rules(state.settings),
+                     limits=ingest_limits(state.settings), sink=state.event_sink)  # fmt: skip
 
 
 def test_a_request_whose_client_went_away_is_still_ingested(

@@ -11,11 +11,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from api.app import create_app
-from api.db import Database
-from api.jobs import Jobs, schedule, start_scheduler
-from api.settings import Settings
+from api.rules import presence_rules
+from core.db import Database
+from core.settings import Settings
+from geofence.maintenance import sweep_presence
 from geofence.models import Ping, Presence, ZoneEvent
-from geofence.tracking import _LOCK, sweep_presence
+from geofence.storage import _LOCK
+from runtime.jobs import Jobs, schedule, start_scheduler
 from tests.test_pings_api import count, mall_id, ping, register, starbucks
 
 __all__ = ["mall_id"]
@@ -91,7 +93,7 @@ def test_the_sweep_never_waits_for_a_device_pinging_right_now(
         pinging.execute(_LOCK, {"ids": [device_id]}).one()
         sweeping.execute(text("SET LOCAL lock_timeout = '3s'"))
         swept = sweep_presence(sweeping, jobs.cache, now=time.time(),
-                               rules=jobs.settings.presence_rules(), sink=jobs.sink)  # fmt: skip
+                               rules=presence_rules(jobs.settings), sink=jobs.sink)  # fmt: skip
         sweeping.commit()
         assert swept == 0
         pinging.rollback()
@@ -196,7 +198,7 @@ def test_a_database_outage_is_one_log_line_per_job_not_one_per_run(
 ) -> None:
     from sqlalchemy.exc import OperationalError
 
-    from api.jobs import _logged
+    from runtime.jobs import _logged
 
     answers: list[Exception | None] = [OperationalError("SELECT 1", {}, ConnectionError())] * 3
     answers.append(None)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from api.demo.http import LeanClient
 from bench.common import free_port
+from demo.http import LeanClient
 
 Scope = dict[str, Any]
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.db import Database
+from core.db import Database
 from tests.conftest import bearer, issue_key
 from tests.ilc import mall_body
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from api import migrate
-from api.schema import metadata
+from runtime import migrate
+from runtime.tables import metadata
 from tests.conftest import TestServer
 
 

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.db import Database
+from core.db import Database
 from geofence.models import Ping, ZoneEvent
 from tests.test_malls_api import error_of
 from tests.test_pings_api import count, mall_id, register, starbucks

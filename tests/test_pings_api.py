@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.app import create_app
-from api.db import Database
-from api.demo.seed import seed_demo
-from api.settings import Settings
+from core.db import Database
+from core.settings import Settings
+from demo.seed import seed_demo
 from geofence.cache import ZoneIndexCache
 from geofence.models import Mall, Ping, Presence, Zone, ZoneEvent
 from tests.conftest import bearer

@@ -14,7 +14,7 @@ from geofence.presence import (
     PresenceRules,
     PresenceState,
     PresenceTracker,
-    ZoneEvent,
+    Transition,
 )
 from tests.walks import STARBUCKS_F1, STARBUCKS_F2, Mall, observe, real_mall
 
@@ -26,7 +26,7 @@ def mall() -> Mall:
     return real_mall(dwell_s=60)
 
 
-def zone_events(events: list[ZoneEvent], zone_id: int) -> list[tuple[str, float]]:
+def zone_events(events: list[Transition], zone_id: int) -> list[tuple[str, float]]:
     return [(e.kind, e.at) for e in events if e.zone_id == zone_id]
 
 

@@ -10,9 +10,10 @@ import uuid
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.db import Database
+from api.rules import ingest_limits, presence_rules
+from core.db import Database
+from geofence.ingest import IngestRequest, IngestResult, ingest_group
 from geofence.models import ZoneEvent
-from geofence.tracking import IngestRequest, IngestResult, ingest_group
 from tests.test_ingest_groups import device
 from tests.test_pings_api import mall_id, ping, starbucks
 
@@ -25,7 +26,7 @@ def ingest(client: TestClient, db: Database, request: IngestRequest) -> tuple[ob
     session = db.sessions().__enter__()
     [outcome] = ingest_group(
         session, state.zone_cache, [request], now=time.time(),
-        rules=state.settings.presence_rules(), limits=state.settings.ingest_limits(),
+        rules=presence_rules(state.settings), limits=ingest_limits(state.settings),
         sink=state.event_sink,
     )  # fmt: skip
     return session, outcome

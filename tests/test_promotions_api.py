@@ -13,9 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.db import Database
-from api.demo.seed import seed_demo
-from promotions.models import Decision, Tenant
+from core.db import Database
+from core.tenants.models import Tenant
+from demo.seed import seed_demo
+from promotions.models import Decision
 from tests.conftest import bearer, issue_key
 from tests.test_malls_api import error_of
 from tests.test_pings_api import ping, register, starbucks

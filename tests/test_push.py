@@ -14,10 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
-from api.db import Database
+from core.db import Database
+from core.devices.models import Device
 from push.fcm_server import FakeFCM, Fault
 from push.gateway import FcmGateway, Push, Send
-from push.models import Delivery, Device
+from push.models import Delivery
 from push.outbox import Dispatcher, RetryPolicy, enqueue
 from tests.test_pings_api import starbucks
 from tests.test_promotions_api import approved_promotion, evening_now, mall, shopper, walk_in

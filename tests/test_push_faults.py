@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from api.db import Database
+from core.db import Database
 from push.fcm_server import FakeFCM, Fault
 from push.gateway import FcmGateway
 from push.models import Delivery

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from api.db import Database
+from core.db import Database
 from tests.test_jobs import jobs_for
 from tests.test_malls_api import error_of
 from tests.test_pings_api import starbucks

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from promotions.schedule import (
-    QuietHours,
+    QuietWindow,
     TimeRange,
     WeeklyWindow,
     in_windows,
@@ -23,7 +23,7 @@ FRIDAY_NIGHT = WeeklyWindow(
     parse_days(["fri"]), TimeRange(parse_hhmm("22:00"), parse_hhmm("02:00"))
 )
 WEEKEND = WeeklyWindow(parse_days(["weekend"]), TimeRange(parse_hhmm("00:00"), parse_hhmm("24:00")))
-QUIET = QuietHours(TimeRange(parse_hhmm("22:00"), parse_hhmm("09:00")))
+QUIET = QuietWindow(TimeRange(parse_hhmm("22:00"), parse_hhmm("09:00")))
 
 
 @pytest.mark.parametrize(

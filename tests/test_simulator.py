@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from shapely.geometry import Point, shape
 
-from api.demo.seed import floor_plans
-from api.demo.simulator import Simulation, mall_map
+from demo.seed import floor_plans
+from demo.simulator import Simulation, mall_map
 
 START = 1_790_000_000.0  # any instant: the simulator takes time as a parameter
 

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import shape
 
-from api.demo.seed import zone_features
+from demo.seed import zone_features
 from geofence.floorplan import GeometryLimits
 from geofence.geojson import swap_axes, to_geojson
 from tests.ilc import floor, mall_body, unit, zone_feature

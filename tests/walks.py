@@ -8,7 +8,7 @@ from functools import cache
 
 from shapely.geometry import shape
 
-from api.demo.seed import floor_plans, footprint
+from demo.seed import floor_plans, footprint
 from geofence.index import NO_LEVEL, ZoneIndex, ZoneShape
 from geofence.presence import Observation
 

@@ -7,12 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from api.auth import Operator, OperatorMall
-from api.db import SessionDep
-from api.deps import ZoneCacheDep
+from api.deps import SessionDep, SettingsDep, ZoneCacheDep
 from api.params import LevelOrdinal
+from api.rules import geometry_limits
 from api.schemas import error_responses
-from api.settings import SettingsDep
-from geofence import service
+from geofence import levels, malls
 from geofence.geojson import to_geojson
 from geofence.models import Level, Mall
 from geofence.schemas import LevelCreate, LevelOut, LevelUpdate, MallCreate, MallOut, MallUpdate
@@ -25,7 +24,7 @@ def mall_out(mall: Mall) -> MallOut:
         id=mall.id,
         name=mall.name,
         timezone=mall.timezone,
-        footprint=to_geojson(service.mall_footprint(mall)),
+        footprint=to_geojson(malls.mall_footprint(mall)),
         zones_version=mall.zones_version,
         created_at=mall.created_at,
         updated_at=mall.updated_at,
@@ -41,7 +40,7 @@ def level_out(level: Level) -> LevelOut:
     responses=error_responses(401, 403),
 )  # fmt: skip
 def list_malls(operator: Operator, session: SessionDep) -> list[MallOut]:
-    return [mall_out(mall) for mall in service.list_malls(session, operator.scope)]
+    return [mall_out(mall) for mall in malls.list_malls(session, operator.scope)]
 
 
 @router.post(
@@ -58,9 +57,7 @@ def create_mall(
     cache: ZoneCacheDep,
     settings: SettingsDep,
 ) -> MallOut:
-    mall = service.create_mall(session, operator.scope, body, settings.geometry_limits())
-    session.commit()
-    cache.invalidate()
+    mall = malls.create_mall(session, operator.scope, body, geometry_limits(settings))
     return mall_out(mall)
 
 
@@ -86,9 +83,7 @@ def update_mall(
     cache: ZoneCacheDep,
     settings: SettingsDep,
 ) -> MallOut:
-    mall = service.update_mall(session, operator.scope, mall.id, body, settings.geometry_limits())
-    session.commit()
-    cache.invalidate()
+    mall = malls.update_mall(session, operator.scope, mall.id, body, geometry_limits(settings))
     return mall_out(mall)
 
 
@@ -108,9 +103,7 @@ def delete_mall(
         Query(max_length=200, description="The mall's name: needed when it holds zones or tenants"),
     ] = None,
 ) -> Response:
-    service.delete_mall(session, operator.scope, mall.id, confirm=confirm)
-    session.commit()
-    cache.invalidate()
+    malls.delete_mall(session, operator.scope, mall.id, confirm=confirm)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -119,7 +112,7 @@ def delete_mall(
     responses=error_responses(401, 403, 404),
 )  # fmt: skip
 def list_levels(mall: OperatorMall, operator: Operator, session: SessionDep) -> list[LevelOut]:
-    return [level_out(level) for level in service.list_levels(session, operator.scope, mall.id)]
+    return [level_out(level) for level in levels.list_levels(session, operator.scope, mall.id)]
 
 
 @router.post(
@@ -136,9 +129,7 @@ def create_level(
     session: SessionDep,
     cache: ZoneCacheDep,
 ) -> LevelOut:
-    level = service.create_level(session, operator.scope, mall.id, body)
-    session.commit()
-    cache.invalidate()
+    level = levels.create_level(session, operator.scope, mall.id, body)
     return level_out(level)
 
 
@@ -149,7 +140,7 @@ def create_level(
 def read_level(
     mall: OperatorMall, ordinal: LevelOrdinal, operator: Operator, session: SessionDep
 ) -> LevelOut:
-    return level_out(service.get_level(session, operator.scope, mall.id, ordinal))
+    return level_out(levels.get_level(session, operator.scope, mall.id, ordinal))
 
 
 @router.patch(
@@ -166,9 +157,7 @@ def update_level(
     session: SessionDep,
     cache: ZoneCacheDep,
 ) -> LevelOut:
-    level = service.update_level(session, operator.scope, mall.id, ordinal, body)
-    session.commit()
-    cache.invalidate()
+    level = levels.update_level(session, operator.scope, mall.id, ordinal, body)
     return level_out(level)
 
 
@@ -185,7 +174,5 @@ def delete_level(
     session: SessionDep,
     cache: ZoneCacheDep,
 ) -> Response:
-    service.delete_level(session, operator.scope, mall.id, ordinal)
-    session.commit()
-    cache.invalidate()
+    levels.delete_level(session, operator.scope, mall.id, ordinal)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -10,7 +10,6 @@ import base64
 import binascii
 import json
 import logging
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Security
@@ -18,18 +17,15 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from api.auth import OWNTRACKS, DeviceTokensDep, authenticate_device
-from api.db import SessionDep
-from api.deps import EventSinkDep, MetricsDep, ZoneCacheDep
+from api.deps import IngestGateDep, MetricsDep, SessionDep, ZoneCacheDep
 from api.metrics import Metrics
 from api.routers.shoppers import count
 from api.schemas import error_responses
-from api.settings import Settings, SettingsDep
+from core.devices.models import Device
 from core.errors import BadRequest, InvalidInput, MallcastError, Unauthorized
-from core.events import EventSink
 from geofence.cache import ZoneIndexCache
+from geofence.ingest import IngestRequest
 from geofence.owntracks import location_ping, set_waypoints
-from geofence.tracking import ingest_pings
-from push.models import Device
 
 router = APIRouter(tags=["shoppers: OwnTracks"])
 log = logging.getLogger("mallcast.owntracks")
@@ -75,9 +71,8 @@ async def owntracks(
     request: Request,
     device: OwnTracksDevice,
     session: SessionDep,
-    settings: SettingsDep,
     cache: ZoneCacheDep,
-    sink: EventSinkDep,
+    gate: IngestGateDep,
     metrics: MetricsDep,
 ) -> list[dict[str, Any]]:
     body = await request.body()
@@ -89,7 +84,12 @@ async def owntracks(
         return _dropped(metrics, exc.code)
     if ping is None:
         return []
-    return await run_in_threadpool(_ingest, session, cache, sink, device, ping, settings, metrics)
+    # The same gate as /v1/pings: batched with other devices' pings, in its own transaction.
+    result = await gate.ingest(IngestRequest(device.id, [ping], None, device.token_version))
+    if result.rejections:  # the one ping was refused: nothing was stored
+        return _dropped(metrics, result.rejections[0].code)
+    count(metrics, result)
+    return await run_in_threadpool(_waypoints, session, cache, device, result.mall_id)
 
 
 def _payload(body: bytes) -> dict[str, Any]:
@@ -109,34 +109,12 @@ def _dropped(metrics: Metrics, reason: str) -> list[dict[str, Any]]:
     return []
 
 
-def _ingest(
-    session: Session,
-    cache: ZoneIndexCache,
-    sink: EventSink,
-    device: Device,
-    ping: dict[str, Any],
-    settings: Settings,
-    metrics: Metrics,
+def _waypoints(
+    session: Session, cache: ZoneIndexCache, device: Device, mall_id: int | None
 ) -> list[dict[str, Any]]:
-    result = ingest_pings(
-        session,
-        cache,
-        device,
-        [ping],
-        mall_hint=None,
-        now=time.time(),
-        rules=settings.presence_rules(),
-        limits=settings.ingest_limits(),
-        sink=sink,
-    )
-    if result.rejections:
-        session.rollback()
-        return _dropped(metrics, result.rejections[0].code)
-    messages: list[dict[str, Any]] = []
-    index = cache.index(session, result.mall_id) if result.mall_id is not None else None
-    if index is not None and device.owntracks_waypoints_version != index.version:
-        messages.append(set_waypoints(index))
-        device.owntracks_waypoints_version = index.version
-    session.commit()
-    count(metrics, result)
-    return messages
+    """The mall's zones as OwnTracks waypoints, once per zones version (the app shows them)."""
+    index = cache.index(session, mall_id) if mall_id is not None else None
+    if index is None or device.owntracks_waypoints_version == index.version:
+        return []
+    device.owntracks_waypoints_version = index.version
+    return [set_waypoints(index)]

@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from access.tokens import DeviceTokens
 from api.auth import DeviceTokensDep, ShopperClaims, ShopperDevice
-from api.db import SessionDep
-from api.deps import IngestGateDep, MetricsDep
+from api.deps import IngestGateDep, MetricsDep, SessionDep
 from api.metrics import Metrics
 from api.params import MAX_ID, PromotionId
 from api.schemas import error_responses
-from api.tokens import DeviceTokens
-from geofence import devices
+from core.devices import service as devices
+from core.devices.models import Device
+from core.devices.schemas import DeviceCreate, DeviceOut, DevicePatch, DeviceRegistered
+from core.events import DecisionSummary
+from geofence.ingest import IngestRequest, IngestResult
+from geofence.maintenance import forget_presence
 from geofence.presence import PingFlag
 from geofence.schemas import (
+    DecisionOut,
     EventOut,
     PingBatch,
     PingBatchResult,
     PingFlags,
     PingRejection,
 )
-from geofence.tracking import IngestRequest, IngestResult
 from promotions import outcomes
-from push.models import Device
-from push.schemas import DeviceCreate, DeviceOut, DevicePatch, DeviceRegistered
+from promotions.schemas import OpenedOut, RedemptionOut
 
 router = APIRouter(tags=["shoppers"])
 
@@ -41,7 +44,6 @@ def register_device(
     body: DeviceCreate, session: SessionDep, tokens: DeviceTokensDep
 ) -> DeviceRegistered:
     device = devices.register_device(session, body)
-    session.commit()
     return _registered(device, tokens)
 
 
@@ -60,9 +62,10 @@ def read_device(device: ShopperDevice) -> DeviceOut:
     responses=error_responses(400, 401, 403, 422),
 )
 def update_device(body: DevicePatch, device: ShopperDevice, session: SessionDep) -> DeviceOut:
-    device = devices.update_device(session, device, body)
-    session.commit()
-    return devices.device_out(device)
+    update = devices.update_device(session, device, body)
+    if update.location_withdrawn:
+        forget_presence(session, device.id)
+    return devices.device_out(update.device)
 
 
 @router.post(
@@ -75,7 +78,6 @@ def rotate_token(
     device: ShopperDevice, session: SessionDep, tokens: DeviceTokensDep
 ) -> DeviceRegistered:
     device = devices.rotate_token(session, device)
-    session.commit()
     return _registered(device, tokens)
 
 
@@ -95,7 +97,6 @@ def _registered(device: Device, tokens: DeviceTokens) -> DeviceRegistered:
 )
 def erase_device(device: ShopperDevice, session: SessionDep) -> Response:
     devices.erase_device(session, device)
-    session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -127,7 +128,7 @@ def count(metrics: Metrics, result: IngestResult) -> None:
     for event in result.events:
         metrics.events.labels(event.kind, event.subject).inc()
     for decision in result.decisions.values():
-        metrics.decisions.labels(decision["outcome"]).inc()
+        metrics.decisions.labels(decision.outcome).inc()
 
 
 def batch_result(result: IngestResult) -> PingBatchResult:
@@ -153,11 +154,15 @@ def batch_result(result: IngestResult) -> PingBatchResult:
                 at=e.at,
                 dwell_s=e.dwell_s,
                 reason=e.reason,
-                decision=result.decisions.get(e.id),
+                decision=_decision_out(result.decisions.get(e.id)),
             )
             for e in result.events
         ],
     )
+
+
+def _decision_out(decision: DecisionSummary | None) -> DecisionOut | None:
+    return None if decision is None else DecisionOut.model_validate(decision, from_attributes=True)
 
 
 def flag_names(flag: PingFlag) -> list[str]:
@@ -167,6 +172,7 @@ def flag_names(flag: PingFlag) -> list[str]:
 @router.post(
     "/v1/offers/{promotion_id}/opened",
     summary="The shopper opened the push of this offer (idempotent)",
+    response_model=OpenedOut,
     responses=error_responses(401, 403, 404),
 )
 def offer_opened(
@@ -176,24 +182,21 @@ def offer_opened(
     decision_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="The push, if known")
     ] = None,
-) -> dict[str, Any]:
+) -> OpenedOut:
     decision = outcomes.opened(session, device.id, promotion_id, decision_id)
-    session.commit()
-    return {"decision_id": decision.id, "opened_at": decision.opened_at}
+    return OpenedOut(decision_id=decision.id, opened_at=decision.opened_at)
 
 
 @router.post(
     "/v1/offers/{promotion_id}/redeemed",
     summary="The shopper redeemed this offer (idempotent; attributed to a push or holdout)",
+    response_model=RedemptionOut,
     responses=error_responses(401, 403, 404),
 )
 def offer_redeemed(
     promotion_id: PromotionId, device: ShopperDevice, session: SessionDep
-) -> dict[str, Any]:
+) -> RedemptionOut:
     redemption = outcomes.redeemed(session, device.id, promotion_id)
-    session.commit()
-    return {
-        "promotion_id": promotion_id,
-        "decision_id": redemption.decision_id,
-        "redeemed_at": redemption.at,
-    }
+    return RedemptionOut(
+        promotion_id=promotion_id, decision_id=redemption.decision_id, redeemed_at=redemption.at
+    )

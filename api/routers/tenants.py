@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from api.auth import OperatorMall
-from api.db import SessionDep
+from api.deps import SessionDep
 from api.params import TenantId
 from api.schemas import error_responses
-from promotions import service
-from promotions.schemas import TenantCreate, TenantOut, TenantUpdate
+from core.tenants import service
+from core.tenants.schemas import TenantCreate, TenantOut, TenantUpdate
 
 router = APIRouter(prefix="/v1/malls/{mall_id}/tenants", tags=["operators: tenants"])
 
@@ -31,7 +31,6 @@ def list_tenants(mall: OperatorMall, session: SessionDep) -> list[TenantOut]:
 )
 def create_tenant(mall: OperatorMall, body: TenantCreate, session: SessionDep) -> TenantOut:
     tenant = service.create_tenant(session, mall.id, body)
-    session.commit()
     return TenantOut.model_validate(tenant)
 
 
@@ -53,7 +52,6 @@ def update_tenant(
     mall: OperatorMall, tenant_id: TenantId, body: TenantUpdate, session: SessionDep
 ) -> TenantOut:
     tenant = service.update_tenant(session, mall.id, tenant_id, body)
-    session.commit()
     return TenantOut.model_validate(tenant)
 
 
@@ -65,5 +63,4 @@ def update_tenant(
 )
 def delete_tenant(mall: OperatorMall, tenant_id: TenantId, session: SessionDep) -> Response:
     service.delete_tenant(session, mall.id, tenant_id)
-    session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -11,18 +11,19 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from api.auth import Operator, OperatorMall, OperatorPrincipal
-from api.db import SessionDep
-from api.deps import ZoneCacheDep
+from api.deps import SessionDep, SettingsDep, ZoneCacheDep
 from api.params import ZoneId
+from api.rules import geometry_limits
 from api.schemas import error_responses
-from api.settings import Settings, SettingsDep
 from core.errors import InvalidInput
-from geofence import service
+from core.settings import Settings
+from geofence import zones
 from geofence.cache import ZoneIndexCache
 from geofence.schemas import (
     FeatureCollectionOut,
     ZoneFeature,
     ZoneFeatureCollection,
+    ZoneFeatureOut,
     ZoneImportResult,
     ZoneKind,
     ZonePatch,
@@ -53,7 +54,7 @@ def export_zones(
     level: LevelFilter = None,
     kind: Annotated[list[ZoneKind] | None, Query(description="Only these kinds")] = None,
 ) -> FeatureCollectionOut:
-    views = service.list_zones(
+    views = zones.list_zones(
         session,
         operator.scope,
         mall.id,
@@ -122,27 +123,22 @@ def _import(
     replace: bool,
     dry_run: bool,
 ) -> ZoneImportResult:
-    result = service.import_zones(
+    return zones.import_zones(
         session,
         operator.scope,
         mall_id,
         body.features,
-        settings.geometry_limits(),
+        geometry_limits(settings),
         default_level=level,
         replace=replace,
         dry_run=dry_run,
     )
-    if dry_run:
-        session.rollback()
-    else:
-        session.commit()
-        cache.invalidate()
-    return result
 
 
 @router.post(
     "",
     summary="Create a zone from a GeoJSON Feature",
+    response_model=ZoneFeatureOut,
     status_code=status.HTTP_201_CREATED,
     responses=error_responses(400, 401, 403, 404, 409, 422),
 )
@@ -153,26 +149,26 @@ def create_zone(
     session: SessionDep,
     cache: ZoneCacheDep,
     settings: SettingsDep,
-) -> dict[str, Any]:
-    view = service.create_zone(session, operator.scope, mall.id, body, settings.geometry_limits())
-    session.commit()
-    cache.invalidate()
+) -> ZoneFeatureOut:
+    view = zones.create_zone(session, operator.scope, mall.id, body, geometry_limits(settings))
     return view.feature()
 
 
 @router.get(
     "/{zone_id:int}", summary="Read a zone as a GeoJSON Feature",
+    response_model=ZoneFeatureOut,
     responses=error_responses(401, 403, 404),
 )  # fmt: skip
 def read_zone(
     mall: OperatorMall, zone_id: ZoneId, operator: Operator, session: SessionDep
-) -> dict[str, Any]:
-    return service.get_zone(session, operator.scope, mall.id, zone_id).feature()
+) -> ZoneFeatureOut:
+    return zones.get_zone(session, operator.scope, mall.id, zone_id).feature()
 
 
 @router.patch(
     "/{zone_id:int}",
     summary="Change a zone's geometry and/or properties (others stay as they are)",
+    response_model=ZoneFeatureOut,
     responses=error_responses(400, 401, 403, 404, 409, 422),
 )
 def update_zone(
@@ -183,12 +179,10 @@ def update_zone(
     session: SessionDep,
     cache: ZoneCacheDep,
     settings: SettingsDep,
-) -> dict[str, Any]:
-    view = service.update_zone(
-        session, operator.scope, mall.id, zone_id, body, settings.geometry_limits()
+) -> ZoneFeatureOut:
+    view = zones.update_zone(
+        session, operator.scope, mall.id, zone_id, body, geometry_limits(settings)
     )
-    session.commit()
-    cache.invalidate()
     return view.feature()
 
 
@@ -205,9 +199,7 @@ def delete_zone(
     session: SessionDep,
     cache: ZoneCacheDep,
 ) -> Response:
-    service.delete_zone(session, operator.scope, mall.id, zone_id)
-    session.commit()
-    cache.invalidate()
+    zones.delete_zone(session, operator.scope, mall.id, zone_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from api.embedded import ClusterState, EmbeddedPostgres
+from runtime.embedded import ClusterState, EmbeddedPostgres
 from tests.shipped import Process, Server, free_port
 
 pytestmark = [pytest.mark.smoke, pytest.mark.slow]

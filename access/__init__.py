@@ -1,0 +1,1 @@
+"""Who may call: operators' and tenants' API keys, the signing keys of device tokens."""

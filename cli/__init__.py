@@ -1,0 +1,1 @@
+"""The `mallcast` command line."""

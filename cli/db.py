@@ -1,0 +1,66 @@
+"""`mallcast db ...`: the embedded PostgreSQL + PostGIS cluster under MALLCAST_HOME."""
+
+from __future__ import annotations
+
+import typer
+
+from cli.common import console, fail
+from core.settings import Settings, get_settings
+from runtime.embedded import ClusterState, EmbeddedError
+
+db_app = typer.Typer(help="The embedded PostgreSQL + PostGIS cluster under MALLCAST_HOME")
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start the embedded cluster (created on first use) and leave it running."""
+    from runtime.database import embedded_cluster
+    from runtime.migrate import upgrade
+
+    settings = _embedded_settings()
+    cluster = embedded_cluster(settings)
+    try:
+        started = cluster.start()
+    except EmbeddedError as exc:
+        raise fail(str(exc)) from None
+    upgrade(cluster.url())
+    console.print("started" if started else "already running", f"({cluster.cluster_dir})")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded cluster (fast shutdown: connections end, data stays)."""
+    from runtime.database import embedded_cluster
+
+    try:
+        stopped = embedded_cluster(_embedded_settings()).stop()
+    except EmbeddedError as exc:
+        raise fail(str(exc)) from None
+    console.print("stopped" if stopped else "was not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say whether the embedded cluster exists and runs; exit 3 when it is not running."""
+    from runtime.database import embedded_cluster
+
+    status = embedded_cluster(_embedded_settings()).status()
+    pid = f" (pid {status.pid})" if status.pid else ""
+    typer.echo(f"{status.state.value}{pid}\ndata: {status.data_dir}\nsocket: {status.socket_dir}")
+    if status.state is not ClusterState.RUNNING:
+        raise typer.Exit(code=3)
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the SQLAlchemy URL of the embedded cluster (for MALLCAST_DATABASE_URL or psql)."""
+    from runtime.database import embedded_cluster
+
+    typer.echo(embedded_cluster(_embedded_settings()).url())
+
+
+def _embedded_settings() -> Settings:
+    settings = get_settings()
+    if settings.database_url:
+        console.print("note: MALLCAST_DATABASE_URL is set; this is about the embedded cluster only")
+    return settings

@@ -1,0 +1,91 @@
+"""`mallcast keys ...`: API keys of operators and tenants, on the running database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+
+from cli.common import console, fail
+from core.db import Database
+from core.settings import get_settings
+from runtime.database import database_url
+from runtime.embedded import EmbeddedError
+
+keys_app = typer.Typer(help="API keys of operators and tenants")
+
+
+@contextmanager
+def _database() -> Iterator[Database]:
+    """The running database (keys are made for a service that is up, or its embedded cluster
+    started with `mallcast db start`)."""
+    settings = get_settings()
+    try:
+        database = Database(database_url(settings, start_embedded=False), pool_size=1)
+    except EmbeddedError as exc:
+        raise fail(str(exc)) from None
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="operator or tenant")],
+    mall: Annotated[
+        list[int] | None, typer.Option(help="Operator: a mall it may manage (repeatable)")
+    ] = None,
+    tenant: Annotated[int | None, typer.Option(help="Tenant: the tenant id")] = None,
+    label: Annotated[str, typer.Option(help="A note on who holds the key")] = "",
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from access.keys import create_key
+    from core.errors import MallcastError
+
+    with _database() as database, database.sessions() as session:
+        try:
+            issued = create_key(
+                session, role=role, mall_ids=mall or [], tenant_id=tenant, label=label
+            )
+        except MallcastError as exc:
+            raise fail(exc.message) from None
+        session.commit()
+    scope = f"tenant {tenant}" if role == "tenant" else f"malls {mall}" if mall else "every mall"
+    console.print(f"{role} key for {scope} (shown once, keep it safe):", highlight=False)
+    typer.echo(issued.plaintext)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key, or its id")]) -> None:
+    """Revoke a key: requests with it fail from now on."""
+    from access.keys import revoke_key
+    from core.errors import MallcastError
+
+    with _database() as database, database.sessions() as session:
+        try:
+            row = revoke_key(session, key_id)
+        except MallcastError as exc:
+            raise fail(exc.message) from None
+        session.commit()
+    console.print(f"revoked key {row.id}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (ids, roles, scopes; never secrets)."""
+    from access.keys import list_keys
+
+    with _database() as database, database.sessions() as session:
+        for row in list_keys(session):
+            scope = (
+                f"tenant {row.tenant_id}"
+                if row.role == "tenant"
+                else "all malls"
+                if row.all_malls
+                else f"malls {[m.mall_id for m in row.malls]}"
+            )
+            state = "revoked" if row.revoked_at else "active"
+            typer.echo(f"{row.id}  {row.role:8}  {scope:20}  {state:8}  {row.label}")

@@ -1,0 +1,1 @@
+"""Shopper devices: the table, consents, registration, tokens revoked, erasure."""

@@ -1,0 +1,1 @@
+"""Tenants: the stores of a mall, and how operators manage them."""

@@ -1,0 +1,2 @@
+"""mallcast as processes: the CLI, the lifecycle, embedded PostgreSQL, migrations, API
+workers, the push runtime and the scheduled jobs."""

@@ -1,0 +1,27 @@
+"""Where the database is: the configured URL, or the embedded cluster under MALLCAST_HOME."""
+
+from __future__ import annotations
+
+from core.settings import Settings, get_settings
+from runtime.embedded import ClusterState, EmbeddedError, EmbeddedPostgres
+
+
+def embedded_cluster(settings: Settings | None = None) -> EmbeddedPostgres:
+    settings = settings or get_settings()
+    return EmbeddedPostgres(settings.home, pg_bin=settings.pg_bin, pg_user=settings.pg_user)
+
+
+def database_url(settings: Settings | None = None, *, start_embedded: bool) -> str:
+    """The configured URL, else the embedded cluster's (started first when asked to)."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        return settings.database_url
+    cluster = embedded_cluster(settings)
+    if start_embedded:
+        cluster.start()
+    elif cluster.status().state is not ClusterState.RUNNING:
+        raise EmbeddedError(
+            f"the embedded PostgreSQL under {cluster.home} is not running: "
+            "start it with `mallcast db start`, or set MALLCAST_DATABASE_URL"
+        )
+    return cluster.url()
