@@ -14,15 +14,17 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import make_url, text
+from sqlalchemy import make_url, select, text
 
-from access.keys import create_key
 from api.app import create_app
 from core.db import Database, libpq_conninfo
 from core.settings import Settings
+from core.tenants.models import Tenant
+from demo.seed import seed_demo
 from runtime.embedded import ClusterState, EmbeddedPostgres
 from runtime.migrate import upgrade
 from runtime.tables import metadata
+from tests.support.api import bearer, create_mall, issue_key
 
 
 class TestServer:
@@ -127,15 +129,36 @@ def client(db: Database, settings: Settings) -> Iterator[TestClient]:
         yield test_client
 
 
-def issue_key(db: Database, **kwargs: Any) -> str:
+@pytest.fixture
+def mall_id(db: Database) -> int:
     with db.sessions() as session:
-        issued = create_key(session, **kwargs)
+        mall = seed_demo(session)
         session.commit()
-        return issued.plaintext
+        return mall.id
 
 
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
+@pytest.fixture
+def bare_mall(client: TestClient, platform: dict[str, str]) -> dict[str, Any]:
+    mall = create_mall(client, platform)
+    for ordinal, name in [(-1, "B1"), (0, "F1"), (1, "F2")]:
+        client.post(f"/v1/malls/{mall['id']}/levels", json={"ordinal": ordinal, "name": name},
+                    headers=platform)  # fmt: skip
+    return mall
+
+
+@pytest.fixture
+def mall(db: Database) -> dict[str, Any]:
+    """The demo mall with keys for two of its tenants."""
+    with db.sessions() as session:
+        mall = seed_demo(session)
+        session.commit()
+        tenants = {t.name: t.id for t in session.scalars(select(Tenant))}
+    return {
+        "id": mall.id,
+        "starbucks": bearer(issue_key(db, role="tenant", tenant_id=tenants["STARBUCKS COFFEE"])),
+        "adidas": bearer(issue_key(db, role="tenant", tenant_id=tenants["adidas"])),
+        "operator": bearer(issue_key(db, role="operator", mall_ids=[mall.id])),
+    }
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from tests.shipped import env_for, free_port
-from tests.test_cli import serve_until_healthy
+from tests.support.shipped import env_for, free_port, serve_until_healthy
 
 pytestmark = pytest.mark.slow  # processes of their own: not in the fast lane
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.shipped import Server, run
+from tests.support.shipped import Server, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.fuzz]
 

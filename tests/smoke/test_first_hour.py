@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from push.fcm_server import FakeFCM
-from tests.shipped import Process, Server, free_port, run
+from tests.support.shipped import Process, Server, free_port, run
 
 pytestmark = [pytest.mark.smoke, pytest.mark.slow]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from runtime.embedded import ClusterState, EmbeddedPostgres
-from tests.shipped import Process, Server, free_port
+from tests.support.shipped import Process, Server, free_port
 
 pytestmark = [pytest.mark.smoke, pytest.mark.slow]
 

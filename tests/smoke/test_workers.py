@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.shipped import Server
+from tests.support.shipped import Server
 
 pytestmark = [pytest.mark.smoke, pytest.mark.slow]
 

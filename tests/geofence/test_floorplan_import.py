@@ -9,11 +9,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from demo.seed import zone_features
-from tests.ilc import floor
-from tests.test_malls_api import error_of
-from tests.test_zones_api import mall, zones_url
-
-__all__ = ["mall"]
+from tests.support.api import error_of, zones_url
+from tests.support.ilc import floor
 
 
 def plan(floor_name: str, count: int, **properties: Any) -> dict[str, Any]:
@@ -26,56 +23,56 @@ def plan(floor_name: str, count: int, **properties: Any) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
-def levels_of(client: TestClient, mall: dict[str, Any], headers: dict[str, str]) -> list[Any]:
-    features = client.get(zones_url(mall), headers=headers).json()["features"]
+def levels_of(client: TestClient, bare_mall: dict[str, Any], headers: dict[str, str]) -> list[Any]:
+    features = client.get(zones_url(bare_mall), headers=headers).json()["features"]
     return sorted(f["properties"]["level"] for f in features)
 
 
 def test_a_null_level_is_the_imported_level_not_every_level(
-    client: TestClient, platform: dict[str, str], mall: dict[str, Any]
+    client: TestClient, platform: dict[str, str], bare_mall: dict[str, Any]
 ) -> None:
     body = plan("F2", 4, level=None)
-    answer = client.post(f"{zones_url(mall)}/import?level=1", json=body, headers=platform)
+    answer = client.post(f"{zones_url(bare_mall)}/import?level=1", json=body, headers=platform)
     assert answer.status_code == 200, answer.text
-    assert levels_of(client, mall, platform) == [1, 1, 1, 1]
+    assert levels_of(client, bare_mall, platform) == [1, 1, 1, 1]
 
 
 def test_a_feature_on_another_level_than_the_import_s_is_refused_by_name(
-    client: TestClient, platform: dict[str, str], mall: dict[str, Any]
+    client: TestClient, platform: dict[str, str], bare_mall: dict[str, Any]
 ) -> None:
     body = plan("F2", 3)
     body["features"][1]["properties"]["level"] = 0
-    answer = client.post(f"{zones_url(mall)}/import?level=1", json=body, headers=platform)
+    answer = client.post(f"{zones_url(bare_mall)}/import?level=1", json=body, headers=platform)
     [error] = error_of(answer, 422)["details"]["errors"]
     assert (error["index"], error["code"], error["id"]) == (1, "level_mismatch", "unit-1")
     assert error["name"] == body["features"][1]["properties"]["name"]
-    assert levels_of(client, mall, platform) == []
+    assert levels_of(client, bare_mall, platform) == []
 
 
 def test_the_same_floor_twice_without_refs_is_refused_not_duplicated(
-    client: TestClient, platform: dict[str, str], mall: dict[str, Any]
+    client: TestClient, platform: dict[str, str], bare_mall: dict[str, Any]
 ) -> None:
     body = plan("F2", 5)
-    url = f"{zones_url(mall)}/import?level=1"
+    url = f"{zones_url(bare_mall)}/import?level=1"
     assert client.post(url, json=body, headers=platform).status_code == 200
     again = client.post(url, json=body, headers=platform)
     errors = error_of(again, 422)["details"]["errors"]
     assert [e["code"] for e in errors] == ["duplicate_zone"] * 5
     dry = client.post(url + "&dry_run=true", json=body, headers=platform)
     assert error_of(dry, 422)["code"] == "import_failed"  # a dry run refuses it too
-    assert len(levels_of(client, mall, platform)) == 5
+    assert len(levels_of(client, bare_mall, platform)) == 5
 
 
 def test_replacing_a_floor_swaps_its_zones_in_one_go(
-    client: TestClient, platform: dict[str, str], mall: dict[str, Any]
+    client: TestClient, platform: dict[str, str], bare_mall: dict[str, Any]
 ) -> None:
-    url = f"{zones_url(mall)}/import"
+    url = f"{zones_url(bare_mall)}/import"
     client.post(f"{url}?level=1", json=plan("F2", 5), headers=platform)
     client.post(f"{url}?level=0", json=plan("F1", 2), headers=platform)
     replaced = client.post(f"{url}?level=1&replace=true", json=plan("F2", 3), headers=platform)
     assert replaced.status_code == 200, replaced.text
     assert (replaced.json()["created"], replaced.json()["deleted"]) == (3, 5)
-    assert levels_of(client, mall, platform) == [0, 0, 1, 1, 1]  # the other floor is untouched
+    assert levels_of(client, bare_mall, platform) == [0, 0, 1, 1, 1]  # the other floor is untouched
     no_level = client.post(f"{url}?replace=true", json=plan("F2", 3), headers=platform)
     assert error_of(no_level, 422)["code"] == "replace_needs_level"
 

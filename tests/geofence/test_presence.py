@@ -16,7 +16,7 @@ from geofence.presence import (
     PresenceTracker,
     Transition,
 )
-from tests.walks import STARBUCKS_F1, STARBUCKS_F2, Mall, observe, real_mall
+from tests.support.walks import STARBUCKS_F1, STARBUCKS_F2, Mall, observe, real_mall
 
 RULES = PresenceRules(exit_margin_m=4, max_accuracy_m=50, max_speed_mps=15, timeout_s=600)
 

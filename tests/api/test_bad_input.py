@@ -16,12 +16,8 @@ from sqlalchemy.exc import DataError
 from api.errors import install_error_handlers
 from core.db import Database
 from geofence.models import Ping, Zone
-from tests.ilc import zone_feature
-from tests.test_malls_api import error_of
-from tests.test_pings_api import mall_id, ping, register, starbucks
-from tests.test_zones_api import mall, zones_url
-
-__all__ = ["mall", "mall_id"]  # fixtures
+from tests.support.api import error_of, ping, register, starbucks, zones_url
+from tests.support.ilc import zone_feature
 
 HUGE = 10**400  # a JSON integer no float can hold
 
@@ -52,23 +48,23 @@ def test_a_number_too_large_for_a_float_rejects_that_ping(
 
 
 def test_a_number_too_large_in_a_zone_names_the_coordinate(
-    client: TestClient, platform: dict[str, str], mall: dict[str, Any]
+    client: TestClient, platform: dict[str, str], bare_mall: dict[str, Any]
 ) -> None:
     feature = zone_feature("F1", "adidas")
     feature["geometry"]["coordinates"][0][2][0] = HUGE
-    error = error_of(client.post(zones_url(mall), json=feature, headers=platform), 422)
+    error = error_of(client.post(zones_url(bare_mall), json=feature, headers=platform), 422)
     assert error["code"] == "non_finite_coordinate"
     assert error["details"]["path"] == "geometry.coordinates[0][2]"
 
 
 def test_an_altitude_is_refused_rather_than_silently_dropped(
-    client: TestClient, platform: dict[str, str], mall: dict[str, Any]
+    client: TestClient, platform: dict[str, str], bare_mall: dict[str, Any]
 ) -> None:
     feature = zone_feature("F1", "adidas")
     feature["geometry"]["coordinates"][0] = [
         [*p, 12.5] for p in feature["geometry"]["coordinates"][0]
     ]
-    error = error_of(client.post(zones_url(mall), json=feature, headers=platform), 422)
+    error = error_of(client.post(zones_url(bare_mall), json=feature, headers=platform), 422)
     assert error["code"] == "altitude_not_supported"
 
 
@@ -88,11 +84,15 @@ def test_a_nul_character_is_422_naming_the_field_without_credentials(
 
 @pytest.mark.parametrize("dry_run", ["true", "false"])
 def test_an_import_with_a_nul_is_refused_dry_or_not(
-    client: TestClient, platform: dict[str, str], mall: dict[str, Any], dry_run: str, db: Database
+    client: TestClient,
+    platform: dict[str, str],
+    bare_mall: dict[str, Any],
+    dry_run: str,
+    db: Database,
 ) -> None:
     feature = zone_feature("F1", "adidas", name="adi\u0000das")
     answer = client.post(
-        f"{zones_url(mall)}/import?level=0&dry_run={dry_run}", headers=platform,
+        f"{zones_url(bare_mall)}/import?level=0&dry_run={dry_run}", headers=platform,
         json={"type": "FeatureCollection", "features": [feature]},
     )  # fmt: skip
     error = error_of(answer, 422)
@@ -101,16 +101,16 @@ def test_an_import_with_a_nul_is_refused_dry_or_not(
 
 
 def test_a_nul_in_a_mall_name_is_422(client: TestClient, platform: dict[str, str]) -> None:
-    from tests.ilc import mall_body
+    from tests.support.ilc import mall_body
 
     error = error_of(client.post("/v1/malls", json=mall_body("X\u0000"), headers=platform), 422)
     assert error["details"]["field"] == "body.name"
 
 
 def test_a_level_beyond_any_integer_column_is_422(
-    client: TestClient, platform: dict[str, str], mall: dict[str, Any]
+    client: TestClient, platform: dict[str, str], bare_mall: dict[str, Any]
 ) -> None:
-    answer = client.get(f"{zones_url(mall)}?level=99999999999999999999", headers=platform)
+    answer = client.get(f"{zones_url(bare_mall)}?level=99999999999999999999", headers=platform)
     assert error_of(answer, 422)["code"] == "validation_error"
 
 
@@ -173,7 +173,7 @@ def test_tenant_patch_with_an_explicit_null_names_the_field(
 def _tenant(client: TestClient, db: Database) -> dict[str, str]:
     from core.tenants.models import Tenant
     from demo.seed import seed_demo
-    from tests.conftest import bearer, issue_key
+    from tests.support.api import bearer, issue_key
 
     with db.sessions() as session:
         seed_demo(session)
@@ -197,10 +197,10 @@ def test_a_ping_on_a_level_the_mall_does_not_have_is_rejected(
 
 
 def test_rules_may_open_only_this_mall_s_zones_to_tenants(
-    client: TestClient, platform: dict[str, str], mall: dict[str, Any]
+    client: TestClient, platform: dict[str, str], bare_mall: dict[str, Any]
 ) -> None:
-    zone = client.post(zones_url(mall), json=zone_feature("F1", "adidas"), headers=platform)
-    rules_url = f"/v1/malls/{mall['id']}/rules"
+    zone = client.post(zones_url(bare_mall), json=zone_feature("F1", "adidas"), headers=platform)
+    rules_url = f"/v1/malls/{bare_mall['id']}/rules"
     for ids in ([999_999], [zone.json()["id"], 424_242]):
         error = error_of(client.put(rules_url, json={"tenant_zone_ids": ids}, headers=platform),
                          422)  # fmt: skip
@@ -217,23 +217,26 @@ def test_rules_may_open_only_this_mall_s_zones_to_tenants(
      {"fact": "loyalty_tier", "op": "==", "value": 3}],
 )  # fmt: skip
 def test_segment_conditions_that_could_never_match_are_refused(
-    client: TestClient, platform: dict[str, str], mall: dict[str, Any], condition: dict[str, Any]
+    client: TestClient,
+    platform: dict[str, str],
+    bare_mall: dict[str, Any],
+    condition: dict[str, Any],
 ) -> None:
     body = {"segments": [{"name": "odd_ones", "all": [condition]}]}
-    answer = client.put(f"/v1/malls/{mall['id']}/rules", json=body, headers=platform)
+    answer = client.put(f"/v1/malls/{bare_mall['id']}/rules", json=body, headers=platform)
     assert error_of(answer, 422)["code"] == "validation_error"
 
 
 def test_a_mall_with_zones_is_deleted_only_when_its_name_is_repeated(
-    client: TestClient, platform: dict[str, str], mall: dict[str, Any]
+    client: TestClient, platform: dict[str, str], bare_mall: dict[str, Any]
 ) -> None:
-    client.post(zones_url(mall), json=zone_feature("F1", "adidas"), headers=platform)
-    url = f"/v1/malls/{mall['id']}"
+    client.post(zones_url(bare_mall), json=zone_feature("F1", "adidas"), headers=platform)
+    url = f"/v1/malls/{bare_mall['id']}"
     error = error_of(client.delete(url, headers=platform), 409)
     assert (error["code"], error["details"]["zones"]) == ("confirmation_required", 1)
     error_of(client.delete(url, params={"confirm": "another name"}, headers=platform), 409)
     assert client.get(url, headers=platform).status_code == 200
-    deleted = client.delete(url, params={"confirm": mall["name"]}, headers=platform)
+    deleted = client.delete(url, params={"confirm": bare_mall["name"]}, headers=platform)
     assert deleted.status_code == 204
     assert client.get(url, headers=platform).status_code == 404
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -19,13 +18,17 @@ from core.devices.models import Device
 from push.fcm_server import FakeFCM, Fault
 from push.gateway import FcmGateway, Push, Send
 from push.models import Delivery
-from push.outbox import Dispatcher, RetryPolicy, enqueue
-from tests.test_pings_api import starbucks
-from tests.test_promotions_api import approved_promotion, evening_now, mall, shopper, walk_in
-
-__all__ = ["mall"]
-
-FAST = RetryPolicy(base_s=0.2, max_s=2.0, quota_s=0.0, max_attempts=5)
+from push.outbox import Dispatcher, enqueue
+from tests.support.api import (
+    FAST,
+    approved_promotion,
+    deliveries,
+    evening_now,
+    shopper,
+    starbucks,
+    states,
+    walk_in,
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,43 +48,6 @@ def gateway(fcm: FakeFCM) -> Iterator[FcmGateway]:
 def clean_fcm(fcm: FakeFCM) -> None:
     fcm.clear()
     fcm.state.latency_s = 0.0
-
-
-def deliveries(db: Database, n: int, *, ttl: timedelta = timedelta(minutes=10)) -> list[str]:
-    """n pending pushes to n devices (tokens tok-<i>), written as the engine writes them."""
-    tokens = [f"tok-{uuid.uuid4().hex[:12]}" for _ in range(n)]
-    with db.sessions() as session:
-        mall_id = session.execute(text(
-            "INSERT INTO malls (name, timezone, footprint, zones_version, created_at, updated_at) "
-            "VALUES (:n, 'Asia/Shanghai', ST_GeomFromText('POLYGON((0 0,1 0,1 1,0 1,0 0))', 4326),"
-            " 1, now(), now()) RETURNING id"), {"n": uuid.uuid4().hex}).scalar()  # fmt: skip
-        for token in tokens:
-            device = Device(platform="android", fcm_token=token, consent_location=True,
-                            consent_marketing_push=True)  # fmt: skip
-            session.add(device)
-            session.flush()
-            event_id = session.execute(text(
-                "INSERT INTO zone_events (device_id, mall_id, subject, kind, at, created_at) "
-                "VALUES (:d, :m, 'mall', 'enter', now(), now()) RETURNING id"),
-                {"d": device.id, "m": mall_id}).scalar()  # fmt: skip
-            decision_id = session.execute(
-                text("INSERT INTO decisions (event_id, device_id, mall_id, outcome, segments, "
-                     "explanation, at, created_at) VALUES (:e, :d, :m, 'sent', '[]', '{}', "
-                     "now(), now()) RETURNING id"),
-                {"e": event_id, "d": device.id, "m": mall_id},
-            ).scalar()  # fmt: skip
-            enqueue(session, decision_id=int(decision_id or 0), device_id=device.id,
-                    title="Two coffees, one price", body="Tonight only",
-                    data={"decision_id": str(decision_id), "promotion_id": "1"},
-                    collapse_key="promotion-1", image_url=None,
-                    created_at=datetime.now(UTC), ttl=ttl)  # fmt: skip
-        session.commit()
-    return tokens
-
-
-def states(db: Database) -> Counter[str]:
-    with db.sessions() as session:
-        return Counter(session.scalars(select(Delivery.state)))
 
 
 def dispatcher(db: Database, gateway: FcmGateway, **kwargs: Any) -> Dispatcher:

@@ -13,10 +13,7 @@ from sqlalchemy import select
 
 from core.db import Database
 from geofence.models import Ping, ZoneEvent
-from tests.test_malls_api import error_of
-from tests.test_pings_api import count, mall_id, register, starbucks
-
-__all__ = ["mall_id"]  # the fixture, imported for these tests
+from tests.support.api import count, error_of, register, starbucks
 
 
 def basic(user: str, password: str) -> dict[str, str]:

@@ -14,10 +14,7 @@ from api.rules import ingest_limits, presence_rules
 from core.db import Database
 from geofence.ingest import IngestRequest, IngestResult, ingest_group
 from geofence.models import ZoneEvent
-from tests.test_ingest_groups import device
-from tests.test_pings_api import mall_id, ping, starbucks
-
-__all__ = ["mall_id"]
+from tests.support.api import device, ping, starbucks
 
 
 def ingest(client: TestClient, db: Database, request: IngestRequest) -> tuple[object, object]:

@@ -18,14 +18,7 @@ from geofence.maintenance import sweep_presence
 from geofence.models import Ping, Presence, ZoneEvent
 from geofence.storage import _LOCK
 from runtime.jobs import Jobs, schedule, start_scheduler
-from tests.test_pings_api import count, mall_id, ping, register, starbucks
-
-__all__ = ["mall_id"]
-
-
-def jobs_for(client: TestClient) -> Jobs:
-    state = client.app.state  # type: ignore[attr-defined]
-    return Jobs(state.database, state.settings, state.zone_cache, state.event_sink)
+from tests.support.api import count, jobs_for, ping, register, starbucks
 
 
 def visit_ten_minutes_ago(client: TestClient, db: Database, mall_id: int) -> None:

@@ -13,9 +13,8 @@ from access.models import ApiKey
 from api.app import create_app
 from core.db import Database
 from core.settings import Settings
-from tests.conftest import bearer, issue_key
-from tests.ilc import mall_body, zone_feature
-from tests.test_malls_api import create_mall, error_of
+from tests.support.api import bearer, create_mall, error_of, issue_key
+from tests.support.ilc import mall_body, zone_feature
 
 
 def test_keys_are_stored_hashed_and_shown_once(db: Database) -> None:

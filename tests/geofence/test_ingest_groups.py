@@ -21,20 +21,13 @@ from core.errors import Forbidden, InvalidInput, Unauthorized
 from core.events import EventSink, StoredEvent
 from geofence.ingest import IngestRequest, IngestResult
 from geofence.models import Ping, ZoneEvent
-from tests.test_pings_api import mall_id, ping, register, starbucks
-
-__all__ = ["mall_id"]
+from tests.support.api import device, ping, starbucks
 
 
 def gate_of(client: TestClient, sink: EventSink | None = None) -> IngestGate:
     state = client.app.state  # type: ignore[attr-defined]
     return IngestGate(state.database, state.zone_cache, sink or state.event_sink,
                       state.settings, Metrics(state.database.engine))  # fmt: skip
-
-
-def device(client: TestClient, **consents: bool) -> uuid.UUID:
-    device_id, _ = register(client, **consents)
-    return uuid.UUID(device_id)
 
 
 def groups(gate: IngestGate) -> tuple[float, float]:

@@ -11,27 +11,9 @@ import httpx
 import pytest
 
 from runtime.embedded import ClusterState, EmbeddedPostgres
-from tests.shipped import MALLCAST, env_for, free_port, run
+from tests.support.shipped import MALLCAST, env_for, free_port, run, serve_until_healthy
 
 pytestmark = pytest.mark.slow  # processes of their own: not in the fast lane
-
-
-def serve_until_healthy(home: Path, port: int, *extra: str) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [MALLCAST, "serve", "--demo", "--port", str(port), *extra],
-        env=env_for(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise AssertionError("mallcast serve did not become healthy")
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])

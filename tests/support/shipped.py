@@ -153,3 +153,21 @@ class Server(Process):
     def stop(self, signum: int = signal.SIGINT, timeout_s: float = 60) -> int:
         self.client.close()
         return super().stop(signum, timeout_s)
+
+
+def serve_until_healthy(home: Path, port: int, *extra: str) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [MALLCAST, "serve", "--demo", "--port", str(port), *extra],
+        env=env_for(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError("mallcast serve did not become healthy")

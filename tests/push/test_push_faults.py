@@ -20,7 +20,7 @@ from push.fcm_server import FakeFCM, Fault
 from push.gateway import FcmGateway
 from push.models import Delivery
 from push.outbox import Dispatcher
-from tests.test_push import FAST, deliveries, states
+from tests.support.api import FAST, deliveries, states
 
 # FCM answering late, for real: seconds of waiting each.
 pytestmark = pytest.mark.slow

@@ -8,18 +8,15 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from core.db import Database
-from tests.test_jobs import jobs_for
-from tests.test_malls_api import error_of
-from tests.test_pings_api import starbucks
-from tests.test_promotions_api import (
+from tests.support.api import (
     approved_promotion,
+    error_of,
     evening_now,
-    mall,
+    jobs_for,
     shopper,
+    starbucks,
     walk_in,
 )
-
-__all__ = ["mall"]
 
 
 def put_rules(client: TestClient, mall: dict[str, Any], **changes: Any) -> None:

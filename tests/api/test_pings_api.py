@@ -8,60 +8,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from api.app import create_app
 from core.db import Database
 from core.settings import Settings
-from demo.seed import seed_demo
 from geofence.cache import ZoneIndexCache
-from geofence.models import Mall, Ping, Presence, Zone, ZoneEvent
-from tests.conftest import bearer
-from tests.test_malls_api import error_of
-
-
-@pytest.fixture
-def mall_id(db: Database) -> int:
-    with db.sessions() as session:
-        mall = seed_demo(session)
-        session.commit()
-        return mall.id
-
-
-def starbucks(db: Database, mall_id: int, level: int = 0) -> tuple[int, float, float]:
-    """Id and an inside point of the F1 (level 0) Starbucks unit near the south-east atrium."""
-    from geoalchemy2.shape import to_shape
-
-    from geofence.models import Level
-
-    with db.sessions() as session:
-        zones = session.execute(
-            select(Zone).join(Level, Zone.level_id == Level.id)
-            .where(Zone.mall_id == mall_id, Zone.name == "STARBUCKS COFFEE",
-                   Level.ordinal == level)
-            .order_by(Zone.id)
-        ).scalars().all()  # fmt: skip
-        zone = zones[-1]
-        point = to_shape(zone.geom).representative_point()
-        return zone.id, point.x, point.y
-
-
-def register(client: TestClient, **consents: bool) -> tuple[str, dict[str, str]]:
-    body = {"platform": "android", "app_version": "1.0", "locale": "zh-CN",
-            "fcm_token": "fcm-token-1", "consents": consents}  # fmt: skip
-    response = client.post("/v1/devices", json=body)
-    assert response.status_code == 201, response.text
-    data = response.json()
-    return data["device_id"], bearer(data["token"])
-
-
-def ping(ts: float | str, lon: float, lat: float, **extra: Any) -> dict[str, Any]:
-    return {"ts": ts, "lon": lon, "lat": lat, "accuracy_m": 3.0, "level": 0} | extra
-
-
-def count(db: Database, model: Any) -> int:
-    with db.sessions() as session:
-        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+from geofence.models import Mall, Ping, Presence, ZoneEvent
+from tests.support.api import bearer, count, error_of, ping, register, starbucks
 
 
 def test_register_read_update_and_rotate(client: TestClient) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,94 +14,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from core.db import Database
-from core.tenants.models import Tenant
-from demo.seed import seed_demo
 from promotions.models import Decision
-from tests.conftest import bearer, issue_key
-from tests.test_malls_api import error_of
-from tests.test_pings_api import ping, register, starbucks
+from tests.support.api import (
+    approved_promotion,
+    error_of,
+    evening_now,
+    local_instant,
+    register,
+    shopper,
+    starbucks,
+    walk_in,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-@pytest.fixture
-def mall(db: Database) -> dict[str, Any]:
-    """The demo mall with keys for two of its tenants."""
-    with db.sessions() as session:
-        mall = seed_demo(session)
-        session.commit()
-        tenants = {t.name: t.id for t in session.scalars(select(Tenant))}
-    return {
-        "id": mall.id,
-        "starbucks": bearer(issue_key(db, role="tenant", tenant_id=tenants["STARBUCKS COFFEE"])),
-        "adidas": bearer(issue_key(db, role="tenant", tenant_id=tenants["adidas"])),
-        "operator": bearer(issue_key(db, role="operator", mall_ids=[mall.id])),
-    }
-
-
-def approved_promotion(
-    client: TestClient, mall: dict[str, Any], zone_id: int, **fields: Any
-) -> dict[str, Any]:
-    body = {
-        "title": "Two coffees, one price",
-        "body": "Tonight only, show this at the till",
-        "category": "cafe",
-        "targets": {"zones": [zone_id]},
-        "trigger": "enter",
-    } | fields
-    created = client.post("/v1/tenant/promotions", json=body, headers=mall["starbucks"])
-    assert created.status_code == 201, created.text
-    promotion = created.json()
-    assert promotion["status"] == "draft"
-    submitted = client.post(
-        f"/v1/tenant/promotions/{promotion['id']}/submit", headers=mall["starbucks"]
-    )
-    assert submitted.json()["status"] == "submitted", submitted.text
-    approved = client.post(
-        f"/v1/malls/{mall['id']}/promotions/{promotion['id']}/approve", headers=mall["operator"]
-    )
-    assert approved.status_code == 200, approved.text
-    assert approved.json()["active"] is True
-    return approved.json()  # type: ignore[no-any-return]
-
-
-def shopper(client: TestClient, **consents: bool) -> dict[str, str]:
-    client_consents = {"location": True, "marketing_push": True} | consents
-    return register(client, **client_consents)[1]
-
-
-def walk_in(
-    client: TestClient, headers: dict[str, str], lon: float, lat: float, at: float
-) -> list[dict[str, Any]]:
-    """A ping inside the zone, then one 40 m away: enter and exit events with their decisions."""
-    away_lon = lon + 40 / 96_000
-    response = client.post(
-        "/v1/pings",
-        headers=headers,
-        json={"pings": [ping(at, lon, lat), ping(at + 60, away_lon, lat)]},
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["events"]  # type: ignore[no-any-return]
-
-
-def local_instant(hour: int) -> float:
-    """A recent instant between hour:00 and hour:40 in Shanghai that a test may walk at.
-
-    Pings are accepted from 24 h ago to 5 min ahead, and tests walk up to ~22 min past the
-    instant: it is at least 20 min ago and at most 23 h 40 min ago, whatever the time now.
-    """
-    latest = datetime.now(SHANGHAI) - timedelta(minutes=20)
-    if latest.hour == hour and latest.minute < 40:
-        return latest.timestamp()
-    instant = latest.replace(hour=hour, minute=40, second=0, microsecond=0)
-    if instant > latest:
-        instant -= timedelta(days=1)
-    return instant.timestamp()
-
-
-def evening_now() -> float:
-    """A recent instant at 19:00-19:40 in Shanghai (outside the default quiet hours)."""
-    return local_instant(19)
 
 
 def test_submit_approve_walk_in_and_the_decision_names_it(

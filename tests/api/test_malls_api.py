@@ -8,25 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.db import Database
-from tests.conftest import bearer, issue_key
-from tests.ilc import mall_body
-
-# A footprint far from the real mall's: a second mall may not overlap the first.
-ELSEWHERE = {"type": "Polygon", "coordinates": [[[121.0, 31.0], [121.01, 31.0], [121.01, 31.01],
-                                                 [121.0, 31.0]]]}  # fmt: skip
-
-
-def create_mall(client: TestClient, headers: dict[str, str], **changes: Any) -> dict[str, Any]:
-    response = client.post("/v1/malls", json=mall_body() | changes, headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-def error_of(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error: dict[str, Any] = response.json()["error"]
-    assert set(error) == {"code", "message", "details"}
-    return error
+from tests.support.api import ELSEWHERE, bearer, create_mall, error_of, issue_key
+from tests.support.ilc import mall_body
 
 
 def test_mall_lifecycle(client: TestClient, platform: dict[str, str]) -> None:
@@ -113,7 +96,7 @@ def test_levels(client: TestClient, platform: dict[str, str]) -> None:
 def test_footprint_cannot_shrink_away_from_zones(
     client: TestClient, platform: dict[str, str]
 ) -> None:
-    from tests.ilc import zone_feature
+    from tests.support.ilc import zone_feature
 
     mall = create_mall(client, platform)
     client.post(f"/v1/malls/{mall['id']}/levels", json={"ordinal": 0, "name": "F1"},

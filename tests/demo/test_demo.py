@@ -15,7 +15,7 @@ import pytest
 from demo.run import SimClock, evening_start
 from demo.seed import TIMEZONE
 from runtime.embedded import ClusterState, EmbeddedPostgres
-from tests.shipped import MALLCAST, Process, Server, env_for, free_port
+from tests.support.shipped import MALLCAST, Process, Server, env_for, free_port
 
 pytestmark = pytest.mark.slow  # processes of their own: not in the fast lane
 
@@ -40,7 +40,7 @@ def test_demo_shows_notifications_and_ends_with_a_summary(home: Path) -> None:
 
 
 def test_simulate_drives_a_running_mallcast(home: Path) -> None:
-    from tests.test_cli import serve_until_healthy
+    from tests.support.shipped import serve_until_healthy
 
     port = free_port()
     server = serve_until_healthy(home, port)

@@ -10,7 +10,7 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from core.errors import InvalidGeometry
 from geofence.geojson import parse_area, swap_axes, to_geojson
-from tests.ilc import unit
+from tests.support.ilc import unit
 
 SQUARE: list[Any] = [
     [120.0750, 30.2930], [120.0751, 30.2930], [120.0751, 30.2931], [120.0750, 30.2931],
