@@ -1,3 +1,3 @@
-"""mallcast's HTTP API, settings, database access, embedded PostGIS and CLI."""
+"""mallcast's HTTP layer: the FastAPI app, its routers, dependencies and error mapping."""
 
 __version__ = "0.1.0"

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from api.ingest_gate import IngestGate
 from api.metrics import Metrics
 from core.db import Database
-from core.events import EventSink
 from core.settings import Settings
 from geofence.cache import ZoneIndexCache, zones_changed
 
@@ -57,13 +56,7 @@ async def zone_cache(request: Request) -> ZoneIndexCache:
     return cache
 
 
-async def event_sink(request: Request) -> EventSink:
-    sink: EventSink = request.app.state.event_sink
-    return sink
-
-
 ZoneCacheDep = Annotated[ZoneIndexCache, Depends(zone_cache)]
-EventSinkDep = Annotated[EventSink, Depends(event_sink)]
 
 
 async def ingest_gate(request: Request) -> IngestGate:

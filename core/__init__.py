@@ -1,5 +1,6 @@
-"""What every mallcast package shares: the declarative base and the error hierarchy.
+"""The shared kernel: what several packages use (database base and engine, errors, settings,
+scopes, the event seam between geofencing and promotions, devices, tenants, zone facts).
 
-It sits below `geofence`, `promotions` and `push` so that each can import it without
-importing a package further up the `api -> geofence -> promotions -> push` chain.
+It imports no other mallcast package; every other package may import it
+(docs/architecture.md).
 """

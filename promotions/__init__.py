@@ -1,1 +1,1 @@
-"""Tenants, promotions, shopper profiles, eligibility, ranking, holdouts and measurement."""
+"""Promotions, mall rules, shopper segments, eligibility, ranking, holdouts and measurement."""

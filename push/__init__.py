@@ -1,1 +1,1 @@
-"""Devices and their FCM tokens, the outbox, and delivery through firebase-admin."""
+"""The outbox of pushes, its dispatcher, and delivery through firebase-admin."""

@@ -1,4 +1,4 @@
-"""Tables of the push domain: the shoppers' devices and their FCM addresses."""
+"""Tables of the push domain: the outbox of deliveries."""
 
 from __future__ import annotations
 

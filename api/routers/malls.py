@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from api.auth import Operator, OperatorMall
-from api.deps import SessionDep, SettingsDep, ZoneCacheDep
+from api.deps import SessionDep, SettingsDep
 from api.params import LevelOrdinal
 from api.rules import geometry_limits
 from api.schemas import error_responses
@@ -54,7 +54,6 @@ def create_mall(
     body: MallCreate,
     operator: Operator,
     session: SessionDep,
-    cache: ZoneCacheDep,
     settings: SettingsDep,
 ) -> MallOut:
     mall = malls.create_mall(session, operator.scope, body, geometry_limits(settings))
@@ -80,7 +79,6 @@ def update_mall(
     body: MallUpdate,
     operator: Operator,
     session: SessionDep,
-    cache: ZoneCacheDep,
     settings: SettingsDep,
 ) -> MallOut:
     mall = malls.update_mall(session, operator.scope, mall.id, body, geometry_limits(settings))
@@ -97,7 +95,6 @@ def delete_mall(
     mall: OperatorMall,
     operator: Operator,
     session: SessionDep,
-    cache: ZoneCacheDep,
     confirm: Annotated[
         str | None,
         Query(max_length=200, description="The mall's name: needed when it holds zones or tenants"),
@@ -127,7 +124,6 @@ def create_level(
     body: LevelCreate,
     operator: Operator,
     session: SessionDep,
-    cache: ZoneCacheDep,
 ) -> LevelOut:
     level = levels.create_level(session, operator.scope, mall.id, body)
     return level_out(level)
@@ -155,7 +151,6 @@ def update_level(
     body: LevelUpdate,
     operator: Operator,
     session: SessionDep,
-    cache: ZoneCacheDep,
 ) -> LevelOut:
     level = levels.update_level(session, operator.scope, mall.id, ordinal, body)
     return level_out(level)
@@ -172,7 +167,6 @@ def delete_level(
     ordinal: LevelOrdinal,
     operator: Operator,
     session: SessionDep,
-    cache: ZoneCacheDep,
 ) -> Response:
     levels.delete_level(session, operator.scope, mall.id, ordinal)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

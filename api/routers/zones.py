@@ -11,14 +11,13 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from api.auth import Operator, OperatorMall, OperatorPrincipal
-from api.deps import SessionDep, SettingsDep, ZoneCacheDep
+from api.deps import SessionDep, SettingsDep
 from api.params import ZoneId
 from api.rules import geometry_limits
 from api.schemas import error_responses
 from core.errors import InvalidInput
 from core.settings import Settings
 from geofence import zones
-from geofence.cache import ZoneIndexCache
 from geofence.schemas import (
     FeatureCollectionOut,
     ZoneFeature,
@@ -83,7 +82,6 @@ async def import_zones(
     mall: OperatorMall,
     operator: Operator,
     session: SessionDep,
-    cache: ZoneCacheDep,
     settings: SettingsDep,
     level: Annotated[
         int | None, Query(ge=-20, le=200, description="Level of features that name none")
@@ -101,7 +99,7 @@ async def import_zones(
     # megabytes, and nobody else gets to make the server parse that much.
     body = await run_in_threadpool(_feature_collection, await request.body())
     return await run_in_threadpool(
-        _import, session, cache, operator, mall.id, body, settings, level, replace, dry_run
+        _import, session, operator, mall.id, body, settings, level, replace, dry_run
     )
 
 
@@ -114,7 +112,6 @@ def _feature_collection(raw: bytes) -> ZoneFeatureCollection:
 
 def _import(
     session: Session,
-    cache: ZoneIndexCache,
     operator: OperatorPrincipal,
     mall_id: int,
     body: ZoneFeatureCollection,
@@ -147,7 +144,6 @@ def create_zone(
     body: ZoneFeature,
     operator: Operator,
     session: SessionDep,
-    cache: ZoneCacheDep,
     settings: SettingsDep,
 ) -> ZoneFeatureOut:
     view = zones.create_zone(session, operator.scope, mall.id, body, geometry_limits(settings))
@@ -177,7 +173,6 @@ def update_zone(
     body: ZonePatch,
     operator: Operator,
     session: SessionDep,
-    cache: ZoneCacheDep,
     settings: SettingsDep,
 ) -> ZoneFeatureOut:
     view = zones.update_zone(
@@ -197,7 +192,6 @@ def delete_zone(
     zone_id: ZoneId,
     operator: Operator,
     session: SessionDep,
-    cache: ZoneCacheDep,
 ) -> Response:
     zones.delete_zone(session, operator.scope, mall.id, zone_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
