@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from push.outbox import TickResult
+from push.dispatcher import TickResult
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -40,9 +40,9 @@ from sqlalchemy.engine import Engine
 
 from bench.common import arguments, bench_database, local_fcm, percentiles_ms, report
 from core.settings import Settings
+from push.dispatcher import Dispatcher
 from push.fcm_server import FakeFCM, Fault
 from push.gateway import FcmGateway, Push
-from push.outbox import Dispatcher
 
 _SETUP = """
 WITH mall AS (

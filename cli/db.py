@@ -6,7 +6,8 @@ import typer
 
 from cli.common import console, fail
 from core.settings import Settings, get_settings
-from runtime.embedded import ClusterState, EmbeddedError
+from runtime.embedded import ClusterState
+from runtime.pg_host import EmbeddedError
 
 db_app = typer.Typer(help="The embedded PostgreSQL + PostGIS cluster under MALLCAST_HOME")
 

@@ -12,7 +12,7 @@ from cli.common import console, fail
 from core.db import Database
 from core.settings import get_settings
 from runtime.database import database_url
-from runtime.embedded import EmbeddedError
+from runtime.pg_host import EmbeddedError
 
 keys_app = typer.Typer(help="API keys of operators and tenants")
 

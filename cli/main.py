@@ -22,7 +22,7 @@ from cli.db import db_app
 from cli.keys import keys_app
 from core.db import Database
 from core.settings import Settings, get_settings
-from runtime.embedded import EmbeddedError
+from runtime.pg_host import EmbeddedError
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer

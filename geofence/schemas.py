@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from core.fields import omitted_when_none
 from core.numbers import JsonFloat, JsonInt
 
 GEOJSON_POLYGON_EXAMPLE = {
@@ -248,10 +249,6 @@ class PingFlags(BaseModel):
     flags: list[str] = Field(description="Why the ping caused no transition")
 
 
-def _absent(value: object) -> bool:
-    return value is None
-
-
 class DecisionOut(BaseModel):
     """What the promotion engine decided for an event; title, body and code only when a
     promotion was chosen (absent otherwise, not null)."""
@@ -260,9 +257,9 @@ class DecisionOut(BaseModel):
     outcome: Literal["sent", "holdout", "none"]
     promotion_id: int | None
     reason: str | None
-    title: str | None = Field(default=None, exclude_if=_absent)
-    body: str | None = Field(default=None, exclude_if=_absent)
-    code: str | None = Field(default=None, exclude_if=_absent)
+    title: str | None = omitted_when_none()
+    body: str | None = omitted_when_none()
+    code: str | None = omitted_when_none()
 
 
 class EventOut(BaseModel):

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from promotions.measurement import lift
-from promotions.schemas import LiftOut, PromotionResults, ResultsOut, TotalResults
+from promotions.measurement import Lift, lift
+from promotions.schemas import PromotionResults, ResultsOut, TotalResults
 
 _FUNNEL = text(
     """
@@ -73,7 +73,6 @@ def results(session: Session, mall_id: int, tenant_id: int | None = None) -> Res
     )
 
 
-def _lift(counts: dict[str, Any]) -> LiftOut:
-    result = lift(counts["treated_conversions"], counts["treated"],
-                  counts["holdout_conversions"], counts["holdout"])  # fmt: skip
-    return LiftOut.model_validate(result, from_attributes=True)
+def _lift(counts: dict[str, Any]) -> Lift:
+    return lift(counts["treated_conversions"], counts["treated"],
+                counts["holdout_conversions"], counts["holdout"])  # fmt: skip

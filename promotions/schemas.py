@@ -15,7 +15,9 @@ from pydantic import (
     model_validator,
 )
 
+from core.fields import omitted_when_none
 from core.numbers import JsonBool, JsonFloat, JsonInt
+from promotions.measurement import Lift
 
 # -- promotions -----------------------------------------------------------------------------
 
@@ -244,10 +246,6 @@ class CodeRedemption(BaseModel):
 # -- answers: outcomes, results, explanations ---------------------------------------------------
 
 
-def _absent(value: object) -> bool:
-    return value is None
-
-
 class OpenedOut(BaseModel):
     decision_id: int
     opened_at: datetime | None
@@ -257,21 +255,6 @@ class RedemptionOut(BaseModel):
     promotion_id: int
     decision_id: int | None = Field(description="The push (or holdout) it is attributed to")
     redeemed_at: datetime
-
-
-class LiftOut(BaseModel):
-    """Treated vs held-out conversion of shopper-offer pairs; lift with a 95% interval."""
-
-    treated: int
-    treated_conversions: int
-    holdout: int
-    holdout_conversions: int
-    treated_rate: float | None
-    holdout_rate: float | None
-    lift: float | None = Field(description="treated_rate - holdout_rate")
-    ci_low: float | None
-    ci_high: float | None
-    relative_lift: float | None = Field(description="treated_rate / holdout_rate - 1")
 
 
 class Funnel(BaseModel):
@@ -285,7 +268,7 @@ class Funnel(BaseModel):
     redeemed: int
     treated_conversions: int
     holdout_conversions: int
-    lift: LiftOut
+    lift: Lift = Field(description="Treated vs held-out conversion, lift with a 95% interval")
 
 
 class PromotionResults(Funnel):
@@ -329,11 +312,11 @@ class PromotionVerdict(BaseModel):
     """One promotion's fate in one decision: chosen, dropped (why) or outranked (by how much)."""
 
     chosen: bool
-    outcome: str | None = Field(default=None, exclude_if=_absent)
-    score: dict[str, float] | None = Field(default=None, exclude_if=_absent)
-    dropped_because: list[str] | None = Field(default=None, exclude_if=_absent)
-    outranked: bool | None = Field(default=None, exclude_if=_absent)
-    winner_score: dict[str, float] | None = Field(default=None, exclude_if=_absent)
+    outcome: str | None = omitted_when_none()
+    score: dict[str, float] | None = omitted_when_none()
+    dropped_because: list[str] | None = omitted_when_none()
+    outranked: bool | None = omitted_when_none()
+    winner_score: dict[str, float] | None = omitted_when_none()
 
 
 class DecisionExplained(BaseModel):
@@ -345,9 +328,9 @@ class DecisionExplained(BaseModel):
     reason: str | None
     segments: list[str]
     opened_at: datetime | None
-    explanation: dict[str, Any] | None = Field(
-        default=None, exclude_if=_absent, description="Without ?promotion_id: the whole record"
+    explanation: dict[str, Any] | None = omitted_when_none(
+        description="Without ?promotion_id: the whole record"
     )
-    for_promotion: PromotionVerdict | None = Field(
-        default=None, exclude_if=_absent, description="With ?promotion_id: that one's fate"
+    for_promotion: PromotionVerdict | None = omitted_when_none(
+        description="With ?promotion_id: that one's fate"
     )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from core.settings import Settings, get_settings
-from runtime.embedded import ClusterState, EmbeddedError, EmbeddedPostgres
+from runtime.embedded import ClusterState, EmbeddedPostgres
+from runtime.pg_host import EmbeddedError
 
 
 def embedded_cluster(settings: Settings | None = None) -> EmbeddedPostgres:

@@ -10,9 +10,10 @@ from sqlalchemy.engine import Engine
 
 from api.metrics import Metrics
 from core.settings import Settings
+from push.dispatcher import Dispatcher
 from push.fcm_server import FakeFCM
 from push.gateway import FcmGateway
-from push.outbox import Dispatcher, RetryPolicy
+from push.outbox import RetryPolicy
 
 log = logging.getLogger("mallcast.push")
 

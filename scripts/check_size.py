@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-LIMIT = 420  # "about 400 lines": the margin spares a docstring line from forcing a split
+LIMIT = 400  # "about 400 lines", as the style guide puts it
 PACKAGES = ("access", "api", "cli", "core", "demo", "geofence", "promotions", "push", "runtime")
 
 

@@ -15,10 +15,11 @@ from sqlalchemy import select, text
 
 from core.db import Database
 from core.devices.models import Device
+from push.dispatcher import Dispatcher
 from push.fcm_server import FakeFCM, Fault
 from push.gateway import FcmGateway, Push, Send
 from push.models import Delivery
-from push.outbox import Dispatcher, enqueue
+from push.outbox import enqueue
 from tests.support.api import (
     FAST,
     approved_promotion,

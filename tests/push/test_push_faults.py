@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import select
 
 from core.db import Database
+from push.dispatcher import Dispatcher
 from push.fcm_server import FakeFCM, Fault
 from push.gateway import FcmGateway
 from push.models import Delivery
-from push.outbox import Dispatcher
 from tests.support.api import FAST, deliveries, states
 
 # FCM answering late, for real: seconds of waiting each.

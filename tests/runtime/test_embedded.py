@@ -11,14 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from runtime.embedded import (
-    ClusterState,
-    EmbeddedError,
-    EmbeddedPostgres,
-    PgBinaries,
-    check_postgis,
-    find_binaries,
-)
+from runtime.embedded import ClusterState, EmbeddedPostgres
+from runtime.pg_host import EmbeddedError, PgBinaries, check_postgis, find_binaries
 
 pytestmark = pytest.mark.slow  # clusters of their own: not in the fast lane
 
