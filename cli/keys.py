@@ -23,7 +23,7 @@ def _database() -> Iterator[Database]:
     started with `mallcast db start`)."""
     settings = get_settings()
     try:
-        database = Database(database_url(settings, start_embedded=False), pool_size=1)
+        database = Database(database_url(settings), pool_size=1)
     except EmbeddedError as exc:
         raise fail(str(exc)) from None
     try:

@@ -17,7 +17,7 @@ def _url() -> str:
         return url
     from runtime.database import database_url
 
-    return database_url(start_embedded=False)
+    return database_url()
 
 
 def _include_object(obj, name, obj_type, reflected, compare_to):  # type: ignore[no-untyped-def]

@@ -12,15 +12,15 @@ def embedded_cluster(settings: Settings | None = None) -> EmbeddedPostgres:
     return EmbeddedPostgres(settings.home, pg_bin=settings.pg_bin, pg_user=settings.pg_user)
 
 
-def database_url(settings: Settings | None = None, *, start_embedded: bool) -> str:
-    """The configured URL, else the embedded cluster's (started first when asked to)."""
+def database_url(settings: Settings | None = None) -> str:
+    """The configured URL, else the running embedded cluster's: for processes that join a
+    database someone else started (API workers, `mallcast keys`, Alembic). Starting one is the
+    lifecycle's (runtime.lifecycle)."""
     settings = settings or get_settings()
     if settings.database_url:
         return settings.database_url
     cluster = embedded_cluster(settings)
-    if start_embedded:
-        cluster.start()
-    elif cluster.status().state is not ClusterState.RUNNING:
+    if cluster.status().state is not ClusterState.RUNNING:
         raise EmbeddedError(
             f"the embedded PostgreSQL under {cluster.home} is not running: "
             "start it with `mallcast db start`, or set MALLCAST_DATABASE_URL"

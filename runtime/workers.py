@@ -91,7 +91,5 @@ def worker_app() -> FastAPI:
     """One API process of `mallcast serve --workers N` (a uvicorn factory): the parent has
     started the database and passes its URL in MALLCAST_DATABASE_URL."""
     settings = get_settings()
-    database = Database(
-        database_url(settings, start_embedded=False), pool_size=settings.db_pool_size
-    )
+    database = Database(database_url(settings), pool_size=settings.db_pool_size)
     return create_app(settings, database, warm=True, owns_database=True)

@@ -70,7 +70,7 @@ def test_check_detects_drift(pg_server: TestServer) -> None:
 def test_alembic_command_line_uses_the_repository_config(pg_server: TestServer) -> None:
     """`alembic upgrade head` / `alembic check`, as a developer types them, via alembic.ini."""
     name = pg_server.create_database("mallcast_alembic_cli")
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     alembic = str(Path(sys.executable).parent / "alembic")
     env = os.environ | {"MALLCAST_DATABASE_URL": pg_server.url(name)}
     try:
