@@ -223,24 +223,33 @@ def migrate(
     check: Annotated[bool, typer.Option(help="Only check that the models match")] = False,
 ) -> None:
     """Bring the database schema up to date (Alembic)."""
-    from runtime import migrate as migrations
     from runtime.database import embedded_cluster
 
     settings = get_settings()
-    url = settings.database_url
-    cluster = None if url else embedded_cluster(settings)
-    started = cluster.start() if cluster else False
+    if settings.database_url:
+        _migrate(settings.database_url, check=check)
+        return
+    cluster = embedded_cluster(settings)
     try:
-        url = url or cluster.url()  # type: ignore[union-attr]
-        if check:
-            migrations.check(url)
-            console.print("schema matches the models")
-        else:
-            migrations.upgrade(url)
-            console.print("schema is up to date")
+        started = cluster.start()
+    except EmbeddedError as exc:
+        raise fail(str(exc)) from None
+    try:
+        _migrate(cluster.url(), check=check)
     finally:
-        if started and cluster is not None:
+        if started:  # it was not running: leave it as it was
             cluster.stop()
+
+
+def _migrate(url: str, *, check: bool) -> None:
+    from runtime import migrate as migrations
+
+    if check:
+        migrations.check(url)
+        console.print("schema matches the models")
+    else:
+        migrations.upgrade(url)
+        console.print("schema is up to date")
 
 
 __all__ = ["app", "main"]

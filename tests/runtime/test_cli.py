@@ -130,7 +130,16 @@ def test_db_commands_and_keys(home: Path) -> None:
     assert run(home, "keys", "revoke", key.split("_")[1]).returncode == 0
     assert "revoked" in run(home, "keys", "list").stdout
 
+    checked = run(home, "migrate", "--check")
+    assert (checked.returncode, "schema matches the models" in checked.stderr) == (0, True)
+
     assert run(home, "db", "stop").returncode == 0
+    assert run(home, "db", "status").returncode == 3
+    stopped = run(home, "keys", "list")  # keys are made on a running database
+    assert stopped.returncode == 1
+    assert "is not running: start it with `mallcast db start`" in stopped.stderr
+    migrated = run(home, "migrate")  # starts the cluster it needs, and leaves it as it was
+    assert (migrated.returncode, "schema is up to date" in migrated.stderr) == (0, True)
     assert run(home, "db", "status").returncode == 3
 
 
