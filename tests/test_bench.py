@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
         ("push.py", ("messages_per_s", "p50_ms", "p99_ms", "naive_messages_per_s")),
         ("e2e.py", ("batched_pings_per_s", "single_requests_per_s", "p99_ms",
                     "naive_pings_per_s")),
+        ("presence.py", ("baseline_precision_s2", "baseline_recall_ge25_s2",
+                         "baseline_false_enters_per_shopper_hour_s2", "baseline_precision_s4")),
     ],
 )  # fmt: skip
 def test_bench_script_quick_json(script: str, keys: tuple[str, ...]) -> None:
