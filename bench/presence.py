@@ -36,7 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import arguments
 from demo.seed import floor_plans, footprint, zone_features
-from geofence.index import ZoneIndex, ZoneShape
+from geofence.index import UNIT_KINDS, ZoneIndex, ZoneShape
+from geofence.occupancy import Fix as OccupancyFix
+from geofence.occupancy import Occupancy, OccupancyRules, OccupancyTracker
 from geofence.presence import (
     Observation,
     PresenceRules,
@@ -45,7 +47,7 @@ from geofence.presence import (
     Transition,
 )
 
-ROOM_KINDS = frozenset({"store", "restaurant", "restroom"})  # one at a time
+VISITED_KINDS = frozenset({"store", "restaurant", "restroom"})  # units shoppers walk into
 SIZE_GROUPS = (("lt10", 0.0, 10.0), ("10to25", 10.0, 25.0), ("25to100", 25.0, 100.0),
                ("ge100", 100.0, math.inf))  # fmt: skip
 SIGMAS_M = (1.0, 2.0, 4.0)
@@ -138,11 +140,11 @@ def build_world() -> World:
         corridors[plan.ordinal] = corridor
         walkable = corridor.buffer(-1.0)
         for s in on_floor:
-            if s.kind in ROOM_KINDS:
+            if s.kind in VISITED_KINDS:
                 unit = _unit(s, metric[s.zone_id], corridor, walkable)
                 if unit is not None:
                     units.append(unit)
-    rooms = frozenset(z for z, kind in kinds.items() if kind in ROOM_KINDS)
+    rooms = frozenset(z for z, kind in kinds.items() if kind in UNIT_KINDS)
     return World(index, units, corridors, rooms)
 
 
@@ -167,22 +169,21 @@ def _unit(zone: ZoneShape, polygon: Polygon | MultiPolygon, corridor: Polygon | 
 # -- walks ---------------------------------------------------------------------------------------
 
 
-def corridor_point(world: World, unit: Unit, rng: random.Random, reach_m: float = 12.0) -> XY:
-    """A point of the corridor `reach_m` from the unit's front, reachable in a straight line."""
-    corridor = world.corridors[unit.level].buffer(0.2)
+def corridor_point(
+    world: World, level: int, origin: XY, rng: random.Random, reach_m: float = 12.0
+) -> XY:
+    """A point of the corridor `reach_m` from `origin`, reachable in a straight line."""
+    corridor = world.corridors[level].buffer(0.2)
     for _ in range(24):
         angle = rng.uniform(0, 2 * math.pi)
-        end = (
-            unit.outside[0] + reach_m * math.cos(angle),
-            unit.outside[1] + reach_m * math.sin(angle),
-        )
-        if corridor.contains(LineString([unit.outside, end])):
+        end = (origin[0] + reach_m * math.cos(angle), origin[1] + reach_m * math.sin(angle))
+        if corridor.contains(LineString([origin, end])):
             return end
-    return unit.outside
+    return origin
 
 
 def visit(world: World, unit: Unit, rng: random.Random, t0: float) -> Walk:
-    walk = Walk(unit.level, t0, [corridor_point(world, unit, rng)])
+    walk = Walk(unit.level, t0, [corridor_point(world, unit.level, unit.outside, rng)])
     walk.to(unit.outside)
     arrived = walk.to(unit.door)
     walk.to(unit.stand)
@@ -190,7 +191,8 @@ def visit(world: World, unit: Unit, rng: random.Random, t0: float) -> Walk:
     walk.to(unit.door)
     walk.inside.append((arrived, walk.now, unit.zone_id))
     walk.to(unit.outside)
-    walk.to(corridor_point(world, unit, rng))
+    walk.to(corridor_point(world, unit.level, unit.outside, rng))
+    walk.to(corridor_point(world, unit.level, walk.xy[-1], rng, reach_m=20.0))  # well away
     return walk
 
 
@@ -285,6 +287,23 @@ def single_ping_rule(world: World) -> Rule:
 
     def run(observations: Sequence[Observation]) -> list[Transition]:
         return tracker.advance(PresenceState(), observations).events
+
+    return run
+
+
+def occupancy_rule(world: World) -> Rule:
+    """Occupancy inference (geofence/occupancy.py): stops over a window of fixes."""
+    tracker = OccupancyTracker(OccupancyRules(), world.index)
+    rooms = world.rooms
+
+    def run(observations: Sequence[Observation]) -> list[Transition]:
+        state = Occupancy()
+        events: list[Transition] = []
+        for obs in sorted(observations, key=lambda o: o.ts):
+            fix = OccupancyFix(obs.ts, obs.lon, obs.lat, obs.level, obs.zones & rooms)
+            for event in tracker.observe(state, fix):
+                events.append(Transition(event.kind, event.zone_id, event.at))
+        return events
 
     return run
 
@@ -420,12 +439,14 @@ def main() -> None:
     }
     rows: list[tuple[str, dict[str, float]]] = []
     for sigma in SIGMAS_M:
-        baseline = measure(world, single_ping_rule(world), sigma, visits_per_unit=visits_per_unit,
-                           units=units, pairs=pairs, seed=int(sigma * 100))  # fmt: skip
-        rows.append((f"sigma {sigma:g} m", baseline))
         suffix = f"_s{sigma:g}"
-        for key, value in baseline.items():
-            figures[f"baseline_{key}{suffix}"] = value
+        for prefix, rule in (("", occupancy_rule(world)), ("baseline_", single_ping_rule(world))):
+            # The same seed: both rules see the same walks and the same fixes.
+            result = measure(world, rule, sigma, visits_per_unit=visits_per_unit, units=units,
+                             pairs=pairs, seed=int(sigma * 100))  # fmt: skip
+            rows.append((f"{'today' if prefix else 'occupancy'} {sigma:g} m", result))
+            for key, value in result.items():
+                figures[f"{prefix}{key}{suffix}"] = value
     _print(rows, world, units, pairs, visits_per_unit)
     figures["seconds"] = round(time.perf_counter() - began, 1)
     if args.json:  # NaN (a size group with no visit) as null: JSON has no NaN
@@ -441,16 +462,16 @@ def _print(rows: list[tuple[str, dict[str, float]]], world: World, units: Sequen
         f"ILC site 1: {len(world.units)} units with a storefront ({len(units)} walked into, "
         f"{visits_per_unit} visit(s) each), {len(pairs)} crossings, passers-by on every floor"
     )
-    print("today's single-ping rule (the baseline):")
+    print("occupancy inference beside today's single-ping rule (the baseline), per sigma:")
     keys = ("precision", "recall", "recall_ge25", "recall_10to25", "recall_lt10",
             "false_enters_per_shopper_hour", "flapping_share", "enter_delay_p50_s",
             "enter_delay_p95_s", "exit_delay_p95_s")  # fmt: skip
-    print("  " + "figure".ljust(32) + "".join(label.rjust(14) for label, _ in rows))
+    print("  " + "figure".ljust(32) + "".join(label.rjust(13) for label, _ in rows))
     for key in keys:
-        print("  " + key.ljust(32) + "".join(f"{figures[key]:>14}" for _, figures in rows))
+        print("  " + key.ljust(32) + "".join(f"{figures[key]:>13}" for _, figures in rows))
     print("  " + "precision by unit size".ljust(32))
     for name, _, _ in SIZE_GROUPS:
-        values = "".join(f"{figures[f'precision_{name}']:>14}" for _, figures in rows)
+        values = "".join(f"{figures[f'precision_{name}']:>13}" for _, figures in rows)
         print(f"    {name} m2 ({rows[0][1][f'visits_{name}']:.0f} visits)".ljust(34) + values)
 
 

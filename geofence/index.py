@@ -64,6 +64,11 @@ class LocalFrame:
         return math.hypot((lon2 - lon1) * self._kx, (lat2 - lat1) * self._ky)
 
 
+# Kinds of zones that are rooms: a person is in one of them at a time, and occupancy inference
+# (geofence.occupancy) decides which. Every other kind is an area that overlaps freely.
+UNIT_KINDS = frozenset({"store", "restaurant", "restroom", "vacant"})
+
+
 @dataclass(frozen=True)
 class ZoneShape:
     """What the index needs of a zone."""
@@ -328,6 +333,23 @@ class ZoneIndex:
             return 1.0
         circle = centre.buffer(radius_m, quad_segs=8)
         return float(shape.intersection(circle).area / circle.area)
+
+    def depth_m(self, zone_id: int, lon: float, lat: float) -> float:
+        """Signed metres from the point to the zone's outline: positive inside, negative outside
+        (minus infinity for an unknown zone)."""
+        shape = self._metric.get(zone_id)
+        if shape is None:
+            return -math.inf
+        kx, ky = self.frame.metres_per_degree
+        point = shapely.Point((lon - self.frame.lon0) * kx, (lat - self.frame.lat0) * ky)
+        if shape.intersects(point):
+            return float(shapely.distance(shape.boundary, point))
+        return -float(shapely.distance(shape, point))
+
+    def is_unit(self, zone_id: int) -> bool:
+        """A room a person is in one at a time (geofence.occupancy), not an area."""
+        zone = self.zones.get(zone_id)
+        return zone is not None and zone.kind in UNIT_KINDS
 
     def area_m2(self, zone_id: int) -> float:
         return self._area_m2.get(zone_id, 0.0)
