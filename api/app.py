@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from api import __version__
-from api.deps import SessionDep
+from api.deps import SessionDep, UnitOfWorkRoute
 from api.errors import allowed_methods, install_error_handlers
 from api.gate import RequestGate
 from api.ingest_gate import IngestGate
@@ -54,6 +54,7 @@ def create_app(
         # Sync endpoints run on anyio's thread pool: no more at once than there are pooled
         # connections for them (see api.db).
         anyio.to_thread.current_default_thread_limiter().total_tokens = db.pool_size
+        app.state.finishing = anyio.CapacityLimiter(db.max_connections)  # api.deps.get_session
         if warm:
             with db.sessions() as session:
                 app.state.zone_cache.warm(session)
@@ -70,6 +71,7 @@ def create_app(
         telemetry={"tracing": otel, "metrics": otel, "logs": otel},
         docs_url=None, redoc_url=None,  # served below, from files of our own
     )  # fmt: skip
+    app.router.route_class = UnitOfWorkRoute  # /health: a sync handler with a session too
     app.state.settings = settings
     app.state.database = db
     app.state.zone_cache = ZoneIndexCache(

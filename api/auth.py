@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from access.keys import verify_key
 from access.models import ApiKey
 from access.tokens import DeviceClaims, DeviceTokens
-from api.deps import SessionDep
+from api.deps import SessionDep, end_reads
 from api.params import MallId
 from core.db import Database
 from core.devices.models import Device
@@ -89,6 +89,8 @@ def _api_key(request: Request, session: SessionDep, _: None = Security(API_KEY))
     row = verify_key(session, _bearer(request))
     if row is None:
         raise Unauthorized("unknown or revoked API key", code="invalid_credentials")
+    row.malls  # noqa: B018  # loaded now, in this thread hop (current_operator reads it)
+    end_reads(session)
     return row
 
 
@@ -110,6 +112,7 @@ def current_tenant(key: ApiKeyDep, session: SessionDep) -> TenantPrincipal:
     if key.role != "tenant" or key.tenant_id is None:
         raise Forbidden(f"this needs a tenant key; yours is an {key.role} key", code="wrong_role")
     tenant = session.get(Tenant, key.tenant_id)
+    end_reads(session)
     if tenant is None:  # deleted with its keys in the same transaction; never seen, but be sure
         raise Unauthorized("unknown or revoked API key", code="invalid_credentials")
     return TenantPrincipal(key_id=key.id, tenant_id=tenant.id, mall_id=tenant.mall_id)
@@ -120,7 +123,9 @@ TenantUser = Annotated[TenantPrincipal, Depends(current_tenant)]
 
 
 def operator_mall(operator: Operator, session: SessionDep, mall_id: MallId) -> Mall:
-    return get_mall(session, operator.scope, mall_id)
+    mall = get_mall(session, operator.scope, mall_id)
+    end_reads(session)
+    return mall
 
 
 OperatorMall = Annotated[Mall, Depends(operator_mall)]
@@ -169,6 +174,7 @@ def authenticate_device(
     """The device a token belongs to; `device_id`, when given (Basic auth), must match."""
     claims = verify_device_token(tokens, device_id, token)
     device = session.get(Device, claims.device_id)
+    end_reads(session)
     if device is None or device.token_version != claims.version:
         raise Unauthorized("unknown or revoked device token", code="invalid_credentials")
     return device

@@ -8,11 +8,15 @@ a single-ping request was dependency solving).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from api.ingest_gate import IngestGate
@@ -29,21 +33,61 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     `zone_refresh_s`).
 
     Async, so that opening the session (no I/O: it connects on first use) and closing an
-    untouched one cost no thread hop; the commit or rollback runs on a worker thread."""
+    untouched one cost no thread hop. The commit or rollback runs on threads of its own
+    (`app.state.finishing`, one per connection the pool can lend): a session waiting to finish
+    holds a connection, and behind request threads (capped at the pool size) that wait for a
+    connection it would wait for ever."""
     database: Database = request.app.state.database
+    finishing: anyio.CapacityLimiter = request.app.state.finishing
     session = database.sessions()
     try:
         yield session
         if session.in_transaction():
-            await run_in_threadpool(session.commit)
+            await anyio.to_thread.run_sync(session.commit, limiter=finishing)
         if zones_changed(session):
             cache: ZoneIndexCache = request.app.state.zone_cache
             cache.invalidate()
     finally:
         if session.in_transaction():
-            await run_in_threadpool(session.close)
+            await anyio.to_thread.run_sync(session.close, limiter=finishing)
         else:
             session.close()
+
+
+def end_reads(session: Session) -> None:
+    """Give the connection back between thread hops: end the request's transaction while it
+    has only read (the authentication dependencies call this). A session holding a connection
+    while it waits for a request thread (capped at the pool size) could wait behind requests
+    holding those threads and waiting for a connection. Objects read stay usable
+    (expire_on_commit=False); a write later begins a transaction of its own."""
+    if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+        session.commit()
+
+
+class UnitOfWorkRoute(APIRoute):
+    """Routes whose sync handler commits its session on the handler's own thread.
+
+    FastAPI validates a sync handler's answer on another request thread, before the session
+    dependency's exit: a session still holding its connection would wait there for a thread,
+    while the threads (capped at the pool size) wait for connections. Committing on the
+    handler's thread gives the connection back first; the dependency then only closes."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint):
+            endpoint = _committing(endpoint)
+        super().__init__(path, endpoint, **kwargs)
+
+
+def _committing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(endpoint)  # FastAPI reads the handler's signature through __wrapped__
+    def handle(*args: Any, **kwargs: Any) -> Any:
+        answer = endpoint(*args, **kwargs)
+        for value in kwargs.values():
+            if isinstance(value, Session) and value.in_transaction():
+                value.commit()
+        return answer
+
+    return handle
 
 
 # scope="function": the commit happens before the response is sent, so a failed commit is the

@@ -50,6 +50,9 @@ def raise_conflict(
         raise Conflict(message, code=code) from exc
 
 
+_OVERFLOW = 8
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
@@ -60,9 +63,11 @@ class Database:
         # busy API never starves them. Request threads are capped at pool_size (api.app):
         # connections opened past the pool are closed when returned, and reopening one per
         # request (a backend process each, prepared statements lost) costs more than the request.
+        self.max_connections = pool_size + _OVERFLOW
         self.engine: Engine = create_engine(
-            url, pool_size=pool_size, max_overflow=8, pool_pre_ping=True, hide_parameters=True
-        )
+            url, pool_size=pool_size, max_overflow=_OVERFLOW, pool_pre_ping=True,
+            hide_parameters=True,
+        )  # fmt: skip
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def dispose(self) -> None:

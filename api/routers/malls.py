@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from api.auth import Operator, OperatorMall
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep, UnitOfWorkRoute
 from api.params import LevelOrdinal
 from api.rules import geometry_limits
 from api.schemas import error_responses
@@ -16,7 +16,9 @@ from geofence.geojson import to_geojson
 from geofence.models import Level, Mall
 from geofence.schemas import LevelCreate, LevelOut, LevelUpdate, MallCreate, MallOut, MallUpdate
 
-router = APIRouter(prefix="/v1/malls", tags=["operators: malls and levels"])
+router = APIRouter(
+    prefix="/v1/malls", tags=["operators: malls and levels"], route_class=UnitOfWorkRoute
+)
 
 
 def mall_out(mall: Mall) -> MallOut:

@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from api.auth import OWNTRACKS, DeviceTokensDep, authenticate_device
-from api.deps import IngestGateDep, MetricsDep, SessionDep, ZoneCacheDep
+from api.deps import IngestGateDep, MetricsDep, SessionDep, UnitOfWorkRoute, ZoneCacheDep
 from api.metrics import Metrics
 from api.routers.shoppers import count
 from api.schemas import error_responses
@@ -27,7 +27,7 @@ from geofence.cache import ZoneIndexCache
 from geofence.ingest import IngestRequest
 from geofence.owntracks import location_ping, set_waypoints
 
-router = APIRouter(tags=["shoppers: OwnTracks"])
+router = APIRouter(tags=["shoppers: OwnTracks"], route_class=UnitOfWorkRoute)
 log = logging.getLogger("mallcast.owntracks")
 
 

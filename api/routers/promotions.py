@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
 from api.auth import OperatorMall
-from api.deps import SessionDep
+from api.deps import SessionDep, UnitOfWorkRoute
 from api.params import MAX_ID, PromotionId, SinceDay, UntilDay
 from api.schemas import error_responses
 from geofence.zones import zone_facts
@@ -27,7 +27,9 @@ from promotions.schemas import (
     SegmentSizesOut,
 )
 
-router = APIRouter(prefix="/v1/malls/{mall_id}", tags=["operators: promotions"])
+router = APIRouter(
+    prefix="/v1/malls/{mall_id}", tags=["operators: promotions"], route_class=UnitOfWorkRoute
+)
 
 
 def _promotion(session: Session, mall_id: int, promotion_id: int) -> Promotion:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from access.tokens import DeviceTokens
 from api.auth import DeviceTokensDep, ShopperClaims, ShopperDevice
-from api.deps import IngestGateDep, MetricsDep, SessionDep
+from api.deps import IngestGateDep, MetricsDep, SessionDep, UnitOfWorkRoute
 from api.metrics import Metrics
 from api.params import MAX_ID, PromotionId
 from api.schemas import error_responses
@@ -30,7 +30,7 @@ from geofence.schemas import (
 from promotions import outcomes
 from promotions.schemas import OpenedOut, RedemptionOut
 
-router = APIRouter(tags=["shoppers"])
+router = APIRouter(tags=["shoppers"], route_class=UnitOfWorkRoute)
 
 
 @router.post(

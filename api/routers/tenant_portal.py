@@ -8,7 +8,7 @@ from fastapi import APIRouter, status
 from sqlalchemy.orm import Session
 
 from api.auth import TenantUser
-from api.deps import SessionDep
+from api.deps import SessionDep, UnitOfWorkRoute
 from api.params import PromotionId, SinceDay, UntilDay
 from api.schemas import error_responses
 from core.tenants import service as tenant_service
@@ -26,7 +26,7 @@ from promotions.schemas import (
     ResultsOut,
 )
 
-router = APIRouter(prefix="/v1/tenant", tags=["tenants"])
+router = APIRouter(prefix="/v1/tenant", tags=["tenants"], route_class=UnitOfWorkRoute)
 
 
 def _own(session: Session, tenant: TenantUser, promotion_id: int) -> Promotion:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from api.auth import OperatorMall
-from api.deps import SessionDep
+from api.deps import SessionDep, UnitOfWorkRoute
 from api.params import TenantId
 from api.schemas import error_responses
 from core.tenants import service
 from core.tenants.schemas import TenantCreate, TenantOut, TenantUpdate
 
-router = APIRouter(prefix="/v1/malls/{mall_id}/tenants", tags=["operators: tenants"])
+router = APIRouter(
+    prefix="/v1/malls/{mall_id}/tenants", tags=["operators: tenants"], route_class=UnitOfWorkRoute
+)
 
 
 @router.get(

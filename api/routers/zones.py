@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from api.auth import Operator, OperatorMall, OperatorPrincipal
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep, UnitOfWorkRoute
 from api.params import ZoneId
 from api.rules import geometry_limits
 from api.schemas import error_responses
@@ -28,7 +28,9 @@ from geofence.schemas import (
     ZonePatch,
 )
 
-router = APIRouter(prefix="/v1/malls/{mall_id}/zones", tags=["operators: zones"])
+router = APIRouter(
+    prefix="/v1/malls/{mall_id}/zones", tags=["operators: zones"], route_class=UnitOfWorkRoute
+)
 
 LevelFilter = Annotated[
     str | None,

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
+import anyio
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -38,6 +40,7 @@ def spy_app(db: Database, mall_id: int) -> Iterator[tuple[TestClient, SpyCache]]
     app = FastAPI()
     app.state.database = db
     app.state.zone_cache = cache = SpyCache(db)
+    app.state.finishing = anyio.CapacityLimiter(db.max_connections)
     install_error_handlers(app)
 
     @app.post("/tenants/{name}")
@@ -112,3 +115,28 @@ def test_a_deleted_zone_stops_matching_at_once_on_this_process(
         )
         exits = [(e["zone_id"], e["reason"]) for e in later.json()["events"] if e["kind"] == "exit"]
         assert exits == [(zone_id, "zone_removed")]
+
+
+def test_concurrent_writers_on_a_small_pool_all_finish(
+    settings: Settings, database_url: str, db: Database, mall_id: int, platform: dict[str, str]
+) -> None:
+    # Each write holds a connection until its commit; request threads are capped at the pool
+    # size. Commits waiting behind handlers that wait for a connection would never finish: the
+    # commit has threads of its own (api.deps.get_session).
+    from api.app import create_app
+
+    small = Database(database_url, pool_size=2)
+    try:
+        with TestClient(create_app(settings, small), raise_server_exceptions=False) as client:
+
+            def create(n: int) -> int:
+                body = {"name": f"concurrent {n}", "category": "test"}
+                url = f"/v1/malls/{mall_id}/tenants"
+                return client.post(url, json=body, headers=platform).status_code
+
+            with ThreadPoolExecutor(max_workers=24) as pool:
+                statuses = list(pool.map(create, range(48)))
+    finally:
+        small.dispose()
+    assert statuses == [201] * 48
+    assert sum(tenants(db, f"concurrent {n}") for n in range(48)) == 48
