@@ -54,7 +54,6 @@ def create_app(
         # Sync endpoints run on anyio's thread pool: no more at once than there are pooled
         # connections for them (see api.db).
         anyio.to_thread.current_default_thread_limiter().total_tokens = db.pool_size
-        app.state.finishing = anyio.CapacityLimiter(db.max_connections)  # api.deps.get_session
         if warm:
             with db.sessions() as session:
                 app.state.zone_cache.warm(session)

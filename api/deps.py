@@ -38,7 +38,9 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     holds a connection, and behind request threads (capped at the pool size) that wait for a
     connection it would wait for ever."""
     database: Database = request.app.state.database
-    finishing: anyio.CapacityLimiter = request.app.state.finishing
+    finishing: anyio.CapacityLimiter | None = getattr(request.app.state, "finishing", None)
+    if finishing is None:  # made on the event loop, once per app (no await in between)
+        finishing = request.app.state.finishing = anyio.CapacityLimiter(database.max_connections)
     session = database.sessions()
     try:
         yield session

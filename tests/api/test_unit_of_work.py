@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import anyio
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -40,7 +39,6 @@ def spy_app(db: Database, mall_id: int) -> Iterator[tuple[TestClient, SpyCache]]
     app = FastAPI()
     app.state.database = db
     app.state.zone_cache = cache = SpyCache(db)
-    app.state.finishing = anyio.CapacityLimiter(db.max_connections)
     install_error_handlers(app)
 
     @app.post("/tenants/{name}")
