@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from shapely import LineString, MultiPolygon, Polygon
 from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
 from shapely.ops import nearest_points, polylabel, unary_union
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -78,6 +79,7 @@ class World:
     units: list[Unit]
     corridors: dict[int, Polygon | MultiPolygon]  # walkable floor, metres
     rooms: frozenset[int]  # zone ids of every room-like unit (reachable or not)
+    metric: dict[int, BaseGeometry] = field(default_factory=dict)  # units walked into, metres
 
 
 @dataclass
@@ -145,7 +147,9 @@ def build_world() -> World:
                 if unit is not None:
                     units.append(unit)
     rooms = frozenset(z for z, kind in kinds.items() if kind in UNIT_KINDS)
-    return World(index, units, corridors, rooms)
+    found = {u.zone_id: index.metric_shape(u.zone_id) for u in units}
+    metric = {zone_id: shape for zone_id, shape in found.items() if shape is not None}
+    return World(index, units, corridors, rooms, metric)
 
 
 def _unit(zone: ZoneShape, polygon: Polygon | MultiPolygon, corridor: Polygon | MultiPolygon,
@@ -224,7 +228,7 @@ def crossing(world: World, through: Unit, into: Unit, rng: random.Random, t0: fl
     arrived = walk.to(through.door)
     walk.to(through.stand)
     line = LineString([through.stand, into.stand])
-    polygon = world.index._metric[through.zone_id]  # the wall between them: where the line leaves
+    polygon = world.metric[through.zone_id]  # the wall between them: where the line leaves
     inside_part = line.intersection(polygon)
     wall_s = arrived + (walk.now - arrived) + inside_part.length / WALK_MPS
     walk.to(into.stand)
@@ -244,9 +248,9 @@ def neighbours(world: World) -> list[tuple[Unit, Unit]]:
         by_level.setdefault(unit.level, []).append(unit)
     for units in by_level.values():
         for a in units:
-            wall = world.index._metric[a.zone_id].buffer(0.5)
+            wall = world.metric[a.zone_id].buffer(0.5)
             touching = [b for b in units if b.zone_id != a.zone_id
-                        and wall.intersects(world.index._metric[b.zone_id])]  # fmt: skip
+                        and wall.intersects(world.metric[b.zone_id])]  # fmt: skip
             if touching:
                 pairs.append((a, min(touching, key=lambda b: math.dist(a.stand, b.stand))))
     return pairs

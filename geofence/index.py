@@ -351,6 +351,10 @@ class ZoneIndex:
         zone = self.zones.get(zone_id)
         return zone is not None and zone.kind in UNIT_KINDS
 
+    def metric_shape(self, zone_id: int) -> BaseGeometry | None:
+        """The zone in the mall's local frame (metres), or None for an unknown zone."""
+        return self._metric.get(zone_id)
+
     def area_m2(self, zone_id: int) -> float:
         return self._area_m2.get(zone_id, 0.0)
 
