@@ -223,15 +223,22 @@ def passer_by(world: World, start: Unit, rng: random.Random, t0: float, hops: in
 
 
 def crossing(world: World, through: Unit, into: Unit, rng: random.Random, t0: float) -> Walk:
-    """In at one unit's door, straight across it into its neighbour, two minutes there."""
+    """In at one unit's door, straight across it into its neighbour, two minutes there. Where
+    the straight line from the door would leave the two units, the walk bends once, at the
+    middle of the wall they share."""
     walk = Walk(through.level, t0, [through.outside])
     arrived = walk.to(through.door)
-    walk.to(through.stand)
-    line = LineString([through.stand, into.stand])
-    polygon = world.metric[through.zone_id]  # the wall between them: where the line leaves
-    inside_part = line.intersection(polygon)
-    wall_s = arrived + (walk.now - arrived) + inside_part.length / WALK_MPS
-    walk.to(into.stand)
+    polygon = world.metric[through.zone_id]
+    both = polygon.union(world.metric[into.zone_id]).buffer(0.5)
+    path = [into.stand]
+    if not both.contains(LineString([through.door, into.stand])):
+        wall = polygon.buffer(0.5).intersection(world.metric[into.zone_id]).centroid
+        path = [(wall.x, wall.y), into.stand]
+    # Where the walk leaves the first unit: the length of the path inside it.
+    inside_m = LineString([through.door, *path]).intersection(polygon).length
+    wall_s = arrived + inside_m / WALK_MPS
+    for point in path:
+        walk.to(point)
     walk.inside.append((arrived, wall_s, through.zone_id))
     walk.stay(120, rng)
     walk.to(into.door)
@@ -411,6 +418,8 @@ def _figures(groups: dict[str, Tally], wrong: int, hours: float) -> dict[str, fl
         out[f"precision_{name}"] = _ratio(g.right, g.enters)
         out[f"recall_{name}"] = _ratio(g.entered, g.visits)
         out[f"visits_{name}"] = g.visits
+        out[f"enter_delay_p50_s_{name}"] = _percentile(g.enter_delays, 50)
+        out[f"enter_delay_p95_s_{name}"] = _percentile(g.enter_delays, 95)
     return out
 
 
@@ -473,10 +482,11 @@ def _print(rows: list[tuple[str, dict[str, float]]], world: World, units: Sequen
     print("  " + "figure".ljust(32) + "".join(label.rjust(13) for label, _ in rows))
     for key in keys:
         print("  " + key.ljust(32) + "".join(f"{figures[key]:>13}" for _, figures in rows))
-    print("  " + "precision by unit size".ljust(32))
-    for name, _, _ in SIZE_GROUPS:
-        values = "".join(f"{figures[f'precision_{name}']:>13}" for _, figures in rows)
-        print(f"    {name} m2 ({rows[0][1][f'visits_{name}']:.0f} visits)".ljust(34) + values)
+    for figure in ("precision", "enter_delay_p50_s", "enter_delay_p95_s"):
+        print("  " + f"{figure} by unit size".ljust(32))
+        for name, _, _ in SIZE_GROUPS:
+            values = "".join(f"{figures[f'{figure}_{name}']:>13}" for _, figures in rows)
+            print(f"    {name} m2 ({rows[0][1][f'visits_{name}']:.0f} visits)".ljust(34) + values)
 
 
 if __name__ == "__main__":

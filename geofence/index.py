@@ -80,6 +80,13 @@ class ZoneShape:
     name: str = ""
     dwell_s: int = 60
     tenant_id: int | None = None
+    occupancy: str | None = None  # the operator's "unit" or "area"; None: by its kind
+
+    @property
+    def is_unit(self) -> bool:
+        if self.occupancy is not None:
+            return self.occupancy == "unit"
+        return self.kind in UNIT_KINDS
 
 
 @dataclass(frozen=True)
@@ -349,7 +356,12 @@ class ZoneIndex:
     def is_unit(self, zone_id: int) -> bool:
         """A room a person is in one at a time (geofence.occupancy), not an area."""
         zone = self.zones.get(zone_id)
-        return zone is not None and zone.kind in UNIT_KINDS
+        return zone is not None and zone.is_unit
+
+    def units_at(self, lon: float, lat: float, level: int | None) -> frozenset[int]:
+        """The units (rooms) the point lies in on its level."""
+        found = self.match([lon], [lat], None if level is None else [level])
+        return frozenset(z for z in found.zone.tolist() if self.is_unit(z))
 
     def metric_shape(self, zone_id: int) -> BaseGeometry | None:
         """The zone in the mall's local frame (metres), or None for an unknown zone."""

@@ -1,18 +1,25 @@
-"""Which unit (store, restaurant, restroom) a shopper is in, from a short window of fixes. Pure.
+"""Which unit (store, restaurant, restroom) a shopper is in, from the fixes of a stop. Pure.
 
 A single fix is not where the shopper is: indoors it is off by metres, now and then by tens of
 metres. A shopper who is in a store stands, or moves slowly, for minutes; one who walks past or
-through it does not. So a unit is entered on a *stop*: the last fixes (at least `min_fixes`,
-spanning at least `min_span_s`, within `window_s`) whose spread says the shopper is standing
-(σ estimated from them no larger than `max_sigma_m`), located at their median, with a standard
-error that shrinks as fixes accrue. The enter's confidence is the probability that the stop
-lies inside the unit: Φ(depth / standard error), depth being the metres from the median to the
-unit's outline (positive inside). Confidence at least `enter_confidence` enters the unit; one
-unit at a time.
+through it does not. So a unit is entered on a *stop*:
+
+- A stop begins when the latest fixes (at least `min_fixes`, spanning at least `min_span_s`,
+  within `window_s`) have the spread of someone standing (σ estimated from them at most
+  `max_sigma_m`) and their earlier and later halves do not drift apart (a walker's do).
+- It then grows with every fix that falls within `gate_m` (or 3 σ) of it, kept as running sums:
+  where the shopper stands is the mean of its fixes, known to σ/√n. The longer they stand, the
+  better it is known, whatever the window. `exit_fixes` fixes in a row beyond the gate, another
+  floor, a silence longer than `window_s`, or a spread grown to a walker's end it (one outlier
+  ends nothing).
+- The enter's confidence is the probability that the shopper stands inside the unit:
+  Φ(depth / standard error), depth being the metres from the stop to the unit's outline (positive
+  inside). A unit is entered when that is at least `enter_confidence` on `confirmations`
+  judgements in a row. A big store is entered on the first fixes of a stop; a kiosk when enough
+  fixes agree: the dwell needed scales with the unit's size and the fixes' spread by itself.
 
 Leaving takes evidence too: `exit_fixes` fixes in a row farther than `exit_margin_m` outside
-the unit (one outlier ends nothing), a stop confidently elsewhere, another floor, or silence
-(the caller's timeout).
+the unit, a stop confidently elsewhere, another floor, or silence (the caller's timeout).
 
 Areas (the mall, corridors, food courts...) are not decided here: they keep the per-fix rule of
 geofence.presence. docs/geofencing.md explains the choice, bench/presence.py measures it.
@@ -27,6 +34,9 @@ from typing import Any, Protocol
 
 # A 2-D Gaussian's median radius is σ·√(2 ln 2): σ estimated from it ignores outliers.
 _MEDIAN_RADIUS = math.sqrt(2 * math.log(2))
+_M_PER_DEG = 111_320.0  # along a meridian; along a parallel, times cos(latitude)
+
+Point = tuple[float, float, float, int | None]  # ts, lon, lat, level
 
 
 @dataclass(frozen=True)
@@ -35,12 +45,13 @@ class OccupancyRules:
     max_fixes: int = 8
     min_fixes: int = 3
     min_span_s: float = 12.0
-    every_run: bool = False  # judge every standing run of latest fixes, not the longest only
     max_drift_m: float = 3.0  # halves of a stop farther apart than this (or 2 σ): walking
+    drift_sigma_m: float = 2.0  # the most noise the drift test allows for: a walk spreads fixes
     max_sigma_m: float = 5.0  # a spread wider than this is a shopper walking, not standing
     min_sigma_m: float = 1.0  # never trust a stop to better than this
+    gate_m: float = 6.0  # a fix this close to the stop (or 3 σ) belongs to it
     enter_confidence: float = 0.9
-    confirmations: int = 2  # sure judgements in a row, on fixes of their own, before an enter
+    confirmations: int = 2  # sure judgements in a row, on fixes of the stop, before an enter
     exit_fixes: int = 3
     exit_margin_m: float = 4.0
 
@@ -54,14 +65,67 @@ class Fix:
     units: frozenset[int]  # the units the fix lies in (the ZoneIndex says)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Stop:
-    lon: float
-    lat: float
-    sigma_m: float
-    standard_error_m: float
-    fixes: int
-    since: float  # the first fix of the window
+    """Running sums of the fixes of one stop, in metres east and north of its first fix."""
+
+    since: float
+    last: float
+    level: int | None
+    lon0: float
+    lat0: float
+    n: int = 0
+    sx: float = 0.0
+    sy: float = 0.0
+    sxx: float = 0.0
+    syy: float = 0.0
+    misses: int = 0  # fixes in a row beyond the gate
+
+    def offset(self, lon: float, lat: float) -> tuple[float, float]:
+        return (
+            (lon - self.lon0) * _M_PER_DEG * math.cos(math.radians(self.lat0)),
+            (lat - self.lat0) * _M_PER_DEG,
+        )
+
+    def add(self, ts: float, lon: float, lat: float) -> None:
+        x, y = self.offset(lon, lat)
+        self.n += 1
+        self.sx, self.sy = self.sx + x, self.sy + y
+        self.sxx, self.syy = self.sxx + x * x, self.syy + y * y
+        self.last, self.misses = ts, 0
+
+    def centre(self) -> tuple[float, float]:
+        """Where the shopper stands, as lon, lat."""
+        x, y = self.sx / self.n, self.sy / self.n
+        return (
+            self.lon0 + x / (_M_PER_DEG * math.cos(math.radians(self.lat0))),
+            self.lat0 + y / _M_PER_DEG,
+        )
+
+    def sigma_m(self, floor: float) -> float:
+        """Spread of the fixes about their mean, per axis."""
+        if self.n < 2:
+            return floor
+        mx, my = self.sx / self.n, self.sy / self.n
+        spread = max(0.0, self.sxx / self.n - mx * mx + self.syy / self.n - my * my)
+        return max(floor, math.sqrt(spread / 2 * self.n / (self.n - 1)))
+
+    def standard_error_m(self, floor: float) -> float:
+        return self.sigma_m(floor) / math.sqrt(self.n)
+
+    def distance_m(self, lon: float, lat: float) -> float:
+        x, y = self.offset(lon, lat)
+        return math.hypot(x - self.sx / self.n, y - self.sy / self.n)
+
+    def to_json(self) -> list[Any]:
+        return [round(self.since, 3), round(self.last, 3), self.level, self.lon0, self.lat0,
+                self.n, round(self.sx, 3), round(self.sy, 3), round(self.sxx, 3),
+                round(self.syy, 3), self.misses]  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> Stop:
+        since, last, level, lon0, lat0, n, sx, sy, sxx, syy, misses = data
+        return cls(since, last, level, lon0, lat0, n, sx, sy, sxx, syy, misses)
 
 
 @dataclass(frozen=True)
@@ -72,19 +136,20 @@ class UnitEvent:
     confidence: float | None = None  # enters: probability the shopper is inside
     evidence_from: float | None = None  # enters: the first fix of the stop
     evidence_fixes: int | None = None
-    reason: str | None = None  # exits: left, moved, level_change
+    reason: str | None = None  # exits: left, moved, level_change, zone_removed, ...
 
 
 @dataclass
 class Occupancy:
-    """Per device: the unit it is in (if any), and the recent fixes that decide."""
+    """Per device: the unit it is in (if any), its current stop, and the latest fixes."""
 
     unit: int | None = None
     entered_at: float | None = None
     outside: int = 0  # fixes in a row beyond the exit margin
-    candidate: int | None = None  # the unit the last stop pointed to, confirmed or not
+    candidate: int | None = None  # the unit the last judgement pointed to, confirmed or not
     streak: int = 0  # judgements in a row that were sure of the candidate
-    window: list[tuple[float, float, float, int | None]] = field(default_factory=list)
+    stop: Stop | None = None
+    window: list[Point] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,17 +158,20 @@ class Occupancy:
             "outside": self.outside,
             "candidate": self.candidate,
             "streak": self.streak,
+            "stop": self.stop.to_json() if self.stop else None,
             "window": [[round(t, 3), round(x, 7), round(y, 7), lv] for t, x, y, lv in self.window],
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Occupancy:
+        stop = data.get("stop")
         return cls(
             unit=data.get("unit"),
             entered_at=data.get("entered_at"),
             outside=data.get("outside", 0),
             candidate=data.get("candidate"),
             streak=data.get("streak", 0),
+            stop=Stop.from_json(stop) if stop else None,
             window=[(t, x, y, lv) for t, x, y, lv in data.get("window", [])],
         )
 
@@ -112,6 +180,7 @@ class UnitGeometry(Protocol):
     """What occupancy asks of the zones (the ZoneIndex answers)."""
 
     def depth_m(self, zone_id: int, lon: float, lat: float) -> float: ...
+    def units_at(self, lon: float, lat: float, level: int | None) -> frozenset[int]: ...
     def zone_level(self, zone_id: int) -> int | None: ...
     def travel_m(self, lon1: float, lat1: float, lon2: float, lat2: float) -> float: ...
 
@@ -122,37 +191,45 @@ class OccupancyTracker:
         self.units = units
 
     def observe(self, state: Occupancy, fix: Fix) -> list[UnitEvent]:
-        """Take one fix (in time order; the caller drops duplicates and late ones); modifies
-        `state`, returns the unit events it causes."""
+        """Take one fix, in time order; modifies `state`, returns the unit events it causes. A
+        fix no later than the last one taken (a retried batch, a phone's late upload) changes
+        nothing."""
+        if state.window and fix.ts <= state.window[-1][0]:
+            return []
         events: list[UnitEvent] = []
         self._remember(state, fix)
         if state.unit is not None:
             self._check_exit(state, fix, events)
-        stops = self.stops(state)
-        if stops:
-            self._judge(state, stops, fix, events)
+        fresh = self._follow(state, fix)
+        if state.stop is not None:
+            self._judge(state, state.stop, fix, events, fresh=fresh)
         return events
 
-    def stops(self, state: Occupancy) -> list[Stop]:
-        """Where the shopper may stand, if the latest fixes say they stand: every run of latest
-        fixes (longest first) whose spread is that of standing and whose two halves do not
-        drift apart (a walker's do). A shopper who has just walked in stands on the fixes
-        since, not on those of the walk; a longer run, where it holds, is more precise."""
-        rules = self.rules
-        window = state.window
-        found: list[Stop] = []
-        for first in range(0, len(window) - rules.min_fixes + 1):
-            tail = window[first:]
-            if tail[-1][0] - tail[0][0] < rules.min_span_s:
-                break  # shorter tails span less still
-            stop = self._stop(tail)
-            if stop is not None:
-                found.append(stop)
-                if not rules.every_run:
-                    break
-        return found
+    def end(self, state: Occupancy, *, at: float, reason: str) -> list[UnitEvent]:
+        """Leave the unit now (timeout, another mall); the stop and window are forgotten too."""
+        events: list[UnitEvent] = []
+        if state.unit is not None:
+            events.append(UnitEvent("exit", state.unit, at, reason=reason))
+        state.unit = state.entered_at = state.candidate = state.stop = None
+        state.outside = state.streak = 0
+        state.window.clear()
+        return events
 
-    def _stop(self, tail: list[tuple[float, float, float, int | None]]) -> Stop | None:
+    def seed(self, window: list[Point]) -> Stop | None:
+        """A stop in the latest fixes, if they say the shopper stands: the shortest run of
+        latest fixes long enough to judge whose spread is that of standing and whose halves do
+        not drift apart. A shopper who has just walked in stands on the fixes since, not on
+        those of the walk."""
+        rules = self.rules
+        for first in range(len(window) - rules.min_fixes, -1, -1):
+            tail = window[first:]
+            if tail[-1][0] - tail[0][0] >= rules.min_span_s:
+                stop = self._standing(tail)
+                if stop is not None:
+                    return stop
+        return None
+
+    def _standing(self, tail: list[Point]) -> Stop | None:
         rules = self.rules
         lon = median(x for _, x, _, _ in tail)
         lat = median(y for _, _, y, _ in tail)
@@ -160,25 +237,40 @@ class OccupancyTracker:
         sigma = max(rules.min_sigma_m, median(distances) / _MEDIAN_RADIUS)
         if sigma > rules.max_sigma_m:
             return None
-        # The mean of the fixes within 2.5 σ of the median: as precise as a mean, and an
-        # outlier 10-20 m away does not move it.
+        # The fixes within 2.5 σ of the median: an outlier 10-20 m away does not count.
         kept = [w for w, d in zip(tail, distances, strict=True) if d <= 2.5 * sigma]
         half = len(kept) // 2
         early, late = _mean(kept[:half]), _mean(kept[half:])
-        if self.units.travel_m(*early, *late) > max(rules.max_drift_m, 2 * sigma):
+        drift = max(rules.max_drift_m, 2 * min(sigma, rules.drift_sigma_m))
+        if self.units.travel_m(*early, *late) > drift:
             return None  # walking: the later fixes are elsewhere than the earlier ones
-        lon, lat = _mean(kept)
-        return Stop(lon, lat, sigma, sigma / math.sqrt(len(kept)), len(kept), tail[0][0])
+        stop = Stop(tail[0][0], tail[-1][0], tail[-1][3], kept[0][1], kept[0][2])
+        for ts, x, y, _ in kept:
+            stop.add(ts, x, y)
+        return stop
 
-    def end(self, state: Occupancy, *, at: float, reason: str) -> list[UnitEvent]:
-        """Leave the unit now (timeout, another mall); the window is forgotten too."""
-        events: list[UnitEvent] = []
-        if state.unit is not None:
-            events.append(UnitEvent("exit", state.unit, at, reason=reason))
-        state.unit = state.entered_at = state.candidate = None
-        state.outside = state.streak = 0
-        state.window.clear()
-        return events
+    def _follow(self, state: Occupancy, fix: Fix) -> bool:
+        """Grow, end or begin the stop with this fix; True when the fix is the stop's."""
+        rules = self.rules
+        stop = state.stop
+        if stop is not None and (stop.level != fix.level or fix.ts - stop.last > rules.window_s):
+            stop = state.stop = None
+        if stop is not None:
+            gate = max(rules.gate_m, 3 * stop.sigma_m(rules.min_sigma_m))
+            if stop.distance_m(fix.lon, fix.lat) > gate:
+                stop.misses += 1
+                if stop.misses < rules.exit_fixes:
+                    return False
+                # Walked away: the fixes since are where a next stop may begin.
+                state.window = state.window[-stop.misses :]
+            else:
+                stop.add(fix.ts, fix.lon, fix.lat)
+                if stop.sigma_m(rules.min_sigma_m) <= rules.max_sigma_m:
+                    return True
+                # Its fixes spread as a walker's do: it was a slow stretch of a walk.
+                state.window = state.window[-1:]
+        state.stop = self.seed(state.window)
+        return state.stop is not None
 
     def _remember(self, state: Occupancy, fix: Fix) -> None:
         rules = self.rules
@@ -204,55 +296,55 @@ class OccupancyTracker:
             self._leave(state, fix.ts, "left", events)
 
     def _judge(
-        self, state: Occupancy, stops: list[Stop], fix: Fix, events: list[UnitEvent]
+        self, state: Occupancy, stop: Stop, fix: Fix, events: list[UnitEvent], *, fresh: bool
     ) -> None:
-        candidates = set(fix.units)
+        lon, lat = stop.centre()
+        # A unit is a candidate where the stop lies in it: a small unit's fixes fall outside it
+        # as often as not, while their mean lies in it.
+        candidates = set(self.units.units_at(lon, lat, fix.level))
         candidates.update(u for u in (state.unit, state.candidate) if u is not None)
         candidates = {u for u in candidates if self.units.zone_level(u) in (fix.level, None)}
         if not candidates:
+            state.candidate, state.streak = None, 0
             return
-        # Per unit, the stop that places the shopper in it most surely.
-        surest = {u: self._surest(u, stops) for u in candidates}
-        confidence = {u: self._inside(u, surest[u]) for u in candidates}
+        confidence = {u: self._inside(u, stop) for u in candidates}
         best = max(sorted(confidence), key=lambda u: confidence[u])
-        stop = surest[best]
         wanted = self.rules.enter_confidence
         sure = confidence[best] >= wanted
-        state.streak = state.streak + 1 if sure and best == state.candidate else int(sure)
+        if fresh:  # only a fix of the stop's own adds to the evidence
+            state.streak = state.streak + 1 if sure and best == state.candidate else int(sure)
         state.candidate = best
         if state.unit is not None:
             if confidence[state.unit] > 1 - wanted:
                 return  # the stop may well be in the unit the shopper is in: stay
-            elsewhere = best != state.unit and confidence[best] >= wanted
-            here = surest[state.unit]
-            depth = self.units.depth_m(state.unit, here.lon, here.lat)
+            elsewhere = best != state.unit and sure
+            depth = self.units.depth_m(state.unit, lon, lat)
             if not elsewhere and depth > -self.rules.exit_margin_m:
                 return  # standing near its wall, in no other unit: a small unit's noise
             self._leave(state, fix.ts, "moved", events)
         if sure and state.streak >= self.rules.confirmations:
             state.unit, state.entered_at, state.outside, state.streak = best, fix.ts, 0, 0
             events.append(UnitEvent("enter", best, fix.ts, round(confidence[best], 3),
-                                    stop.since, stop.fixes))  # fmt: skip
-
-    def _surest(self, unit: int, stops: list[Stop]) -> Stop:
-        return max(stops, key=lambda stop: self._inside(unit, stop))
+                                    stop.since, stop.n))  # fmt: skip
 
     def _inside(self, unit: int, stop: Stop) -> float:
-        depth = self.units.depth_m(unit, stop.lon, stop.lat)
+        depth = self.units.depth_m(unit, *stop.centre())
         if math.isinf(depth):
             return 0.0
-        return 0.5 * (1 + math.erf(depth / (stop.standard_error_m * math.sqrt(2))))
+        standard_error = stop.standard_error_m(self.rules.min_sigma_m)
+        return 0.5 * (1 + math.erf(depth / (standard_error * math.sqrt(2))))
 
     def _leave(self, state: Occupancy, at: float, reason: str, events: list[UnitEvent]) -> None:
         assert state.unit is not None
         events.append(UnitEvent("exit", state.unit, at, reason=reason))
         state.unit = state.entered_at = None
         state.outside = 0
-        # The fixes that placed the shopper inside say nothing of where they are now.
+        # The stop and fixes that placed the shopper inside say nothing of where they are now.
+        state.stop = None
         state.window = state.window[-1:]
 
 
-def _mean(fixes: list[tuple[float, float, float, int | None]]) -> tuple[float, float]:
+def _mean(fixes: list[Point]) -> tuple[float, float]:
     return (
         sum(x for _, x, _, _ in fixes) / len(fixes),
         sum(y for _, _, y, _ in fixes) / len(fixes),

@@ -212,3 +212,33 @@ def test_the_end_of_a_visit_by_timeout_forgets_the_window(index: ZoneIndex) -> N
     assert [(e.kind, e.zone_id, e.reason) for e in ended] == [("exit", A, "timeout")]
     assert shopper.state.window == []
     assert shopper.tracker.end(shopper.state, at=shopper.t, reason="timeout") == []
+
+
+def test_duplicate_and_late_fixes_change_nothing(index: ZoneIndex) -> None:
+    shopper = Shopper(index, sigma_m=2.0, seed=3)
+    shopper.walk_to(5, 9)
+    shopper.walk_to(5, 4)
+    shopper.stand(60)
+    taken = list(shopper.state.window)
+    before = json.dumps(shopper.state.to_json())
+    for ts, lon, lat, level in [taken[-1], taken[0], taken[-2]]:  # a retry, late uploads
+        units = index.locate([lon], [lat], [level])[0] - {0}
+        assert shopper.tracker.observe(shopper.state, Fix(ts, lon, lat, level, units)) == []
+    assert json.dumps(shopper.state.to_json()) == before
+    shopper.stand(60)
+    assert shopper.kinds() == [("enter", A)]
+
+
+def test_after_a_gap_longer_than_the_window_only_new_fixes_decide(index: ZoneIndex) -> None:
+    shopper = Shopper(index, sigma_m=1.0)
+    shopper.walk_to(5, 9)
+    shopper.walk_to(5, 4)
+    shopper.stand(60)
+    shopper.t += 120  # the phone was silent (shorter than the presence timeout)
+    shopper.x, shopper.y = 15.0, 4.0  # and is in B now
+    gap_end = shopper.t
+    shopper.stand(90)
+    assert shopper.kinds() == [("enter", A), ("exit", A), ("enter", B)]
+    left, entered = shopper.events[1:]
+    assert left.at > gap_end
+    assert (entered.evidence_from or 0) > gap_end  # nothing from before the gap
