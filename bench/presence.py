@@ -24,7 +24,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +38,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import arguments
 from demo.seed import floor_plans, footprint, zone_features
 from geofence.index import UNIT_KINDS, ZoneIndex, ZoneShape
-from geofence.occupancy import Fix as OccupancyFix
-from geofence.occupancy import Occupancy, OccupancyRules, OccupancyTracker
 from geofence.presence import (
     Observation,
     PresenceRules,
@@ -75,7 +73,8 @@ class Unit:
 
 @dataclass
 class World:
-    index: ZoneIndex
+    index: ZoneIndex  # as shipped: units by occupancy inference, areas by the per-ping rule
+    per_ping: ZoneIndex  # every zone an area: the per-ping rule of before (the baseline)
     units: list[Unit]
     corridors: dict[int, Polygon | MultiPolygon]  # walkable floor, metres
     rooms: frozenset[int]  # zone ids of every room-like unit (reachable or not)
@@ -149,7 +148,9 @@ def build_world() -> World:
     rooms = frozenset(z for z, kind in kinds.items() if kind in UNIT_KINDS)
     found = {u.zone_id: index.metric_shape(u.zone_id) for u in units}
     metric = {zone_id: shape for zone_id, shape in found.items() if shape is not None}
-    return World(index, units, corridors, rooms, metric)
+    per_ping = ZoneIndex.build(1, 1, footprint(), [replace(s, occupancy="area") for s in shapes],
+                               floors=[p.ordinal for p in plans])  # fmt: skip
+    return World(index, per_ping, units, corridors, rooms, metric)
 
 
 def _unit(zone: ZoneShape, polygon: Polygon | MultiPolygon, corridor: Polygon | MultiPolygon,
@@ -293,8 +294,8 @@ Rule = Callable[[Sequence[Observation]], list[Transition]]
 
 
 def single_ping_rule(world: World) -> Rule:
-    """Today's rule (geofence/presence.py): the baseline."""
-    tracker = PresenceTracker(PresenceRules(), world.index)
+    """The per-ping rule for every zone (what presence did before issue 13): the baseline."""
+    tracker = PresenceTracker(PresenceRules(), world.per_ping)
 
     def run(observations: Sequence[Observation]) -> list[Transition]:
         return tracker.advance(PresenceState(), observations).events
@@ -303,18 +304,11 @@ def single_ping_rule(world: World) -> Rule:
 
 
 def occupancy_rule(world: World) -> Rule:
-    """Occupancy inference (geofence/occupancy.py): stops over a window of fixes."""
-    tracker = OccupancyTracker(OccupancyRules(), world.index)
-    rooms = world.rooms
+    """Presence as shipped (geofence/presence.py): units by occupancy inference over a stop."""
+    tracker = PresenceTracker(PresenceRules(), world.index)
 
     def run(observations: Sequence[Observation]) -> list[Transition]:
-        state = Occupancy()
-        events: list[Transition] = []
-        for obs in sorted(observations, key=lambda o: o.ts):
-            fix = OccupancyFix(obs.ts, obs.lon, obs.lat, obs.level, obs.zones & rooms)
-            for event in tracker.observe(state, fix):
-                events.append(Transition(event.kind, event.zone_id, event.at))
-        return events
+        return tracker.advance(PresenceState(), observations).events
 
     return run
 

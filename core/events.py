@@ -27,6 +27,9 @@ class StoredEvent:
     zone_kind: str | None
     zone_tenant_id: int | None = None
     timezone: str = "UTC"  # the mall's, for rules in local time
+    confidence: float | None = None  # unit enters: how sure occupancy inference was
+    evidence_from: datetime | None = None  # unit enters: the first fix of the deciding stop
+    evidence_fixes: int | None = None
 
     @property
     def subject(self) -> str:

@@ -150,13 +150,14 @@ def _load_index(session: Session, mall: MallArea) -> ZoneIndex:
             Zone.name,
             Zone.dwell_seconds,
             Zone.tenant_id,
+            Zone.occupancy,
         )
         .outerjoin(Level, Zone.level_id == Level.id)
         .where(Zone.mall_id == mall.mall_id)
     ).all()
     zones = [
-        ZoneShape(zone_id, level, to_shape(geom), kind, name, dwell, tenant)
-        for zone_id, level, geom, kind, name, dwell, tenant in rows
+        ZoneShape(zone_id, level, to_shape(geom), kind, name, dwell, tenant, occupancy)
+        for zone_id, level, geom, kind, name, dwell, tenant, occupancy in rows
     ]
     floors = session.scalars(select(Level.ordinal).where(Level.mall_id == mall.mall_id)).all()
     return ZoneIndex.build(

@@ -32,7 +32,7 @@ from geofence.models import Level, Mall, Zone
 from geofence.schemas import ZoneImportResult, ZoneProperties
 
 # Properties mallcast keeps in columns; everything else a feature carries stays in `properties`.
-COLUMN_PROPERTIES = ("name", "kind", "level", "tenant", "dwell_seconds", "ref")
+COLUMN_PROPERTIES = ("name", "kind", "level", "tenant", "dwell_seconds", "ref", "occupancy")
 
 
 @dataclass(frozen=True)
@@ -306,6 +306,7 @@ def _columns(properties: ZoneProperties, shape: Area, level_id: int | None) -> d
         "tenant_id": properties.tenant,
         "dwell_seconds": properties.dwell_seconds,
         "ref": properties.ref,
+        "occupancy": properties.occupancy.value if properties.occupancy else None,
         "geom": from_shape(shape, 4326),
         "properties": properties.model_dump(mode="json", exclude=set(COLUMN_PROPERTIES)),
     }

@@ -82,6 +82,15 @@ class _NoZones:
     def circle_inside(self, zone_id: int, lon: float, lat: float, radius_m: float) -> float:
         return 0.0
 
+    def is_unit(self, zone_id: int) -> bool:
+        return False
+
+    def depth_m(self, zone_id: int, lon: float, lat: float) -> float:
+        return float("-inf")
+
+    def units_at(self, lon: float, lat: float, level: int | None) -> frozenset[int]:
+        return frozenset()
+
     def travel_m(self, lon1: float, lat1: float, lon2: float, lat2: float) -> float:
         return 0.0
 

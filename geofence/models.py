@@ -67,6 +67,7 @@ class Zone(Base):
     __table_args__ = (
         UniqueConstraint("mall_id", "ref"),
         Index("ix_zones_mall_id_level_id", "mall_id", "level_id"),
+        CheckConstraint("occupancy IN ('unit', 'area')", name="occupancy"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -83,6 +84,8 @@ class Zone(Base):
     kind: Mapped[str] = mapped_column(String(32))
     geom: Mapped[WKBElement] = mapped_column(AREA)
     dwell_seconds: Mapped[int] = mapped_column(Integer)
+    # The operator's word on how presence treats it; NULL: by its kind (geofence.index).
+    occupancy: Mapped[str | None] = mapped_column(String(8))
     properties: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
@@ -153,4 +156,8 @@ class ZoneEvent(Base):
     dwell_s: Mapped[float | None] = mapped_column(Float)
     level: Mapped[int | None] = mapped_column(SmallInteger)
     reason: Mapped[str | None] = mapped_column(String(32))
+    # Unit enters: how sure occupancy inference was, and the stop that decided (from, fixes).
+    confidence: Mapped[float | None] = mapped_column(Float)
+    evidence_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    evidence_fixes: Mapped[int | None] = mapped_column(SmallInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,6 +1,10 @@
 """The presence state machine: (state, pings) -> (state, events). Pure; time is a parameter.
 
-Per device, and per zone the device is in (the mall itself takes part as zone `MALL`):
+Per device, and per zone the device is in (the mall itself takes part as zone `MALL`). Areas
+(the mall, floors, corridors, food courts, campaign areas: zones that overlap freely) follow the
+rule below, ping by ping. Units (stores, restaurants, restrooms: rooms a person is in one at a
+time) are decided by occupancy inference over the recent fixes (geofence.occupancy): at most one
+unit at a time, entered on a confirmed stop, with a confidence and its evidence.
 
     outside --enter--> inside --(dwell threshold reached, once)--> dwelling
        ^                 |                                            |
@@ -25,6 +29,7 @@ from enum import IntFlag
 from typing import Any, Protocol
 
 from geofence.index import MALL
+from geofence.occupancy import Fix, Occupancy, OccupancyRules, OccupancyTracker, UnitEvent
 
 
 class PingFlag(IntFlag):
@@ -42,6 +47,7 @@ class PresenceRules:
     max_accuracy_m: float = 50.0
     max_speed_mps: float = 15.0
     timeout_s: float = 600.0
+    occupancy: OccupancyRules = field(default_factory=OccupancyRules)
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,10 @@ class Transition:
     at: float
     dwell_s: float | None = None
     level: int | None = None
-    reason: str | None = None  # exits: left, level_change, timeout, zone_removed
+    reason: str | None = None  # exits: left, moved, level_change, timeout, zone_removed, ...
+    confidence: float | None = None  # unit enters: the probability the shopper is inside
+    evidence_from: float | None = None  # unit enters: the first fix of the stop that decided
+    evidence_fixes: int | None = None  # unit enters: how many fixes that stop holds
 
 
 @dataclass
@@ -81,9 +90,13 @@ class PresenceState:
     last_accuracy_m: float = 0.0
     level: int | None = None
     stays: dict[int, ZoneStay] = field(default_factory=dict)
+    occupancy: Occupancy = field(default_factory=Occupancy)  # which unit, and its evidence
 
     def to_json(self) -> dict[str, Any]:
+        occupancy = self.occupancy
+        tracked = occupancy.unit is not None or occupancy.stop is not None or occupancy.window
         return {
+            **({"occupancy": occupancy.to_json()} if tracked else {}),
             "last_ts": self.last_ts,
             "last_lon": self.last_lon,
             "last_lat": self.last_lat,
@@ -107,6 +120,9 @@ class PresenceState:
                 int(zone_id): ZoneStay(entered, last, bool(dwelled))
                 for zone_id, (entered, last, dwelled) in data.get("stays", {}).items()
             },
+            occupancy=Occupancy.from_json(data["occupancy"])
+            if "occupancy" in data
+            else Occupancy(),
         )
 
 
@@ -114,6 +130,9 @@ class ZoneGeometry(Protocol):
     """What the tracker asks of the zones (the ZoneIndex answers)."""
 
     def zone_level(self, zone_id: int) -> int | None: ...
+    def is_unit(self, zone_id: int) -> bool: ...
+    def depth_m(self, zone_id: int, lon: float, lat: float) -> float: ...
+    def units_at(self, lon: float, lat: float, level: int | None) -> frozenset[int]: ...
     def zone_dwell_s(self, zone_id: int) -> int: ...
     def knows(self, zone_id: int) -> bool: ...
     def distance_m(self, zone_id: int, lon: float, lat: float) -> float: ...
@@ -132,6 +151,7 @@ class PresenceTracker:
     def __init__(self, rules: PresenceRules, zones: ZoneGeometry) -> None:
         self.rules = rules
         self.zones = zones
+        self.occupancy = OccupancyTracker(rules.occupancy, zones)
 
     def advance(self, state: PresenceState, observations: Sequence[Observation]) -> Advance:
         """Apply pings in time order. The input state is not modified."""
@@ -164,6 +184,56 @@ class PresenceTracker:
         return events
 
     def _one(self, state: PresenceState, obs: Observation, events: list[Transition]) -> PingFlag:
+        flag = self._take(state, obs, events)
+        if flag is not PingFlag.NONE:
+            return flag
+        # Exits first (zones before the mall), then enters (the mall before zones); a unit's
+        # exit and enter each come after the areas'.
+        unit = state.occupancy.unit
+        leaving = [z for z in state.stays if z != unit and self._leaves(z, obs)]
+        out_of_mall = MALL in leaving
+        for zone_id in sorted(z for z in leaving if z != MALL):
+            self._exit(state, zone_id, obs, self._exit_reason(zone_id, obs), events)
+        if out_of_mall:  # no store of the mall holds a shopper outside it
+            decided = self.occupancy.end(state.occupancy, at=obs.ts, reason="left")
+        else:
+            decided = self._occupancy(state, obs)
+        for event in decided:
+            if event.kind == "exit":
+                self._exit(state, event.zone_id, obs, event.reason, events)
+        if out_of_mall:
+            self._exit(state, MALL, obs, self._exit_reason(MALL, obs), events)
+        for zone_id in sorted(obs.zones, key=lambda z: (z != MALL, z)):
+            if not self.zones.is_unit(zone_id):
+                self._area(state, zone_id, obs, events)
+        entered = False
+        for event in decided:
+            if event.kind == "enter" and event.zone_id not in state.stays:
+                entered = True
+                state.stays[event.zone_id] = ZoneStay(event.at, event.at)
+                events.append(Transition("enter", event.zone_id, event.at, level=obs.level,
+                                         confidence=event.confidence,
+                                         evidence_from=event.evidence_from,
+                                         evidence_fixes=event.evidence_fixes))  # fmt: skip
+        unit = state.occupancy.unit
+        if unit is not None and unit in state.stays and not entered:
+            self._still_in(unit, state.stays[unit], obs, events)
+        return PingFlag.NONE
+
+    def _exit(
+        self,
+        state: PresenceState,
+        zone_id: int,
+        obs: Observation,
+        reason: str | None,
+        events: list[Transition],
+    ) -> None:
+        stay = state.stays.pop(zone_id, None)
+        dwell = obs.ts - stay.entered_at if stay else None
+        events.append(Transition("exit", zone_id, obs.ts, dwell, obs.level, reason))
+
+    def _take(self, state: PresenceState, obs: Observation, events: list[Transition]) -> PingFlag:
+        """Whether the ping counts at all (NONE: it does); a timeout ends every stay first."""
         rules = self.rules
         if state.last_ts is not None:
             if obs.ts == state.last_ts:
@@ -182,29 +252,41 @@ class PresenceTracker:
             return PingFlag.LOW_ACCURACY
         if obs.level is not None:
             state.level = obs.level
-
-        # Exits first (zones before the mall), then enters (the mall before zones).
-        leaving = [zone_id for zone_id in state.stays if self._leaves(zone_id, obs)]
-        for zone_id in sorted(leaving, key=lambda z: (z == MALL, z)):
-            stay = state.stays.pop(zone_id)
-            reason = self._exit_reason(zone_id, obs)
-            events.append(Transition("exit", zone_id, obs.ts, obs.ts - stay.entered_at,
-                                     obs.level, reason))  # fmt: skip
-        for zone_id in sorted(obs.zones, key=lambda z: (z != MALL, z)):
-            current = state.stays.get(zone_id)
-            if current is None:
-                share = self.zones.circle_inside(zone_id, obs.lon, obs.lat, obs.accuracy_m)
-                if share >= rules.enter_circle_share:
-                    state.stays[zone_id] = ZoneStay(obs.ts, obs.ts)
-                    events.append(Transition("enter", zone_id, obs.ts, level=obs.level))
-                continue
-            current.last_inside_at = obs.ts
-            dwell_s = self.zones.zone_dwell_s(zone_id)
-            if not current.dwelled and dwell_s > 0 and obs.ts - current.entered_at >= dwell_s:
-                current.dwelled = True
-                events.append(Transition("dwell", zone_id, obs.ts, obs.ts - current.entered_at,
-                                        obs.level))  # fmt: skip
         return PingFlag.NONE
+
+    def _area(
+        self, state: PresenceState, zone_id: int, obs: Observation, events: list[Transition]
+    ) -> None:
+        """An area the ping lies in: entered when enough of its accuracy circle is inside."""
+        current = state.stays.get(zone_id)
+        if current is not None:
+            self._still_in(zone_id, current, obs, events)
+            return
+        share = self.zones.circle_inside(zone_id, obs.lon, obs.lat, obs.accuracy_m)
+        if share >= self.rules.enter_circle_share:
+            state.stays[zone_id] = ZoneStay(obs.ts, obs.ts)
+            events.append(Transition("enter", zone_id, obs.ts, level=obs.level))
+
+    def _occupancy(self, state: PresenceState, obs: Observation) -> list[UnitEvent]:
+        """The unit events this fix causes (geofence.occupancy decides)."""
+        occupancy = state.occupancy
+        if occupancy.unit is not None and not self.zones.knows(occupancy.unit):
+            gone = self.occupancy.end(occupancy, at=obs.ts, reason="zone_removed")
+        else:
+            gone = []
+        units = frozenset(z for z in obs.zones if z != MALL and self.zones.is_unit(z))
+        fix = Fix(obs.ts, obs.lon, obs.lat, obs.level, units)
+        return gone + self.occupancy.observe(occupancy, fix)
+
+    def _still_in(
+        self, zone_id: int, stay: ZoneStay, obs: Observation, events: list[Transition]
+    ) -> None:
+        stay.last_inside_at = obs.ts
+        dwell_s = self.zones.zone_dwell_s(zone_id)
+        if not stay.dwelled and dwell_s > 0 and obs.ts - stay.entered_at >= dwell_s:
+            stay.dwelled = True
+            events.append(Transition("dwell", zone_id, obs.ts, obs.ts - stay.entered_at,
+                                    obs.level))  # fmt: skip
 
     def _leaves(self, zone_id: int, obs: Observation) -> bool:
         if zone_id in obs.zones:
@@ -243,7 +325,17 @@ class PresenceTracker:
             events.append(Transition("exit", zone_id, at, stay.last_inside_at - stay.entered_at,
                                     state.level, reason))  # fmt: skip
         state.stays.clear()
+        state.occupancy = Occupancy()
 
 
 def _copy(state: PresenceState) -> PresenceState:
-    return replace(state, stays={k: replace(v) for k, v in state.stays.items()})
+    occupancy = state.occupancy
+    return replace(
+        state,
+        stays={k: replace(v) for k, v in state.stays.items()},
+        occupancy=replace(
+            occupancy,
+            window=list(occupancy.window),
+            stop=replace(occupancy.stop) if occupancy.stop else None,
+        ),
+    )

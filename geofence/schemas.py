@@ -67,6 +67,20 @@ class ZoneKind(StrEnum):
     OTHER = "other"
 
 
+class Occupancy(StrEnum):
+    """How presence treats a zone: a unit is a room a person is in one at a time (occupancy
+    inference over recent fixes decides which); an area overlaps freely (the per-ping rule)."""
+
+    UNIT = "unit"
+    AREA = "area"
+
+
+OCCUPANCY_FIELD = (
+    "unit or area; null: by kind (store, restaurant, restroom and vacant are units, every other "
+    "kind an area). docs/geofencing.md explains both."
+)
+
+
 class MallCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -133,6 +147,7 @@ class ZoneProperties(BaseModel):
     ref: str | None = Field(
         default=None, min_length=1, max_length=200, description="Your own id; imports upsert by it"
     )
+    occupancy: Occupancy | None = Field(default=None, description=OCCUPANCY_FIELD)
 
 
 class ZonePatchProperties(BaseModel):
@@ -144,6 +159,7 @@ class ZonePatchProperties(BaseModel):
     tenant: JsonInt | None = None
     dwell_seconds: JsonInt | None = Field(default=None, ge=0, le=86_400)
     ref: str | None = Field(default=None, min_length=1, max_length=200)
+    occupancy: Occupancy | None = Field(default=None, description=OCCUPANCY_FIELD)
 
 
 class ZoneFeature(BaseModel):
@@ -192,6 +208,10 @@ class ZonePropertiesOut(BaseModel):
     tenant: int | None
     dwell_seconds: int
     ref: str | None
+    occupancy: Occupancy = Field(
+        description="How presence treats the zone now: the operator's choice, or its kind's"
+    )
+    occupancy_set: bool = Field(description="Whether the operator chose it (false: by kind)")
 
 
 class ZoneFeatureOut(BaseModel):
@@ -273,6 +293,16 @@ class EventOut(BaseModel):
     at: datetime
     dwell_s: float | None
     reason: str | None
+    confidence: float | None = Field(
+        default=None,
+        description="Unit enters: the probability that the shopper is inside (null for areas)",
+    )
+    evidence_from: datetime | None = Field(
+        default=None, description="Unit enters: the first fix of the stop that decided"
+    )
+    evidence_fixes: int | None = Field(
+        default=None, description="Unit enters: how many fixes that stop held"
+    )
     decision: DecisionOut | None = Field(
         default=None, description="What the promotion engine decided for this event"
     )

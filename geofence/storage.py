@@ -144,6 +144,9 @@ def insert_events(
             "dwell_s": event.dwell_s,
             "level": event.level,
             "reason": event.reason,
+            "confidence": event.confidence,
+            "evidence_from": _instant(event.evidence_from),
+            "evidence_fixes": event.evidence_fixes,
         }
         for device_id, mall_id, event, _ in produced
     ]
@@ -166,9 +169,16 @@ def insert_events(
                 zone_kind=zone.kind if zone else None,
                 zone_tenant_id=zone.tenant_id if zone else None,
                 timezone=index.timezone if index else "UTC",
+                confidence=event.confidence,
+                evidence_from=_instant(event.evidence_from),
+                evidence_fixes=event.evidence_fixes,
             )
         )
     return stored
+
+
+def _instant(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
 def save_presences(

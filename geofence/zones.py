@@ -15,10 +15,12 @@ from core.zones import ZoneFact
 from geofence.cache import bump_zones_version
 from geofence.floorplan import FloorPlanWriter, GeometryLimits
 from geofence.geojson import Area, to_geojson
+from geofence.index import ZoneShape
 from geofence.levels import level_by_ordinal
 from geofence.malls import get_mall
 from geofence.models import Level, Zone
 from geofence.schemas import (
+    Occupancy,
     ZoneFeature,
     ZoneFeatureOut,
     ZoneImportResult,
@@ -35,6 +37,12 @@ class ZoneView:
     level: int | None
     shape: Area
 
+    @property
+    def occupancy(self) -> Occupancy:
+        zone = self.zone
+        shape = ZoneShape(zone.id, self.level, self.shape, zone.kind, occupancy=zone.occupancy)
+        return Occupancy.UNIT if shape.is_unit else Occupancy.AREA
+
     def feature(self) -> ZoneFeatureOut:
         zone = self.zone
         return ZoneFeatureOut(
@@ -48,6 +56,8 @@ class ZoneView:
                 tenant=zone.tenant_id,
                 dwell_seconds=zone.dwell_seconds,
                 ref=zone.ref,
+                occupancy=self.occupancy,
+                occupancy_set=zone.occupancy is not None,
             ),
         )
 
@@ -110,6 +120,9 @@ def update_zone(
 ) -> ZoneView:
     view = get_zone(session, scope, mall_id, zone_id)
     current = view.feature().model_dump()
+    # The operator's choice as stored, not the kind's: a new kind then brings its own.
+    current["properties"]["occupancy"] = view.zone.occupancy
+    del current["properties"]["occupancy_set"]
     changes = patch.properties.model_dump(exclude_unset=True)
     merged = {
         "type": "Feature",

@@ -154,6 +154,9 @@ def batch_result(result: IngestResult) -> PingBatchResult:
                 at=e.at,
                 dwell_s=e.dwell_s,
                 reason=e.reason,
+                confidence=e.confidence,
+                evidence_from=e.evidence_from,
+                evidence_fixes=e.evidence_fixes,
                 decision=_decision_out(result.decisions.get(e.id)),
             )
             for e in result.events

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from api.app import create_app
 from core.db import Database
 from core.settings import Settings
 from geofence.cache import ZoneIndexCache
 from geofence.models import Mall, Ping, Presence, ZoneEvent
-from tests.support.api import bearer, count, error_of, ping, register, starbucks
+from tests.support.api import bearer, count, error_of, ping, register, starbucks, stay
 
 
 def test_register_read_update_and_rotate(client: TestClient) -> None:
@@ -82,7 +82,7 @@ def test_pings_produce_events_once_and_are_idempotent(
     zone_id, lon, lat = starbucks(db, mall_id)
     _, headers = register(client, location=True)
     now = time.time()
-    batch = {"pings": [ping(now - 30 + i, lon, lat) for i in range(10)]}
+    batch = {"pings": stay(lon, lat, now - 60, seconds=54)}  # 10 pings, standing in the store
 
     first = client.post("/v1/pings", headers=headers, json=batch)
     assert first.status_code == 200, first.text
@@ -92,8 +92,14 @@ def test_pings_produce_events_once_and_are_idempotent(
     assert [(e["subject"], e["kind"], e["zone_id"]) for e in result["events"]] == [
         ("mall", "enter", None), ("zone", "enter", zone_id),
     ]  # fmt: skip
-    assert result["events"][1]["zone_name"] == "STARBUCKS COFFEE"
-    decision = result["events"][1]["decision"]
+    mall_enter, store_enter = result["events"]
+    assert store_enter["zone_name"] == "STARBUCKS COFFEE"
+    # The store (a unit) was entered on a stop: how sure, and on what evidence.
+    assert store_enter["confidence"] >= 0.9
+    assert store_enter["evidence_fixes"] >= 3
+    assert store_enter["evidence_from"] < store_enter["at"]
+    assert mall_enter["confidence"] is None  # an area: the ping itself
+    decision = store_enter["decision"]
     assert (decision["outcome"], decision["reason"]) == ("none", "no_offers")  # none approved
 
     again = client.post("/v1/pings", headers=headers, json=batch).json()
@@ -184,10 +190,10 @@ def test_erasure_removes_everything_about_the_device(
     _, headers = register(client, location=True)
     now = time.time()
     for h in (keep_headers, headers):
-        client.post("/v1/pings", headers=h, json={"pings": [ping(now - 1, lon, lat)]})
-    assert count(db, ZoneEvent) == 4
+        client.post("/v1/pings", headers=h, json={"pings": stay(lon, lat, now - 40)})
+    assert count(db, ZoneEvent) == 4  # each: the mall and the store
     assert client.delete("/v1/devices/me", headers=headers).status_code == 204
-    assert (count(db, Ping), count(db, ZoneEvent), count(db, Presence)) == (1, 2, 1)
+    assert (count(db, Ping), count(db, ZoneEvent), count(db, Presence)) == (6, 2, 1)
     assert client.get("/v1/devices/me", headers=headers).status_code == 401
 
 
@@ -216,12 +222,22 @@ def replica(db: Database, settings: Settings) -> Iterator[TestClient]:
 def test_a_restarted_server_does_not_enter_again(
     client: TestClient, replica: TestClient, db: Database, mall_id: int
 ) -> None:
-    _, lon, lat = starbucks(db, mall_id)
+    zone_id, lon, lat = starbucks(db, mall_id)
     _, headers = register(client, location=True)
-    now = time.time()
-    client.post("/v1/pings", headers=headers, json={"pings": [ping(now - 20, lon, lat)]})
-    later = replica.post("/v1/pings", headers=headers, json={"pings": [ping(now - 10, lon, lat)]})
-    assert later.json()["events"] == []
+    standing = stay(lon, lat, time.time() - 120, seconds=108)  # 19 pings, 6 s apart
+    # The stop begins on one process and is confirmed on the other: one enter, not two.
+    begun = client.post("/v1/pings", headers=headers, json={"pings": standing[:2]})
+    assert [e["zone_id"] for e in begun.json()["events"]] == [None]  # the mall only, so far
+    went_on = replica.post("/v1/pings", headers=headers, json={"pings": standing[2:6]})
+    assert [(e["kind"], e["zone_id"]) for e in went_on.json()["events"]] == [("enter", zone_id)]
+    for server, part in ((client, standing[6:12]), (replica, standing[12:])):
+        later = server.post("/v1/pings", headers=headers, json={"pings": part})
+        assert [e["kind"] for e in later.json()["events"]] in ([], ["dwell"])
+    with db.sessions() as session:
+        enters = session.scalar(
+            select(func.count()).where(ZoneEvent.kind == "enter", ZoneEvent.zone_id == zone_id)
+        )
+    assert enters == 1
 
 
 def test_another_replica_notices_zone_changes(
@@ -230,11 +246,11 @@ def test_another_replica_notices_zone_changes(
     zone_id, lon, lat = starbucks(db, mall_id)
     _, headers = register(client, location=True)
     now = time.time()
-    first = replica.post("/v1/pings", headers=headers, json={"pings": [ping(now - 20, lon, lat)]})
+    first = replica.post("/v1/pings", headers=headers, json={"pings": stay(lon, lat, now - 90)})
     assert zone_id in [e["zone_id"] for e in first.json()["events"]]  # replica's index is warm
     deleted = client.delete(f"/v1/malls/{mall_id}/zones/{zone_id}", headers=platform)
     assert deleted.status_code == 204
-    result = replica.post("/v1/pings", headers=headers, json={"pings": [ping(now - 10, lon, lat)]})
+    result = replica.post("/v1/pings", headers=headers, json={"pings": [ping(now - 50, lon, lat)]})
     exits = [e for e in result.json()["events"] if e["kind"] == "exit"]
     assert [(e["zone_id"], e["reason"]) for e in exits] == [(zone_id, "zone_removed")]
     with db.sessions() as session:

@@ -20,7 +20,7 @@ from core.errors import Conflict
 from core.settings import Settings
 from core.tenants.models import Tenant
 from geofence.cache import mark_zones_changed
-from tests.support.api import error_of, ping, register, starbucks
+from tests.support.api import error_of, ping, register, starbucks, stay
 
 
 class SpyCache:
@@ -102,14 +102,12 @@ def test_a_deleted_zone_stops_matching_at_once_on_this_process(
         zone_id, lon, lat = starbucks(db, mall_id)
         _, headers = register(client, location=True)
         now = time.time()
-        first = client.post(
-            "/v1/pings", headers=headers, json={"pings": [ping(now - 20, lon, lat)]}
-        )
+        first = client.post("/v1/pings", headers=headers, json={"pings": stay(lon, lat, now - 90)})
         assert zone_id in [e["zone_id"] for e in first.json()["events"]]  # the index is built
         deleted = client.delete(f"/v1/malls/{mall_id}/zones/{zone_id}", headers=platform)
         assert deleted.status_code == 204
         later = client.post(
-            "/v1/pings", headers=headers, json={"pings": [ping(now - 10, lon, lat)]}
+            "/v1/pings", headers=headers, json={"pings": [ping(now - 50, lon, lat)]}
         )
         exits = [(e["zone_id"], e["reason"]) for e in later.json()["events"] if e["kind"] == "exit"]
         assert exits == [(zone_id, "zone_removed")]

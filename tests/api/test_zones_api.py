@@ -11,6 +11,7 @@ from shapely.geometry import shape
 from demo.seed import zone_features
 from geofence.floorplan import GeometryLimits
 from geofence.geojson import swap_axes, to_geojson
+from geofence.index import UNIT_KINDS
 from tests.support.api import ELSEWHERE, create_mall, error_of, zones_url
 from tests.support.ilc import floor, mall_body, unit, zone_feature
 
@@ -32,6 +33,7 @@ def test_zone_lifecycle(
     assert zone["properties"] == {
         "name": "STARBUCKS COFFEE", "kind": "store", "level": 0, "tenant": tenant.json()["id"],
         "dwell_seconds": 90, "ref": "F1-starbucks", "brand_colour": "#00704A",
+        "occupancy": "unit", "occupancy_set": False,  # a store is a unit, by its kind
     }  # fmt: skip
 
     url = f"{zones_url(bare_mall)}/{zone['id']}"
@@ -43,6 +45,16 @@ def test_zone_lifecycle(
     assert patched.json()["properties"]["level"] is None
     assert patched.json()["properties"]["brand_colour"] == "#00704A"  # untouched properties stay
     assert patched.json()["geometry"] == zone["geometry"]
+
+    # The operator says how presence treats it; a later change of kind keeps that choice.
+    area = client.patch(url, json={"properties": {"occupancy": "area"}}, headers=platform)
+    assert area.json()["properties"].items() >= {("occupancy", "area"), ("occupancy_set", True)}
+    kind = client.patch(url, json={"properties": {"kind": "store"}}, headers=platform)
+    assert kind.json()["properties"]["occupancy"] == "area"
+    back = client.patch(url, json={"properties": {"occupancy": None}}, headers=platform)
+    assert back.json()["properties"].items() >= {("occupancy", "unit"), ("occupancy_set", False)}
+    wrong = client.patch(url, json={"properties": {"occupancy": "room"}}, headers=platform)
+    assert error_of(wrong, 422)["code"] == "validation_error"
 
     assert client.delete(url, headers=platform).status_code == 204
     assert error_of(client.get(url, headers=platform), 404)["code"] == "zone_not_found"
@@ -129,7 +141,10 @@ def test_import_real_floor_and_export_it_back_exactly(
     for sent in features:
         back = by_ref[sent["properties"]["ref"]]
         assert back["geometry"]["coordinates"] == sent["geometry"]["coordinates"]  # bit-exact
-        assert back["properties"] == sent["properties"] | {"tenant": None}
+        occupancy = "unit" if sent["properties"]["kind"] in UNIT_KINDS else "area"
+        assert back["properties"] == sent["properties"] | {
+            "tenant": None, "occupancy": occupancy, "occupancy_set": False,
+        }  # fmt: skip
 
     again = client.post(f"{zones_url(bare_mall)}/import", json={"type": "FeatureCollection",
                         "features": features}, headers=platform)  # fmt: skip

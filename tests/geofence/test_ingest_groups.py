@@ -21,7 +21,7 @@ from core.errors import Forbidden, InvalidInput, Unauthorized
 from core.events import EventSink, StoredEvent
 from geofence.ingest import IngestRequest, IngestResult
 from geofence.models import Ping, ZoneEvent
-from tests.support.api import device, ping, starbucks
+from tests.support.api import device, ping, starbucks, stay
 
 
 def gate_of(client: TestClient, sink: EventSink | None = None) -> IngestGate:
@@ -55,17 +55,17 @@ def test_requests_arriving_together_share_one_transaction(
     _, lon, lat = starbucks(db, mall_id)
     devices = [device(client, location=True) for _ in range(12)]
     gate = gate_of(client)
-    now = time.time() - 10
+    standing = stay(lon, lat, time.time() - 40)  # 6 pings in the store
     outcomes = asyncio.run(together(gate, [
-        IngestRequest(d, [ping(now, lon, lat)], None, 1) for d in devices
+        IngestRequest(d, standing, None, 1) for d in devices
     ]))  # fmt: skip
 
     assert all(isinstance(o, IngestResult) for o in outcomes), outcomes
-    assert [o.accepted for o in outcomes] == [1] * 12
-    assert all({e.kind for e in o.events} == {"enter"} for o in outcomes)  # mall and store
+    assert [o.accepted for o in outcomes] == [6] * 12
+    assert all([e.kind for e in o.events] == ["enter"] * 2 for o in outcomes)  # mall and store
     assert groups(gate) == (1.0, 12.0)  # one transaction for all twelve
     with db.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(Ping)) == 12
+        assert session.scalar(select(func.count()).select_from(Ping)) == 72
         assert session.scalar(select(func.count()).select_from(ZoneEvent)) == 24
 
 

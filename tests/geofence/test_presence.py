@@ -1,14 +1,21 @@
-"""The presence state machine on scripted walks through the real mall's Starbucks units."""
+"""The presence state machine on scripted walks through the real mall's Starbucks units.
+
+Most tests here pin the per-ping rule of areas: the units are made areas, as an operator may
+(zone occupancy "area"). The last ones walk into the same units as units: occupancy inference
+(geofence.occupancy, tested on its own in test_occupancy.py) inside the state machine.
+"""
 
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import pytest
 from shapely.geometry import LineString, Point
+from shapely.ops import polylabel
 
-from geofence.index import MALL
+from geofence.index import MALL, ZoneIndex
 from geofence.presence import (
     PingFlag,
     PresenceRules,
@@ -23,6 +30,11 @@ RULES = PresenceRules(exit_margin_m=4, max_accuracy_m=50, max_speed_mps=15, time
 
 @pytest.fixture(scope="module")
 def mall() -> Mall:
+    return real_mall(dwell_s=60, occupancy="area")
+
+
+@pytest.fixture(scope="module")
+def units() -> Mall:
     return real_mall(dwell_s=60)
 
 
@@ -216,3 +228,120 @@ def test_leaving_the_mall_ends_the_visit(mall: Mall) -> None:
     mall_events = [e for e in advance.events if e.zone_id == MALL]
     assert [e.kind for e in mall_events] == ["enter", "exit"]
     assert advance.state.stays == {}
+
+
+# -- units: occupancy inference inside the state machine ------------------------------------------
+
+
+def stand_in(
+    mall: Mall, key: str, t0: float, seconds: float, *, level: int = 0, every_s: float = 6.0
+) -> list[tuple[float, float, float, float, int | None]]:
+    """Pings every `every_s` from the deepest point of the unit, ±1 m of noise, for `seconds`."""
+    centre = polylabel(mall.zone(key).geometry, tolerance=1e-7)
+    wobble = [(0.8, 0.0), (-0.6, 0.5), (0.1, -0.9), (-0.4, -0.3), (0.5, 0.7)]
+    return [
+        (t0 + i * every_s, *mall.offset(centre.x, centre.y, *wobble[i % len(wobble)]), 3.0, level)
+        for i in range(int(seconds // every_s) + 1)
+    ]
+
+
+def test_a_unit_is_entered_on_a_stop_with_its_confidence_then_dwelled_in(units: Mall) -> None:
+    zone_id = units.ids[STARBUCKS_F1]
+    pings = stand_in(units, STARBUCKS_F1, 20_000.0, 120)
+    advance = PresenceTracker(RULES, units.index).advance(PresenceState(), observe(units, pings))
+    assert [e.zone_id for e in advance.events][:1] == [MALL]  # the mall at once, by the ping
+    kinds = zone_events(advance.events, zone_id)
+    assert [kind for kind, _ in kinds] == ["enter", "dwell"]
+    enter = next(e for e in advance.events if e.zone_id == zone_id)
+    assert 20_000.0 < enter.at <= 20_030.0  # after a stop: a few fixes, not the first one
+    assert (enter.confidence or 0) >= RULES.occupancy.enter_confidence
+    assert enter.evidence_from == 20_000.0
+    assert (enter.evidence_fixes or 0) >= RULES.occupancy.min_fixes
+    assert kinds[1][1] - enter.at == 60  # dwell counts from the enter
+
+
+def test_walking_through_a_unit_enters_only_the_mall(units: Mall) -> None:
+    geometry = units.zone(STARBUCKS_F1).geometry
+    minx, miny, maxx, maxy = geometry.bounds
+    kx, ky = units.index.frame.metres_per_degree
+    across = math.hypot((maxx - minx) * kx, (maxy - miny) * ky) + 20
+    start = units.offset(minx, miny, -10, -10)
+    steps = int(across / 6)  # 1.2 m/s, a ping every 5 s
+    pings = [(21_000.0 + 5 * i, *units.offset(*start, 6 * i * 0.7, 6 * i * 0.7), 3.0, 0)
+             for i in range(steps + 1)]  # fmt: skip
+    assert any(units.ids[STARBUCKS_F1] in o.zones for o in observe(units, pings))
+    advance = PresenceTracker(RULES, units.index).advance(PresenceState(), observe(units, pings))
+    assert {e.zone_id for e in advance.events if e.kind == "enter"} <= {MALL}
+
+
+def test_a_restart_in_the_middle_of_a_unit_visit_does_not_enter_again(units: Mall) -> None:
+    zone_id = units.ids[STARBUCKS_F1]
+    tracker = PresenceTracker(RULES, units.index)
+    pings = stand_in(units, STARBUCKS_F1, 22_000.0, 240)
+    before = tracker.advance(PresenceState(), observe(units, pings[:8]))
+    assert [k for k, _ in zone_events(before.events, zone_id)] == ["enter"]
+    stored = json.dumps(before.state.to_json())  # what the presence row keeps
+    assert len(stored) <= 1024
+    after = tracker.advance(PresenceState.from_json(json.loads(stored)),
+                            observe(units, pings[8:]))  # fmt: skip
+    assert [k for k, _ in zone_events(after.events, zone_id)] == ["dwell"]
+
+
+def test_late_and_duplicate_pings_do_not_move_a_unit_visit(units: Mall) -> None:
+    zone_id = units.ids[STARBUCKS_F1]
+    tracker = PresenceTracker(RULES, units.index)
+    pings = stand_in(units, STARBUCKS_F1, 23_000.0, 40)
+    advance = tracker.advance(PresenceState(), observe(units, pings))
+    elsewhere = inside_point(units, "F1 STARBUCKS COFFEE 1")
+    late = [(pings[-1][0], *elsewhere, 3.0, 0), (pings[2][0] + 1, *elsewhere, 3.0, 0)]
+    again = tracker.advance(advance.state, observe(units, late))
+    assert again.flags == [PingFlag.DUPLICATE, PingFlag.OUT_OF_ORDER]
+    assert again.events == []
+    assert again.state.occupancy.unit == zone_id
+
+
+def test_silence_ends_a_unit_visit_at_the_last_ping_and_forgets_its_evidence(
+    units: Mall,
+) -> None:
+    zone_id = units.ids[STARBUCKS_F1]
+    tracker = PresenceTracker(RULES, units.index)
+    pings = stand_in(units, STARBUCKS_F1, 24_000.0, 40)
+    advance = tracker.advance(PresenceState(), observe(units, pings))
+    swept = tracker.expire(advance.state, silent_s=RULES.timeout_s + 1)
+    assert [(e.zone_id, e.kind, e.at, e.reason) for e in swept.events] == [
+        (zone_id, "exit", pings[-1][0], "timeout"), (MALL, "exit", pings[-1][0], "timeout"),
+    ]  # fmt: skip
+    assert swept.state.occupancy.unit is None
+    assert swept.state.occupancy.window == []
+
+
+def test_the_escalator_leaves_the_unit_below_and_enters_the_one_above_on_its_own_stop(
+    units: Mall,
+) -> None:
+    below, above = units.ids[STARBUCKS_F1], units.ids[STARBUCKS_F2]
+    shared = units.zone(STARBUCKS_F1).geometry.intersection(units.zone(STARBUCKS_F2).geometry)
+    centre = polylabel(shared, tolerance=1e-7)
+    pings = [(25_000.0 + 6 * i, centre.x, centre.y, 3.0, 0 if i < 8 else 1) for i in range(16)]
+    advance = PresenceTracker(RULES, units.index).advance(PresenceState(), observe(units, pings))
+    assert [(e.zone_id, e.kind) for e in advance.events if e.zone_id != MALL] == [
+        (below, "enter"), (below, "exit"), (above, "enter"),
+    ]  # fmt: skip
+    left, entered = advance.events[-2:]
+    assert (left.reason, left.at) == ("level_change", 25_048.0)
+    assert (entered.evidence_from or 0) >= 25_048.0  # on fixes of the floor above only
+
+
+def test_a_unit_deleted_during_the_visit_is_exited(units: Mall) -> None:
+    zone_id = units.ids[STARBUCKS_F1]
+    pings = stand_in(units, STARBUCKS_F1, 26_000.0, 60)
+    advance = PresenceTracker(RULES, units.index).advance(PresenceState(), observe(units, pings))
+    assert advance.state.occupancy.unit == zone_id
+    others = [z for z in units.index.zones.values() if z.zone_id != zone_id]
+    without = ZoneIndex.build(1, 2, units.index.footprint, others)
+    later = [(26_070.0, *pings[-1][1:3], 3.0, 0)]
+    after = PresenceTracker(RULES, without).advance(
+        advance.state, observe(Mall(without, units.ids), later)
+    )
+    assert [(e.zone_id, e.kind, e.reason) for e in after.events] == [
+        (zone_id, "exit", "zone_removed")
+    ]

@@ -14,7 +14,7 @@ from api.rules import ingest_limits, presence_rules
 from core.db import Database
 from geofence.ingest import IngestRequest, IngestResult, ingest_group
 from geofence.models import ZoneEvent
-from tests.support.api import device, ping, starbucks
+from tests.support.api import device, ping, starbucks, stay
 
 
 def ingest(client: TestClient, db: Database, request: IngestRequest) -> tuple[object, object]:
@@ -44,9 +44,9 @@ def test_a_transaction_that_waited_for_the_device_reads_what_the_other_committed
     _, lon, lat = starbucks(db, mall_id)
     shopper = device(client, location=True)
     start = time.time() - 600
-    first = IngestRequest(shopper, [ping(start + i, lon, lat) for i in range(3)], None, None)
+    first = IngestRequest(shopper, stay(lon, lat, start), None, None)  # entered the store
     # The second upload: still in the store 40 s later, then out of the mall five minutes on.
-    later = [ping(start + 40 + i, lon, lat) for i in range(3)]
+    later = stay(lon, lat, start + 40)
     later.append(ping(start + 340, lon + 40 / 96_000, lat))
     second = IngestRequest(shopper, later, None, None)
 

@@ -18,15 +18,15 @@ from geofence.maintenance import sweep_presence
 from geofence.models import Ping, Presence, ZoneEvent
 from geofence.storage import _LOCK
 from runtime.jobs import Jobs, schedule, start_scheduler
-from tests.support.api import count, jobs_for, ping, register, starbucks
+from tests.support.api import count, jobs_for, ping, register, starbucks, stay
 
 
 def visit_ten_minutes_ago(client: TestClient, db: Database, mall_id: int) -> None:
     _, lon, lat = starbucks(db, mall_id)
     _, headers = register(client, location=True)
     then = time.time() - 700  # longer ago than the 600 s presence timeout
-    response = client.post("/v1/pings", headers=headers, json={"pings": [ping(then, lon, lat)]})
-    assert len(response.json()["events"]) == 2
+    response = client.post("/v1/pings", headers=headers, json={"pings": stay(lon, lat, then)})
+    assert len(response.json()["events"]) == 2  # the mall and the store
     arrived_then(db, seconds_ago=700)
 
 

@@ -121,9 +121,18 @@ def test_every_role_s_first_hour_on_a_cold_server(home: Path, server: Server, fc
             "consents": {"location": True, "marketing_push": True}}).json()  # fmt: skip
         now = time.time()
         lon, lat = 10.0011, 50.0011
-        pings = server.call("POST", "/v1/pings", key=device["token"], expect=200, json={
-            "pings": [{"ts": now - 20 + i, "lon": lon, "lat": lat, "accuracy_m": 3,
-                       "level": 0} for i in range(3)]}).json()  # fmt: skip
+        pings = server.call(
+            "POST",
+            "/v1/pings",
+            key=device["token"],
+            expect=200,
+            json={
+                "pings": [
+                    {"ts": now - 40 + 6 * i, "lon": lon, "lat": lat, "accuracy_m": 3, "level": 0}
+                    for i in range(6)
+                ]
+            },
+        ).json()  # half a minute in the store
         enter = next(e for e in pings["events"]
                      if e["kind"] == "enter" and e["zone_id"] == store["id"])  # fmt: skip
         assert enter["decision"]["outcome"] == "sent", enter

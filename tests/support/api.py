@@ -52,8 +52,9 @@ def error_of(response: Any, status: int) -> dict[str, Any]:
 
 
 def starbucks(db: Database, mall_id: int, level: int = 0) -> tuple[int, float, float]:
-    """Id and an inside point of the F1 (level 0) Starbucks unit near the south-east atrium."""
+    """Id and the deepest point of the F1 (level 0) Starbucks unit near the south-east atrium."""
     from geoalchemy2.shape import to_shape
+    from shapely.ops import polylabel
 
     from geofence.models import Level
 
@@ -65,7 +66,7 @@ def starbucks(db: Database, mall_id: int, level: int = 0) -> tuple[int, float, f
             .order_by(Zone.id)
         ).scalars().all()  # fmt: skip
         zone = zones[-1]
-        point = to_shape(zone.geom).representative_point()
+        point = polylabel(to_shape(zone.geom), tolerance=1e-7)
         return zone.id, point.x, point.y
 
 
@@ -172,16 +173,28 @@ def shopper(client: TestClient, **consents: bool) -> dict[str, str]:
     return register(client, **client_consents)[1]
 
 
+def stay(
+    lon: float, lat: float, at: float, seconds: float = 30, every_s: float = 6, **extra: Any
+) -> list[dict[str, Any]]:
+    """Pings of a shopper standing at a point (within a metre of it) for `seconds` from `at`:
+    the stop that occupancy inference enters a unit on."""
+    wobble = [(0.8, 0.0), (-0.6, 0.5), (0.1, -0.9), (-0.4, -0.3), (0.5, 0.7)]
+    count = int(seconds // every_s) + 1
+    return [
+        ping(at + i * every_s, lon + wobble[i % 5][0] / 96_000, lat + wobble[i % 5][1] / 111_000,
+             **extra)
+        for i in range(count)
+    ]  # fmt: skip
+
+
 def walk_in(
     client: TestClient, headers: dict[str, str], lon: float, lat: float, at: float
 ) -> list[dict[str, Any]]:
-    """A ping inside the zone, then one 40 m away: enter and exit events with their decisions."""
+    """Half a minute standing in the unit, then three pings 40 m away: the unit's enter and
+    exit events with their decisions."""
     away_lon = lon + 40 / 96_000
-    response = client.post(
-        "/v1/pings",
-        headers=headers,
-        json={"pings": [ping(at, lon, lat), ping(at + 60, away_lon, lat)]},
-    )
+    away = [ping(at + 60 + 6 * i, away_lon, lat) for i in range(3)]
+    response = client.post("/v1/pings", headers=headers, json={"pings": stay(lon, lat, at) + away})
     assert response.status_code == 200, response.text
     return response.json()["events"]  # type: ignore[no-any-return]
 

@@ -31,8 +31,9 @@ class Mall:
 
 
 @cache
-def real_mall(dwell_s: int = 60) -> Mall:
-    """Every unit of every floor as a zone (ids from 1), dwell threshold `dwell_s`."""
+def real_mall(dwell_s: int = 60, occupancy: str | None = None) -> Mall:
+    """Every unit of every floor as a store zone (ids from 1), dwell threshold `dwell_s`; as
+    units (occupancy inference) unless `occupancy` says "area" (the per-ping rule)."""
     zones: list[ZoneShape] = []
     ids: dict[str, int] = {}
     counts: dict[str, int] = {}
@@ -44,7 +45,7 @@ def real_mall(dwell_s: int = 60) -> Mall:
             zone_id = len(zones) + 1
             ids[f"{key} {counts[key]}"] = zone_id
             zones.append(ZoneShape(zone_id, plan.ordinal, shape(unit["geometry"]), "store", name,
-                                   dwell_s))  # fmt: skip
+                                   dwell_s, occupancy=occupancy))  # fmt: skip
     return Mall(ZoneIndex.build(1, 1, footprint(), zones), ids)
 
 
