@@ -36,6 +36,7 @@ from shapely.ops import nearest_points, polylabel, unary_union
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import arguments
+from demo.noise import NoiseModel
 from demo.seed import floor_plans, footprint, zone_features
 from geofence.index import UNIT_KINDS, ZoneIndex, ZoneShape
 from geofence.presence import (
@@ -268,21 +269,19 @@ def neighbours(world: World) -> list[tuple[Unit, Unit]]:
 
 
 def fixes(world: World, walk: Walk, sigma_m: float, rng: random.Random) -> list[Observation]:
-    """What the phone reports: every 2-10 s, noisy, with a claimed accuracy; 2% outliers."""
+    """What the phone reports: every 2-10 s, noisy, with a claimed accuracy; 2% outliers (the
+    noise model of demo/noise.py, which the demo's shoppers carry too)."""
+    noise = NoiseModel(sigma_m=sigma_m)
     frame = world.index.frame
     kx, ky = frame.metres_per_degree
     picked: list[tuple[float, float, float, float]] = []
     offset = rng.uniform(0, 5)
     while offset < len(walk.xy) - 1:
         x, y = walk.xy[int(offset)]
-        if rng.random() < 0.02:
-            angle, distance = rng.uniform(0, 2 * math.pi), rng.uniform(10, 20)
-            x, y = x + distance * math.cos(angle), y + distance * math.sin(angle)
-        else:
-            x, y = x + rng.gauss(0, sigma_m), y + rng.gauss(0, sigma_m)
-        picked.append((walk.t0 + offset, frame.lon0 + x / kx, frame.lat0 + y / ky,
-                       rng.uniform(3, 8)))  # fmt: skip
-        offset += rng.uniform(2, 10)
+        dx, dy = noise.offset(rng)
+        picked.append((walk.t0 + offset, frame.lon0 + (x + dx) / kx, frame.lat0 + (y + dy) / ky,
+                       noise.accuracy(rng)))  # fmt: skip
+        offset += noise.gap(rng)
     lon = np.array([p[1] for p in picked])
     lat = np.array([p[2] for p in picked])
     where = world.index.locate(lon, lat, [walk.level] * len(picked))

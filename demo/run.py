@@ -215,19 +215,27 @@ def _note_events(client: httpx.Client, feed: Feed, answer: dict[str, Any],
         feed.decisions[outcome] = feed.decisions.get(outcome, 0) + 1
         if event["subject"] == "zone" and event["zone_kind"] in ("service", "vacant"):
             continue  # walking past back-of-house areas: not worth a line
-        place = "the mall" if event["subject"] == "mall" else (event["zone_name"] or "?")
         if outcome == "none":
             why = decision.get("reason", "")
         else:
             why = f"{outcome}: {decision.get('title', '')}"
         at = datetime.fromisoformat(event["at"]).astimezone(ZoneInfo(TIMEZONE))
-        feed.events.appendleft((at.strftime("%a %H:%M"), f"shopper {index}",
-                                f"{event['kind']} {place}", why))  # fmt: skip
+        feed.events.appendleft((at.strftime("%a %H:%M"), f"shopper {index}", what(event), why))
         promotion = decision.get("promotion_id")
         if promotion and outcome in ("sent", "holdout"):
             chance = P_REDEEM_PUSHED if outcome == "sent" else P_REDEEM_ANYWAY
             if rng.random() < chance:
                 client.post(f"/v1/offers/{promotion}/redeemed", headers=headers)
+
+
+def what(event: dict[str, Any]) -> str:
+    """An event as the live view shows it: a store's enter says how sure, and on how much."""
+    place = "the mall" if event["subject"] == "mall" else (event["zone_name"] or "?")
+    line = f"{event['kind']} {place}"
+    confidence = event.get("confidence")
+    if confidence is not None:
+        line += f" ({confidence:.0%} sure, {event.get('evidence_fixes')} fixes)"
+    return line
 
 
 def _view(feed: Feed, clock: SimClock) -> Group:

@@ -200,9 +200,8 @@ class OccupancyTracker:
         self._remember(state, fix)
         if state.unit is not None:
             self._check_exit(state, fix, events)
-        fresh = self._follow(state, fix)
-        if state.stop is not None:
-            self._judge(state, state.stop, fix, events, fresh=fresh)
+        if self._follow(state, fix) and state.stop is not None:
+            self._judge(state, state.stop, fix, events)  # the stop moved: judge it again
         return events
 
     def end(self, state: Occupancy, *, at: float, reason: str) -> list[UnitEvent]:
@@ -295,9 +294,7 @@ class OccupancyTracker:
         if state.outside >= self.rules.exit_fixes:
             self._leave(state, fix.ts, "left", events)
 
-    def _judge(
-        self, state: Occupancy, stop: Stop, fix: Fix, events: list[UnitEvent], *, fresh: bool
-    ) -> None:
+    def _judge(self, state: Occupancy, stop: Stop, fix: Fix, events: list[UnitEvent]) -> None:
         lon, lat = stop.centre()
         # A unit is a candidate where the stop lies in it: a small unit's fixes fall outside it
         # as often as not, while their mean lies in it.
@@ -311,8 +308,7 @@ class OccupancyTracker:
         best = max(sorted(confidence), key=lambda u: confidence[u])
         wanted = self.rules.enter_confidence
         sure = confidence[best] >= wanted
-        if fresh:  # only a fix of the stop's own adds to the evidence
-            state.streak = state.streak + 1 if sure and best == state.candidate else int(sure)
+        state.streak = state.streak + 1 if sure and best == state.candidate else int(sure)
         state.candidate = best
         if state.unit is not None:
             if confidence[state.unit] > 1 - wanted:

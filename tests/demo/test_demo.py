@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from demo.run import SimClock, evening_start
+from demo.run import SimClock, evening_start, what
 from demo.seed import TIMEZONE
 from runtime.embedded import ClusterState, EmbeddedPostgres
 from tests.support.shipped import MALLCAST, Process, Server, env_for, free_port
@@ -24,11 +24,14 @@ def test_demo_shows_notifications_and_ends_with_a_summary(home: Path) -> None:
     result = subprocess.run(
         [MALLCAST, "demo", "--shoppers", "6", "--minutes", "15", "--speedup", "90",
          "--port", str(free_port())],
-        env=env_for(home), capture_output=True, text=True, timeout=240, check=False,
+        env=env_for(home) | {"COLUMNS": "200"}, capture_output=True, text=True, timeout=240,
+        check=False,
     )  # fmt: skip
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "notifications, as the phones show them" in output
+    # The live view: stores entered on a stop, with how sure and on how many fixes.
+    assert re.search(r"enter [^│]+ \(\d+% sure, \d+ fixes\)", output), output[-3000:]
     assert "operator's summary" in output
     counts = re.search(r"pushes sent / delivered\s*│\s*(\d+) / (\d+)", output)
     assert counts is not None
@@ -105,3 +108,12 @@ def test_without_minutes_the_demo_goes_on_serving_until_sigint(home: Path) -> No
         code = demo.stop(signal.SIGINT, timeout_s=30)
     assert code == 0, demo.output()[-3000:]
     assert EmbeddedPostgres(home).status().state is ClusterState.STOPPED
+
+
+def test_the_live_view_says_how_sure_a_store_enter_is() -> None:
+    store = {"kind": "enter", "subject": "zone", "zone_name": "ZARA", "confidence": 0.934,
+             "evidence_fixes": 6}  # fmt: skip
+    assert what(store) == "enter ZARA (93% sure, 6 fixes)"
+    corridor = {"kind": "enter", "subject": "zone", "zone_name": "Atrium", "confidence": None}
+    assert what(corridor) == "enter Atrium"
+    assert what({"kind": "exit", "subject": "mall", "zone_name": None}) == "exit the mall"
