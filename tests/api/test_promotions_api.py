@@ -20,9 +20,11 @@ from tests.support.api import (
     error_of,
     evening_now,
     local_instant,
+    ping,
     register,
     shopper,
     starbucks,
+    stay,
     walk_in,
 )
 
@@ -45,6 +47,26 @@ def test_submit_approve_walk_in_and_the_decision_names_it(
         assert len(decision["code"]) == 8
     mall_enter = next(e for e in events if e["subject"] == "mall")
     assert mall_enter["decision"]["outcome"] == "none"  # the promotion targets the store only
+
+
+def test_walking_through_the_store_fires_nothing_standing_in_it_does(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    zone_id, lon, lat = starbucks(db, mall["id"])
+    approved_promotion(client, mall, zone_id)
+    headers = shopper(client)
+    at = evening_now()
+    # Straight through the store at walking speed, a fix every 4 s, out 15 m the other side.
+    through = [ping(at + 4 * i, lon + (i - 5) * 3 / 96_000, lat) for i in range(11)]
+    passed = client.post("/v1/pings", headers=headers, json={"pings": through}).json()
+    assert [e["zone_id"] for e in passed["events"] if e["subject"] == "zone"] == []
+    assert all(e["decision"]["outcome"] == "none" for e in passed["events"])
+    # Standing in it: one confirmed enter, and the promotion is decided on it.
+    stood = client.post("/v1/pings", headers=headers,
+                        json={"pings": stay(lon, lat, at + 120)}).json()  # fmt: skip
+    [enter] = [e for e in stood["events"] if e["zone_id"] == zone_id]
+    assert enter["confidence"] >= 0.9
+    assert enter["decision"]["outcome"] in ("sent", "holdout")
 
 
 def test_a_submission_that_would_not_fit_fcm_is_refused(

@@ -242,3 +242,16 @@ def test_after_a_gap_longer_than_the_window_only_new_fixes_decide(index: ZoneInd
     left, entered = shopper.events[1:]
     assert left.at > gap_end
     assert (entered.evidence_from or 0) > gap_end  # nothing from before the gap
+
+
+def test_a_kiosk_is_entered_at_4_m_when_the_shopper_stays(index: ZoneIndex) -> None:
+    # ±4 m fixes around a 4 x 4 m kiosk: no single fix says much, five minutes of them do.
+    entered = 0
+    for seed in range(10):
+        shopper = Shopper(index, sigma_m=4.0, seed=seed)
+        shopper.walk_to(32, 18)
+        shopper.walk_to(32, 12)
+        shopper.stand(300)
+        entered += ("enter", K) in shopper.kinds()
+        assert all(zone == K for _, zone in shopper.kinds())
+    assert entered >= 7
