@@ -362,22 +362,16 @@ class ZoneIndex:
         return zone is not None and zone.is_unit
 
     def units_at(self, lon: float, lat: float, level: int | None) -> frozenset[int]:
-        """The units (rooms) the point lies in on its level (or spanning every level)."""
-        tree, ids = self._units_of(NO_LEVEL if level is None else level)
-        if not ids:
-            return frozenset()
-        hits = tree.query(shapely.Point(lon, lat), predicate="intersects")
-        return frozenset(ids[i] for i in hits.tolist())
-
-    def _units_of(self, level: int) -> tuple[shapely.STRtree, list[int]]:
-        """One level's units in a tree, built at first use: a point query per stop is faster
-        than the grid, which is built for arrays of points."""
-        found = self._unit_trees.get(level)
-        if found is None:
+        """The units (rooms) the point lies in on its level (or spanning every level). Per
+        level, a tree of its units built at first use: one point per stop, not arrays."""
+        key = NO_LEVEL if level is None else level
+        if (found := self._unit_trees.get(key)) is None:
             units = [z for z in self.zones.values() if z.is_unit and z.level in (level, None)]
             found = (shapely.STRtree([z.geometry for z in units]), [z.zone_id for z in units])
-            self._unit_trees[level] = found
-        return found
+            self._unit_trees[key] = found
+        tree, ids = found
+        hits = tree.query(shapely.Point(lon, lat), predicate="intersects") if ids else []
+        return frozenset(ids[i] for i in list(hits))
 
     def metric_shape(self, zone_id: int) -> BaseGeometry | None:
         """The zone in the mall's local frame (metres), or None for an unknown zone."""
