@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need (scripts/setup.sh), then checks style and types and runs the
-# whole suite on a throwaway embedded PostGIS (or on MALLCAST_TEST_DATABASE_URL when set).
+# whole suite, on two pytest-xdist workers, on throwaway embedded PostGIS clusters (or on
+# MALLCAST_TEST_DATABASE_URL when set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,4 +15,5 @@ echo "== architecture"
 .venv/bin/lint-imports --no-cache  # the package layers of docs/architecture.md
 .venv/bin/python scripts/check_size.py  # no product file over ~400 lines
 echo "== pytest"
-.venv/bin/pytest "$@"
+# Two workers, each with an embedded cluster of its own: the whole suite in about half the time.
+.venv/bin/pytest -n 2 "$@"
