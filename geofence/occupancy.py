@@ -274,7 +274,9 @@ class OccupancyTracker:
     def _remember(self, state: Occupancy, fix: Fix) -> None:
         rules = self.rules
         window = [w for w in state.window if w[3] == fix.level and fix.ts - w[0] <= rules.window_s]
-        window.append((fix.ts, fix.lon, fix.lat, fix.level))
+        # As the presence row keeps it (JSON, to the millisecond and the centimetre): a process
+        # that reads the state back decides exactly as this one.
+        window.append((round(fix.ts, 3), round(fix.lon, 7), round(fix.lat, 7), fix.level))
         state.window = window[-rules.max_fixes :]
 
     def _check_exit(self, state: Occupancy, fix: Fix, events: list[UnitEvent]) -> None:

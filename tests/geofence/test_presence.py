@@ -345,3 +345,18 @@ def test_a_unit_deleted_during_the_visit_is_exited(units: Mall) -> None:
     assert [(e.zone_id, e.kind, e.reason) for e in after.events] == [
         (zone_id, "exit", "zone_removed")
     ]
+
+
+def test_a_restart_before_every_ping_decides_as_one_process(units: Mall) -> None:
+    # The presence row is all there is between two batches: read back before every ping, it
+    # must give the events of one uninterrupted run (the stop, its confirmation, the dwell).
+    tracker = PresenceTracker(RULES, units.index)
+    pings = observe(units, stand_in(units, STARBUCKS_F1, 27_000.0, 120))
+    whole = tracker.advance(PresenceState(), pings).events
+    state, pieces = PresenceState(), []
+    for ping in pings:
+        state = PresenceState.from_json(json.loads(json.dumps(state.to_json())))
+        step = tracker.advance(state, [ping])
+        state, pieces = step.state, pieces + step.events
+    assert [e.kind for e in whole if e.zone_id == units.ids[STARBUCKS_F1]] == ["enter", "dwell"]
+    assert pieces == whole
