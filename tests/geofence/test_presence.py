@@ -353,7 +353,7 @@ def test_a_restart_before_every_ping_decides_as_one_process(units: Mall) -> None
     tracker = PresenceTracker(RULES, units.index)
     pings = observe(units, stand_in(units, STARBUCKS_F1, 27_000.0, 120))
     whole = tracker.advance(PresenceState(), pings).events
-    state, pieces = PresenceState(), []
+    state, pieces = PresenceState(), list[Transition]()
     for ping in pings:
         state = PresenceState.from_json(json.loads(json.dumps(state.to_json())))
         step = tracker.advance(state, [ping])
