@@ -40,21 +40,7 @@ def create_key(
     label: str = "",
 ) -> IssuedKey:
     """An operator key (for the given malls, or every mall when none given) or a tenant key."""
-    if role == "operator":
-        if tenant_id is not None:
-            raise InvalidInput("an operator key has no tenant", code="invalid_scope")
-        known = set(session.scalars(select(Mall.id).where(Mall.id.in_(mall_ids))))
-        missing = sorted(set(mall_ids) - known)
-        if missing:
-            raise NotFound(f"no mall with id {missing[0]}", code="mall_not_found")
-    elif role == "tenant":
-        if tenant_id is None or mall_ids:
-            raise InvalidInput("a tenant key needs --tenant and no --mall", code="invalid_scope")
-        if session.get(Tenant, tenant_id) is None:
-            raise NotFound(f"no tenant with id {tenant_id}", code="tenant_not_found")
-    else:
-        raise InvalidInput(f"unknown role {role!r}: operator or tenant", code="invalid_role")
-
+    check_scope(session, role=role, mall_ids=mall_ids, tenant_id=tenant_id)
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     row = ApiKey(
@@ -69,6 +55,27 @@ def create_key(
     session.add(row)
     session.flush()
     return IssuedKey(row, f"mc_{key_id}_{secret}")
+
+
+def check_scope(
+    session: Session, *, role: str, mall_ids: Sequence[int], tenant_id: int | None
+) -> None:
+    """The scope of a key or a staff account: an operator's malls (none: every mall) exist; a
+    tenant's store exists. The same rules for machines and people."""
+    if role == "operator":
+        if tenant_id is not None:
+            raise InvalidInput("an operator has no tenant", code="invalid_scope")
+        known = set(session.scalars(select(Mall.id).where(Mall.id.in_(mall_ids))))
+        missing = sorted(set(mall_ids) - known)
+        if missing:
+            raise NotFound(f"no mall with id {missing[0]}", code="mall_not_found")
+    elif role == "tenant":
+        if tenant_id is None or mall_ids:
+            raise InvalidInput("a tenant needs --tenant and no --mall", code="invalid_scope")
+        if session.get(Tenant, tenant_id) is None:
+            raise NotFound(f"no tenant with id {tenant_id}", code="tenant_not_found")
+    else:
+        raise InvalidInput(f"unknown role {role!r}: operator or tenant", code="invalid_role")
 
 
 def verify_key(session: Session, plaintext: str) -> ApiKey | None:

@@ -7,6 +7,7 @@ outside it is a 404, never a 403 that would confirm it exists).
 
 from __future__ import annotations
 
+import hmac
 import threading
 from dataclasses import dataclass
 from typing import Annotated
@@ -17,9 +18,10 @@ from fastapi.security import HTTPBasic, HTTPBearer
 from sqlalchemy.orm import Session
 
 from access.keys import verify_key
-from access.models import ApiKey
+from access.staff import session_user
 from access.tokens import DeviceClaims, DeviceTokens
 from api.deps import SessionDep, end_reads
+from api.gate import SESSION_COOKIE
 from api.params import MallId
 from core.db import Database
 from core.devices.models import Device
@@ -58,15 +60,31 @@ OWNTRACKS = _DeclaredBasic(
 )  # fmt: skip
 
 
+CSRF_HEADER = "X-CSRF-Token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who calls the operator or tenant API: a machine's API key or a person signed in to the
+    console. Both carry the same scopes, checked by the same dependencies below."""
+
+    id: str  # key:<key id> | staff:<account id>
+    role: str
+    all_malls: bool
+    mall_ids: frozenset[int]
+    tenant_id: int | None
+
+
 @dataclass(frozen=True)
 class OperatorPrincipal:
-    key_id: str
+    caller_id: str
     scope: MallScope
 
 
 @dataclass(frozen=True)
 class TenantPrincipal:
-    key_id: str
+    caller_id: str
     tenant_id: int
     mall_id: int
 
@@ -85,37 +103,62 @@ def _bearer(request: Request) -> str:
     return credentials.strip()
 
 
-def _api_key(request: Request, session: SessionDep, _: None = Security(API_KEY)) -> ApiKey:
+def _caller(request: Request, session: SessionDep, _: None = Security(API_KEY)) -> Caller:
+    """An Authorization header is a machine's key; without one, the console's session cookie
+    is a person's, and a change must then carry the session's CSRF token in `X-CSRF-Token`
+    (a cookie rides along on a forged cross-site form; a header set by our script does not)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and "authorization" not in request.headers:
+        return _staff_caller(request, session, cookie)
     row = verify_key(session, _bearer(request))
     if row is None:
         raise Unauthorized("unknown or revoked API key", code="invalid_credentials")
-    row.malls  # noqa: B018  # loaded now, in this thread hop (current_operator reads it)
+    caller = Caller(
+        id=f"key:{row.id}", role=row.role, all_malls=row.all_malls,
+        mall_ids=frozenset(link.mall_id for link in row.malls), tenant_id=row.tenant_id,
+    )  # fmt: skip
     end_reads(session)
-    return row
+    return caller
 
 
-ApiKeyDep = Annotated[ApiKey, Depends(_api_key)]
+def _staff_caller(request: Request, session: Session, cookie: str) -> Caller:
+    found = session_user(session, cookie)
+    if found is None:
+        raise Unauthorized("your console session has ended: sign in again", code="signed_out")
+    user, staff_session = found
+    if request.method not in _SAFE_METHODS and not hmac.compare_digest(
+        request.headers.get(CSRF_HEADER, "").encode(), staff_session.csrf_token.encode()
+    ):
+        raise Forbidden("this change lacks the console's CSRF token: reload the page and try "
+                        "again", code="csrf_failed")  # fmt: skip
+    caller = Caller(
+        id=f"staff:{user.id}", role=user.role, all_malls=user.all_malls,
+        mall_ids=frozenset(link.mall_id for link in user.malls), tenant_id=user.tenant_id,
+    )  # fmt: skip
+    end_reads(session)
+    return caller
 
 
-def current_operator(key: ApiKeyDep) -> OperatorPrincipal:
-    if key.role != "operator":
-        raise Forbidden(f"this needs an operator key; yours is a {key.role} key", code="wrong_role")
-    scope = (
-        MallScope.everything()
-        if key.all_malls
-        else MallScope(frozenset(link.mall_id for link in key.malls))
-    )
-    return OperatorPrincipal(key_id=key.id, scope=scope)
+CallerDep = Annotated[Caller, Depends(_caller)]
 
 
-def current_tenant(key: ApiKeyDep, session: SessionDep) -> TenantPrincipal:
-    if key.role != "tenant" or key.tenant_id is None:
-        raise Forbidden(f"this needs a tenant key; yours is an {key.role} key", code="wrong_role")
-    tenant = session.get(Tenant, key.tenant_id)
+def current_operator(caller: CallerDep) -> OperatorPrincipal:
+    if caller.role != "operator":
+        raise Forbidden("this needs an operator's key or account; yours is a tenant's",
+                        code="wrong_role")  # fmt: skip
+    scope = MallScope.everything() if caller.all_malls else MallScope(caller.mall_ids)
+    return OperatorPrincipal(caller_id=caller.id, scope=scope)
+
+
+def current_tenant(caller: CallerDep, session: SessionDep) -> TenantPrincipal:
+    if caller.role != "tenant" or caller.tenant_id is None:
+        raise Forbidden("this needs a tenant's key or account; yours is an operator's",
+                        code="wrong_role")  # fmt: skip
+    tenant = session.get(Tenant, caller.tenant_id)
     end_reads(session)
     if tenant is None:  # deleted with its keys in the same transaction; never seen, but be sure
         raise Unauthorized("unknown or revoked API key", code="invalid_credentials")
-    return TenantPrincipal(key_id=key.id, tenant_id=tenant.id, mall_id=tenant.mall_id)
+    return TenantPrincipal(caller_id=caller.id, tenant_id=tenant.id, mall_id=tenant.mall_id)
 
 
 Operator = Annotated[OperatorPrincipal, Depends(current_operator)]

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -50,8 +50,21 @@ def error_response(
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 
-async def _mallcast_error(request: Request, exc: Exception) -> JSONResponse:
+def _page(request: Request, status: int, message: str) -> Response | None:
+    """A console page (not its API calls, not its files) answers an error as a page."""
+    render = getattr(request.app.state, "page_error", None)
+    path = request.url.path
+    if render is None or not path.startswith("/console/") or path.startswith("/console/static/"):
+        return None
+    response: Response = render(request, status, message)
+    return response
+
+
+async def _mallcast_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, MallcastError)
+    page = _page(request, exc.status, exc.message)
+    if page is not None:
+        return page
     # OwnTracks speaks HTTP Basic; everything else takes bearer tokens.
     scheme = "Basic" if request.url.path.startswith("/owntracks") else "Bearer"
     retry = {"Retry-After": str(RETRY_AFTER_S)} if exc.status == 503 else None
@@ -87,11 +100,14 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code: str = getattr(exc, "code", None) or _HTTP_CODES.get(exc.status_code, "http_error")
     message = str(exc.detail) if exc.detail else code.replace("_", " ")
     if exc.status_code == 404 and message == "Not Found":
+        page = _page(request, 404, "there is no such page")
+        if page is not None:
+            return page
         message = f"no such endpoint: {request.method} {request.url.path}"
     # 405 carries Allow, 401 WWW-Authenticate: the exception's headers are part of the answer.
     details: dict[str, Any] = getattr(exc, "details", None) or {}

@@ -18,6 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import allowed_methods, error_response
 
+SESSION_COOKIE = "mallcast_session"  # the console's (api.auth reads it)
+
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 KIB = 1024
 MIB = 1024 * KIB
@@ -44,6 +46,8 @@ def body_policies(max_body_bytes: int) -> Callable[[str, str], BodyPolicy]:
         ("*", re.compile(r"/v1/offers/"), BodyPolicy(4 * KIB, "bearer")),
         ("POST", re.compile(r"/v1/malls/\d+/zones/import$"), BodyPolicy(max_body_bytes, "bearer")),
         ("*", re.compile(r"/v1/malls(/\d+(/zones(/\d+)?)?)?$"), geometry),
+        # The console's own forms: sign-in, a password (its API calls go to /v1 as above).
+        ("POST", re.compile(r"/console/"), BodyPolicy(16 * KIB, None, text_checked=False)),
     ]
     fallback = BodyPolicy(min(1 * MIB, max_body_bytes), "bearer")
 
@@ -74,7 +78,7 @@ class RequestGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["method"] not in _WITH_BODY or not _routed(scope):
+        if scope["method"] not in _WITH_BODY or not (_routed(scope) or _console(scope)):
             # GET, TRACE, an unknown path or method: no handler reads the body (404, 405).
             await self.app(scope, receive, send)
             return
@@ -85,7 +89,8 @@ class RequestGate:
             await self.app(scope, receive, send)
             return
         policy = self.policy(scope["method"], scope["path"])
-        refusal = _credentials_refusal(policy, headers.get(b"authorization", b""))
+        refusal = _credentials_refusal(policy, headers.get(b"authorization", b""),
+                                       _has_session(headers.get(b"cookie", b"")))  # fmt: skip
         too_large = (
             declared is not None and declared.isdigit() and int(declared) > policy.limit_bytes
         )
@@ -97,13 +102,25 @@ class RequestGate:
         await self.app(scope, _checked_receive(receive, policy), send)
 
 
+def _console(scope: Scope) -> bool:
+    path: str = scope["path"]
+    return path.startswith("/console/")
+
+
 def _routed(scope: Scope) -> bool:
     """Whether the API takes this method on this path."""
     return scope["method"] in allowed_methods(scope["app"], scope["path"])
 
 
-def _credentials_refusal(policy: BodyPolicy, header: bytes) -> Any:
-    if policy.credentials is None:
+def _has_session(cookie: bytes) -> bool:
+    """A console session cookie stands for bearer credentials (the handler checks it)."""
+    return any(
+        part.strip().startswith(SESSION_COOKIE.encode() + b"=") for part in cookie.split(b";")
+    )
+
+
+def _credentials_refusal(policy: BodyPolicy, header: bytes, session: bool) -> Any:
+    if policy.credentials is None or (policy.credentials == "bearer" and session and not header):
         return None
     scheme, _, credentials = header.decode("latin-1").partition(" ")
     if scheme.lower() == policy.credentials and credentials.strip():

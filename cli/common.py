@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import typer
 from rich.console import Console
+
+from core.db import Database
+from core.settings import get_settings
+from runtime.database import database_url
+from runtime.pg_host import EmbeddedError
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -15,3 +23,18 @@ def fail(message: str) -> typer.Exit:
 
 def say(message: str) -> None:
     console.print(message, highlight=False)
+
+
+@contextmanager
+def open_database() -> Iterator[Database]:
+    """The running database (keys are made for a service that is up, or its embedded cluster
+    started with `mallcast db start`)."""
+    settings = get_settings()
+    try:
+        database = Database(database_url(settings), pool_size=1)
+    except EmbeddedError as exc:
+        raise fail(str(exc)) from None
+    try:
+        yield database
+    finally:
+        database.dispose()

@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 
-from cli.common import console, fail
-from core.db import Database
-from core.settings import get_settings
-from runtime.database import database_url
-from runtime.pg_host import EmbeddedError
+from cli.common import console, fail, open_database
 
 keys_app = typer.Typer(help="API keys of operators and tenants")
-
-
-@contextmanager
-def _database() -> Iterator[Database]:
-    """The running database (keys are made for a service that is up, or its embedded cluster
-    started with `mallcast db start`)."""
-    settings = get_settings()
-    try:
-        database = Database(database_url(settings), pool_size=1)
-    except EmbeddedError as exc:
-        raise fail(str(exc)) from None
-    try:
-        yield database
-    finally:
-        database.dispose()
 
 
 @keys_app.command("create")
@@ -45,7 +24,7 @@ def keys_create(
     from access.keys import create_key
     from core.errors import MallcastError
 
-    with _database() as database, database.sessions() as session:
+    with open_database() as database, database.sessions() as session:
         try:
             issued = create_key(
                 session, role=role, mall_ids=mall or [], tenant_id=tenant, label=label
@@ -64,7 +43,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key, or its id")
     from access.keys import revoke_key
     from core.errors import MallcastError
 
-    with _database() as database, database.sessions() as session:
+    with open_database() as database, database.sessions() as session:
         try:
             row = revoke_key(session, key_id)
         except MallcastError as exc:
@@ -78,7 +57,7 @@ def keys_list() -> None:
     """List keys (ids, roles, scopes; never secrets)."""
     from access.keys import list_keys
 
-    with _database() as database, database.sessions() as session:
+    with open_database() as database, database.sessions() as session:
         for row in list_keys(session):
             scope = (
                 f"tenant {row.tenant_id}"

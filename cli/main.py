@@ -20,6 +20,7 @@ from rich.console import Console
 from cli.common import console, fail, say
 from cli.db import db_app
 from cli.keys import keys_app
+from cli.users import users_app
 from core.db import Database
 from core.settings import Settings, get_settings
 from runtime.pg_host import EmbeddedError
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="mallcast: location-aware mall engagement backend", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 
 
 def main() -> None:

@@ -69,6 +69,11 @@ class PayloadTooLarge(MallcastError):
     status = 413
 
 
+class TooManyAttempts(MallcastError):
+    code = "too_many_attempts"
+    status = 429
+
+
 class Unavailable(MallcastError):
     code = "unavailable"
     status = 503

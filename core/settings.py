@@ -175,6 +175,25 @@ class Settings(BaseSettings):
     zone_refresh_s: float = Field(
         default=1.0, ge=0, description="How often a replica checks whether zones changed."
     )
+    public_url: str | None = Field(
+        default=None,
+        description="Where people open the console (the links `mallcast users` prints, the "
+        "Secure cookie when https); unset: http://HOST:PORT.",
+    )
+    console_session_hours: float = Field(
+        default=12, gt=0, le=24 * 30, description="How long a console sign-in lasts."
+    )
+    signin_link_hours: float = Field(
+        default=72, gt=0, le=24 * 30, description="How long a one-time sign-in link works."
+    )
+
+    @property
+    def console_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/") + "/console/"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = "127.0.0.1" if host in ("0.0.0.0", "[::]") else host  # noqa: S104
+        return f"http://{host}:{self.port}/console/"
 
     @field_validator("database_url")
     @classmethod

@@ -268,6 +268,15 @@ def _columns(data: PromotionCreate) -> dict[str, Any]:
     }
 
 
+def tenant_may_target(zone: ZoneFact, tenant_id: int, rules: MallRulesIn) -> bool:
+    """A tenant targets its own store, and the zones (by kind or id) the mall opens to tenants."""
+    return (
+        zone.tenant_id == tenant_id
+        or zone.kind in rules.tenant_zone_kinds
+        or zone.zone_id in rules.tenant_zone_ids
+    )
+
+
 def _check(
     data: PromotionCreate, *, tenant_id: int, zones: Mapping[int, ZoneFact], rules: MallRulesIn
 ) -> None:
@@ -282,8 +291,7 @@ def _check(
         if zone is None:
             raise InvalidInput(f"zone {zone_id} is not a zone of this mall", code="unknown_zone",
                                details={"zone_id": zone_id})  # fmt: skip
-        if not (zone.tenant_id == tenant_id or zone.kind in rules.tenant_zone_kinds
-                or zone_id in rules.tenant_zone_ids):  # fmt: skip
+        if not tenant_may_target(zone, tenant_id, rules):
             raise InvalidInput(
                 f"zone {zone_id} is neither your store nor a zone the mall opens to tenants",
                 code="zone_not_targetable", details={"zone_id": zone_id},

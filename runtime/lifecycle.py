@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.metrics import Metrics
+from console.app import install as with_console
 from core.db import Database
 from core.settings import Settings
 from runtime.database import embedded_cluster
@@ -93,7 +94,7 @@ class Runtime:
         self.database = database = Database(url, pool_size=settings.db_pool_size)
         if self._prepare is not None:
             self._prepare(database)
-        app = create_app(settings, database, warm=parts.warm)
+        app = with_console(create_app(settings, database, warm=parts.warm))
         if parts.scheduler:
             self.scheduler = start_scheduler(app, clock=parts.jobs_clock)
         if parts.dispatcher:

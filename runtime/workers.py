@@ -23,6 +23,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.app import create_app
+from console.app import install as with_console
 from core.db import Database
 from core.settings import get_settings
 from runtime.database import database_url
@@ -92,4 +93,4 @@ def worker_app() -> FastAPI:
     started the database and passes its URL in MALLCAST_DATABASE_URL."""
     settings = get_settings()
     database = Database(database_url(settings), pool_size=settings.db_pool_size)
-    return create_app(settings, database, warm=True, owns_database=True)
+    return with_console(create_app(settings, database, warm=True, owns_database=True))

@@ -1,0 +1,220 @@
+"""Staff accounts of the console: people, where API keys are for machines.
+
+A new account (or a forgotten password) gets a one-time link, printed by `mallcast users`
+(there is no mail server); the person chooses a password there. Passwords are hashed with
+Argon2id (argon2-cffi's defaults, RFC 9106's second recommended profile). A browser that signs
+in gets a server-side session: the cookie holds 32 random bytes, the row their SHA-256 and the
+session's CSRF token, so signing out ends it at once on every replica.
+
+Five wrong passwords in a row lock the account for a quarter of an hour (a guesser gets 480
+tries a day, a person who mistyped waits); the lock is in the row, so every replica keeps it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from access.keys import check_scope
+from access.models import StaffLink, StaffSession, StaffUser, StaffUserMall
+from core.db import utcnow
+from core.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, Unauthorized
+
+MAX_FAILED_SIGNINS = 5
+LOCKOUT = timedelta(minutes=15)
+MIN_PASSWORD = 10
+MAX_PASSWORD = 256  # Argon2 takes any length; a megabyte "password" is a denial of service
+
+_hasher = PasswordHasher()
+# Verified when the email is unknown, so that a wrong email costs what a wrong password does.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    user: StaffUser
+    token: str  # shown once, in the link; only its digest is stored
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user: StaffUser
+    token: str  # the cookie's value
+    csrf_token: str
+    expires_at: datetime
+
+
+def normal_email(email: str) -> str:
+    email = email.strip().lower()
+    local, at, domain = email.partition("@")
+    if not at or not local or "." not in domain or len(email) > 254 or " " in email:
+        raise InvalidInput(f"{email!r} is not an email address", code="invalid_email",
+                           details={"field": "email"})  # fmt: skip
+    return email
+
+
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    role: str,
+    mall_ids: Sequence[int] = (),
+    tenant_id: int | None = None,
+    link_hours: float = 72,
+) -> IssuedLink:
+    email = normal_email(email)
+    check_scope(session, role=role, mall_ids=mall_ids, tenant_id=tenant_id)
+    if session.scalar(select(StaffUser.id).where(StaffUser.email == email)) is not None:
+        raise Conflict(f"there is already an account for {email}", code="user_exists")
+    user = StaffUser(
+        email=email,
+        role=role,
+        all_malls=role == "operator" and not mall_ids,
+        tenant_id=tenant_id,
+        malls=[StaffUserMall(mall_id=mall_id) for mall_id in sorted(set(mall_ids))],
+    )
+    session.add(user)
+    session.flush()
+    return IssuedLink(user, _new_link(session, user, link_hours))
+
+
+def reset_link(session: Session, email: str, *, link_hours: float = 72) -> IssuedLink:
+    """A new one-time link for an existing account; earlier links stop working."""
+    user = session.scalar(select(StaffUser).where(StaffUser.email == normal_email(email)))
+    if user is None:
+        raise NotFound(f"no account for {email}", code="user_not_found")
+    return IssuedLink(user, _new_link(session, user, link_hours))
+
+
+def list_users(session: Session) -> Sequence[StaffUser]:
+    return session.scalars(select(StaffUser).order_by(StaffUser.id)).all()
+
+
+def delete_user(session: Session, email: str) -> None:
+    user = session.scalar(select(StaffUser).where(StaffUser.email == normal_email(email)))
+    if user is None:
+        raise NotFound(f"no account for {email}", code="user_not_found")
+    session.delete(user)  # its links and sessions go with it (ON DELETE CASCADE)
+    session.flush()
+
+
+def link_user(session: Session, token: str) -> StaffUser | None:
+    """The account a live (unused, unexpired) link belongs to."""
+    link = session.get(StaffLink, _digest(token))
+    if link is None or link.used_at is not None or link.expires_at <= utcnow():
+        return None
+    return session.get(StaffUser, link.staff_user_id)
+
+
+def set_password(session: Session, token: str, password: str) -> StaffUser:
+    """Use a one-time link: the account's password becomes `password`, its lock is lifted and
+    its other sessions end (a reset after a stolen password must shut the thief out)."""
+    user = link_user(session, token)
+    if user is None:
+        raise NotFound("this link is used or expired: ask for a new one", code="link_expired")
+    check_password(password)
+    user.password_hash = _hasher.hash(password)
+    user.failed_signins, user.locked_until = 0, None
+    session.execute(
+        update(StaffLink).where(StaffLink.token_sha256 == _digest(token)).values(used_at=utcnow())
+    )
+    session.execute(delete(StaffSession).where(StaffSession.staff_user_id == user.id))
+    session.flush()
+    return user
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"the password needs at least {MIN_PASSWORD} characters",
+                           code="weak_password", details={"field": "password"})  # fmt: skip
+    if len(password) > MAX_PASSWORD:
+        raise InvalidInput(f"the password may have at most {MAX_PASSWORD} characters",
+                           code="weak_password", details={"field": "password"})  # fmt: skip
+
+
+def sign_in(session: Session, email: str, password: str, *, hours: float = 12) -> SignedIn:
+    """A new session for the right email and password. Wrong ones say only that they are wrong
+    (never which); the fifth in a row locks the account for `LOCKOUT`."""
+    now = utcnow()
+    try:
+        email = normal_email(email)
+    except InvalidInput:
+        email = ""
+    user = session.scalar(
+        select(StaffUser).where(StaffUser.email == email).with_for_update()
+    ) if email else None  # fmt: skip
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        raise TooManyAttempts(
+            "too many wrong passwords: this account is locked for a while; try again later or "
+            "ask for a reset link", code="account_locked",
+        )  # fmt: skip
+    if not _verify(user.password_hash if user else None, password[:MAX_PASSWORD]) or not user:
+        if user is not None:
+            user.failed_signins += 1
+            if user.failed_signins >= MAX_FAILED_SIGNINS:
+                user.failed_signins, user.locked_until = 0, now + LOCKOUT
+            session.flush()
+        raise Unauthorized("wrong email or password", code="wrong_password")
+    assert user.password_hash is not None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.failed_signins, user.locked_until = 0, None
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    row = StaffSession(token_sha256=_digest(token), staff_user_id=user.id, csrf_token=csrf,
+                       created_at=now, expires_at=now + timedelta(hours=hours))  # fmt: skip
+    session.add(row)
+    session.flush()
+    return SignedIn(user, token, csrf, row.expires_at)
+
+
+def session_user(session: Session, token: str) -> tuple[StaffUser, StaffSession] | None:
+    """The account and session a cookie stands for, while the session lives."""
+    row = session.get(StaffSession, _digest(token))
+    if row is None or row.expires_at <= utcnow():
+        return None
+    user = session.get(StaffUser, row.staff_user_id)
+    return None if user is None else (user, row)
+
+
+def sign_out(session: Session, token: str) -> None:
+    session.execute(delete(StaffSession).where(StaffSession.token_sha256 == _digest(token)))
+
+
+def forget_expired(session: Session) -> int:
+    """Delete ended sessions and links (the scheduler's housekeeping)."""
+    now = utcnow()
+    ended = session.execute(delete(StaffSession).where(StaffSession.expires_at <= now))
+    session.execute(delete(StaffLink).where(StaffLink.expires_at <= now))
+    return int(getattr(ended, "rowcount", 0) or 0)
+
+
+def _new_link(session: Session, user: StaffUser, hours: float) -> str:
+    session.execute(
+        update(StaffLink)
+        .where(StaffLink.staff_user_id == user.id, StaffLink.used_at.is_(None))
+        .values(used_at=utcnow())
+    )
+    token = secrets.token_urlsafe(32)
+    session.add(StaffLink(token_sha256=_digest(token), staff_user_id=user.id,
+                          expires_at=utcnow() + timedelta(hours=hours)))  # fmt: skip
+    session.flush()
+    return token
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()

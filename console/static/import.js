@@ -1,0 +1,80 @@
+// Importing a floor plan: the file is drawn, a dry run checks every feature, the refused ones
+// turn red with their reasons, and one click imports what the dry run passed.
+"use strict";
+
+(() => {
+  const form = document.getElementById("import-form");
+  const mallId = form.dataset.mall;
+  const refusedList = document.getElementById("refused");
+  const summary = document.getElementById("import-summary");
+  const importButton = document.getElementById("do-import");
+  let floor = null;
+  let text = null;
+
+  function query(dryRun) {
+    const params = new URLSearchParams({ dry_run: dryRun });
+    if (form.elements.level.value !== "") params.set("level", form.elements.level.value);
+    if (form.elements.replace.checked) params.set("replace", "true");
+    return params;
+  }
+
+  function draw(collection, refused) {
+    const features = (collection.features || []).filter((f) => f && f.geometry && Array.isArray(f.geometry.coordinates))
+      .map((f, index) => ({ id: f.__index ?? index, geometry: f.geometry,
+        properties: { name: String(f.properties?.name ?? `feature ${index}`), kind: f.properties?.kind ?? "store", level: null } }));
+    const container = document.getElementById("map");
+    if (floor) floor.map.remove();
+    floor = floorMap(container, { features, levels: [] }, {
+      level: null,
+      styleFor: (feature) => (refused.has(feature.id)
+        ? { fillColor: "#d62728", color: "#8b0000", weight: 3, fillOpacity: 0.7, className: "refused-zone" } : {}),
+    });
+  }
+
+  async function check(event) {
+    event?.preventDefault();
+    mallcast.clearErrors(form);
+    importButton.disabled = true;
+    summary.textContent = "";
+    const file = form.elements.file.files[0];
+    if (!file) { form.querySelector(".form-error").textContent = "Choose a file first."; return; }
+    text = await file.text();
+    let collection;
+    try { collection = JSON.parse(text); } catch (error) {
+      form.querySelector(".form-error").textContent = `This file is not JSON: ${error.message}`;
+      return;
+    }
+    (collection.features || []).forEach((f, index) => { if (f && typeof f === "object") f.__index = index; });
+    const refused = new Map();
+    try {
+      const result = await mallcast.api("POST", `/v1/malls/${mallId}/zones/import?${query(true)}`, JSON.parse(text));
+      summary.textContent = `All ${result.zone_ids.length} features pass: ${result.created} new, ${result.updated} updated` +
+        (result.deleted ? `, ${result.deleted} deleted` : "") + ". Press Import to store them.";
+      importButton.disabled = false;
+    } catch (problem) {
+      const errors = problem.error?.details?.errors;
+      if (errors) for (const error of errors) refused.set(error.index, error);
+      else if ((collection.features || []).length === 1) refused.set(0, problem.error);
+      summary.textContent = problem.message;
+    }
+    refusedList.replaceChildren(...(refused.size ? [...refused.entries()].map(([index, error]) =>
+      mallcast.el("li", { "data-index": index },
+        mallcast.el("strong", { text: error.name || error.ref || `Feature ${index}` }),
+        mallcast.el("span", { text: `: ${error.message}` })))
+      : [mallcast.el("li", { class: "hint", text: "None." })]));
+    draw(collection, refused);
+  }
+
+  form.addEventListener("submit", check);
+  form.addEventListener("change", () => { importButton.disabled = true; });
+  importButton.addEventListener("click", async () => {
+    try {
+      const result = await mallcast.api("POST", `/v1/malls/${mallId}/zones/import?${query(false)}`, JSON.parse(text));
+      summary.textContent = `Imported: ${result.created} new, ${result.updated} updated` +
+        (result.deleted ? `, ${result.deleted} deleted` : "") + ".";
+      importButton.disabled = true;
+    } catch (problem) {
+      mallcast.showErrors(form, problem);
+    }
+  });
+})();

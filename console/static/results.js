@@ -1,0 +1,70 @@
+// Results: the funnel and the lift (with its 95% interval) per offer, and the daily funnel,
+// from the same analytics endpoints the API serves; for operators, why a shopper got what.
+"use strict";
+
+(async () => {
+  const root = document.getElementById("results");
+  const [results, daily] = await Promise.all([
+    mallcast.api("GET", root.dataset.results), mallcast.api("GET", root.dataset.daily),
+  ]);
+  document.getElementById("results-loading").remove();
+  const rate = (x) => (x === null || x === undefined ? "–" : charts.percent(x));
+  const rows = [
+    ...results.promotions.map((p) => ({ label: p.title, funnel: p })),
+    { label: "All offers", funnel: results.total },
+  ];
+  charts.intervals(document.getElementById("lift-chart"), rows.map(({ label, funnel }) => ({
+    label, value: funnel.lift.lift, low: funnel.lift.ci_low, high: funnel.lift.ci_high,
+  })), "Difference in conversion, pushed minus held out, with 95% intervals");
+
+  const body = document.querySelector("#funnel tbody");
+  body.replaceChildren(...rows.map(({ label, funnel }) => {
+    const lift = funnel.lift;
+    const interval = lift.lift === null ? "–"
+      : `${rate(lift.lift)} (${rate(lift.ci_low)} to ${rate(lift.ci_high)})`;
+    return mallcast.el("tr", {}, mallcast.el("th", { scope: "row", text: label }),
+      ...[funnel.sent, funnel.delivered, funnel.held_out, funnel.opened, funnel.redeemed,
+          rate(lift.treated_rate), rate(lift.holdout_rate), interval]
+        .map((value) => mallcast.el("td", { text: value })));
+  }));
+
+  const byDay = new Map();
+  for (const row of daily) {
+    const day = byDay.get(row.day) || { day: row.day, series: { sent: 0, "held out": 0, opened: 0, redeemed: 0 } };
+    day.series.sent += row.sent;
+    day.series["held out"] += row.held_out;
+    day.series.opened += row.opened;
+    day.series.redeemed += row.redeemed;
+    byDay.set(row.day, day);
+  }
+  const days = [...byDay.values()].sort((a, b) => a.day.localeCompare(b.day));
+  if (days.length) {
+    charts.bars(document.getElementById("daily-chart"), days, ["sent", "held out", "opened", "redeemed"],
+      "Pushes sent, held out, opened and redeemed per day (mall time; rolled up hourly)");
+  } else {
+    document.getElementById("daily-chart").replaceChildren(
+      mallcast.el("p", { class: "hint", text: "No day rolled up yet (hourly)." }));
+  }
+})().catch((problem) => mallcast.say(problem.message, "error-text"));
+
+(() => {
+  const form = document.getElementById("why-form");
+  if (!form) return;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    mallcast.clearErrors(form);
+    const params = new URLSearchParams({ device_id: form.elements.device_id.value.trim() });
+    if (form.elements.promotion_id.value) params.set("promotion_id", form.elements.promotion_id.value);
+    try {
+      const decisions = await mallcast.api("GET", `/v1/malls/${form.dataset.mall}/decisions?${params}`);
+      const list = document.getElementById("why");
+      list.replaceChildren(...decisions.map((d) => mallcast.el("li", {},
+        mallcast.el("strong", { text: `${new Date(d.at).toLocaleString()}: ${d.outcome}` }),
+        mallcast.el("span", { text: d.promotion_id ? ` (offer ${d.promotion_id})` : "" }),
+        mallcast.el("span", { text: d.reason ? `: ${d.reason}` : "" }))));
+      if (!decisions.length) list.append(mallcast.el("li", { text: "No decision for this shopper." }));
+    } catch (problem) {
+      mallcast.showErrors(form, problem);
+    }
+  });
+})();
