@@ -94,6 +94,22 @@ def reset_link(session: Session, email: str, *, link_hours: float = 72) -> Issue
     return IssuedLink(user, _new_link(session, user, link_hours))
 
 
+def ensure_user(
+    session: Session, *, email: str, password: str, role: str, tenant_id: int | None = None
+) -> StaffUser:
+    """An account with this password, made or mended (the demo's: a known sign-in at each
+    start, without a link to open)."""
+    check_password(password)
+    user = session.scalar(select(StaffUser).where(StaffUser.email == normal_email(email)))
+    if user is None:
+        user = create_user(session, email=email, role=role, tenant_id=tenant_id).user
+    if not _verify(user.password_hash, password):
+        user.password_hash = _hasher.hash(password)
+    user.failed_signins, user.locked_until = 0, None
+    session.flush()
+    return user
+
+
 def list_users(session: Session) -> Sequence[StaffUser]:
     return session.scalars(select(StaffUser).order_by(StaffUser.id)).all()
 

@@ -51,10 +51,14 @@ def error_response(
 
 
 def _page(request: Request, status: int, message: str) -> Response | None:
-    """A console page (not its API calls, not its files) answers an error as a page."""
+    """A console page (not its files, not its script's calls, which ask for JSON) answers an
+    error as a page."""
     render = getattr(request.app.state, "page_error", None)
     path = request.url.path
     if render is None or not path.startswith("/console/") or path.startswith("/console/static/"):
+        return None
+    accept = request.headers.get("accept", "")
+    if "application/json" in accept and "text/html" not in accept:
         return None
     response: Response = render(request, status, message)
     return response

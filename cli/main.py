@@ -113,6 +113,8 @@ def _seed_demo(settings: Settings, database: Database, base: str) -> None:
 
 
 def _print_demo_mall(mall: DemoMall, base: str) -> None:
+    from demo.run import print_sign_ins
+
     key = mall.operator_key
     console.print(
         f"demo mall [bold]{mall.name}[/] (id {mall.mall_id}) is ready.\n"
@@ -122,6 +124,7 @@ def _print_demo_mall(mall: DemoMall, base: str) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    print_sign_ins(console, mall, base)
 
 
 @app.command()

@@ -11,6 +11,7 @@ from api.deps import SessionDep, UnitOfWorkRoute
 from api.params import MallId
 from console.common import OperatorStaff, templates
 from console.floors import floor_plan
+from core.tenants import service as tenant_service
 from geofence.malls import get_mall, list_malls
 from geofence.schemas import Occupancy, ZoneKind
 from promotions import catalog
@@ -51,8 +52,10 @@ def import_page(request: Request, mall_id: MallId, staff: OperatorStaff, session
 def approvals(request: Request, mall_id: MallId, staff: OperatorStaff, session: SessionDep
               ) -> Response:  # fmt: skip
     waiting = catalog.list_promotions(session, mall_id=mall_id, status="submitted")
+    stores = {t.id: t.name for t in tenant_service.list_tenants(session, mall_id)}
     return _page(request, staff, session, mall_id, "approvals", {
         "offers": [catalog.promotion_out(p).model_dump(mode="json") for p in waiting],
+        "stores": stores,
         "plan": floor_plan(session, staff.scope, mall_id),
     })  # fmt: skip
 
@@ -72,6 +75,9 @@ def results(request: Request, mall_id: MallId, staff: OperatorStaff, session: Se
     return _page(request, staff, session, mall_id, "results", {
         "results_url": f"/v1/malls/{mall_id}/analytics",
         "daily_url": f"/v1/malls/{mall_id}/analytics/daily",
+        "lift_url": f"/v1/malls/{mall_id}/analytics/lift-by-day",
+        "footfall_url": f"/v1/malls/{mall_id}/footfall",
+        "presence_url": f"/v1/malls/{mall_id}/presence",
         "plan": floor_plan(session, staff.scope, mall_id),
     }, template="results.html")  # fmt: skip
 

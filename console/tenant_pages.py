@@ -52,6 +52,7 @@ def results(request: Request, staff: TenantStaff) -> Response:
     return templates.TemplateResponse(request, "results.html", {
         "staff": staff, "section": "results", "mall": None,
         "results_url": "/v1/tenant/results", "daily_url": "/v1/tenant/results/daily",
+        "lift_url": "/v1/tenant/results/lift-by-day",
     })  # fmt: skip
 
 

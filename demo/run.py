@@ -154,6 +154,7 @@ def _serve_and_simulate(settings: Settings, app: FastAPI, pushes: PushRuntime,
             console.print(f"The API goes on serving on {base} with the simulated evening in it "
                           f"(operator key in {mall.key_file}); Ctrl-C stops.",
                           highlight=False)  # fmt: skip
+            print_sign_ins(console, mall, base)
             while thread.is_alive():
                 thread.join(timeout=0.5)
     except KeyboardInterrupt:
@@ -270,6 +271,16 @@ def _top_zones(database: Database, mall_id: int) -> list[dict[str, Any]]:
             "GROUP BY z.name ORDER BY visits DESC LIMIT 8"), {"m": mall_id}).all()  # fmt: skip
     return [{"zone": name, "visits": visits, "mean_dwell_s": round(float(dwell), 1)}
             for name, visits, dwell in rows]  # fmt: skip
+
+
+def print_sign_ins(console: Console, mall: DemoMall, base: str) -> None:
+    """The console's address and the demo's accounts, as a person signs in with them."""
+    if not mall.sign_ins:
+        return
+    console.print(f"console: [bold]{base}/console/[/]  sign in as", highlight=False)
+    for sign_in in mall.sign_ins:
+        console.print(f"  {sign_in.who}: {sign_in.email}  password {sign_in.password}",
+                      highlight=False)  # fmt: skip
 
 
 def _print_summary(console: Console, summary: dict[str, Any], feed: Feed) -> None:

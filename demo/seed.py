@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import html
 import json
+import secrets
 import stat
 from dataclasses import dataclass, field
 from functools import cache
@@ -22,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from access.keys import create_key, verify_key
+from access.staff import ensure_user
 from api.rules import geometry_limits
 from core.db import Database
 from core.scope import MallScope
@@ -278,11 +280,19 @@ def _fresh(session: Session, mall_id: int, tenant_id: int, title: str) -> bool:
 
 
 @dataclass(frozen=True)
+class SignIn:
+    who: str
+    email: str
+    password: str
+
+
+@dataclass(frozen=True)
 class DemoMall:
     mall_id: int
     name: str
     operator_key: str
     key_file: Path
+    sign_ins: tuple[SignIn, ...] = ()
 
 
 def seed_with_operator_key(settings: Settings, database: Database) -> DemoMall:
@@ -297,5 +307,31 @@ def seed_with_operator_key(settings: Settings, database: Database) -> DemoMall:
             settings.home.mkdir(parents=True, exist_ok=True)
             key_file.write_text(key + "\n")
             key_file.chmod(stat.S_IRUSR | stat.S_IWUSR)
+        sign_ins = _console_accounts(session, settings.home, mall.id)
         session.commit()
-    return DemoMall(mall.id, mall.name, key, key_file)
+    return DemoMall(mall.id, mall.name, key, key_file, sign_ins)
+
+
+def _console_accounts(session: Session, home: Path, mall_id: int) -> tuple[SignIn, ...]:
+    """The demo's console accounts: the mall's operator and Starbucks' staff, with passwords
+    made once and kept in MALLCAST_HOME (a demo has no mail server to send links with)."""
+    kept = home / "console-passwords.json"
+    passwords: dict[str, str] = json.loads(kept.read_text()) if kept.exists() else {}
+    starbucks = next(t for t in tenant_service.list_tenants(session, mall_id)
+                     if t.name == TENANTS[0].name)  # fmt: skip
+    wanted = (
+        SignIn("operator", "operator@demo.mallcast", ""),
+        SignIn(f"{starbucks.name} staff", "starbucks@demo.mallcast", ""),
+    )
+    sign_ins = []
+    for wish in wanted:
+        password = passwords.get(wish.email) or secrets.token_urlsafe(12)
+        tenant = starbucks.id if wish.who != "operator" else None
+        ensure_user(session, email=wish.email, password=password,
+                    role="tenant" if tenant else "operator", tenant_id=tenant)  # fmt: skip
+        passwords[wish.email] = password
+        sign_ins.append(SignIn(wish.who, wish.email, password))
+    home.mkdir(parents=True, exist_ok=True)
+    kept.write_text(json.dumps(passwords, indent=1) + "\n")
+    kept.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    return tuple(sign_ins)

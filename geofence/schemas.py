@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -317,3 +317,30 @@ class PingBatchResult(BaseModel):
     rejections: list[PingRejection]
     flagged: list[PingFlags]
     events: list[EventOut]
+
+
+class ZoneFootfall(BaseModel):
+    zone_id: int
+    visits: int = Field(description="Enters in the range")
+    shoppers: int = Field(description="Distinct shoppers who entered")
+    mean_dwell_s: float | None = Field(description="Mean stay of the exits in the range")
+    median_dwell_s: float | None
+
+
+class FootfallOut(BaseModel):
+    mall_id: int
+    since: date = Field(description="First day, the mall's calendar")
+    until: date = Field(description="Last day, included")
+    zones: list[ZoneFootfall] = Field(description="Zones with at least one event in the range")
+
+
+class ZoneNow(BaseModel):
+    zone_id: int
+    shoppers: int
+
+
+class LivePresenceOut(BaseModel):
+    mall_id: int
+    at: datetime
+    shoppers: int = Field(description="Shoppers in the mall now (heard from within the timeout)")
+    zones: list[ZoneNow] = Field(description="Zones with at least one shopper in them now")

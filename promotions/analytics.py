@@ -4,13 +4,15 @@ of treated and held-out pairs, lift, and how many pushes shoppers got a day (the
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from core.days import day_range, instants
 from promotions.measurement import Lift, lift
-from promotions.schemas import PromotionResults, ResultsOut, TotalResults
+from promotions.schemas import DayLift, PromotionResults, ResultsOut, TotalResults
 
 _FUNNEL = text(
     """
@@ -76,3 +78,64 @@ def results(session: Session, mall_id: int, tenant_id: int | None = None) -> Res
 def _lift(counts: dict[str, Any]) -> Lift:
     return lift(counts["treated_conversions"], counts["treated"],
                 counts["holdout_conversions"], counts["holdout"])  # fmt: skip
+
+
+# Per promotion and shopper, as the funnel counts them: the day they were first chosen (pushed
+# or held out), and the day they first redeemed a code of a decision of that arm.
+_FIRSTS = text(
+    """
+    SELECT 'chosen' AS what, arm, (first_at AT TIME ZONE m.timezone)::date AS day, count(*) AS n
+    FROM (SELECT d.promotion_id, d.device_id, d.outcome AS arm, min(d.at) AS first_at
+          FROM decisions d JOIN promotions p ON p.id = d.promotion_id
+          WHERE d.mall_id = :mall AND d.outcome IN ('sent', 'holdout')
+            AND (CAST(:tenant AS bigint) IS NULL OR p.tenant_id = :tenant)
+          GROUP BY 1, 2, 3) chosen
+    JOIN malls m ON m.id = :mall
+    WHERE first_at < :end GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT 'converted', arm, (first_at AT TIME ZONE m.timezone)::date, count(*)
+    FROM (SELECT r.promotion_id, r.device_id, rd.outcome AS arm, min(r.at) AS first_at
+          FROM redemptions r JOIN decisions rd ON rd.id = r.decision_id
+          JOIN promotions p ON p.id = r.promotion_id
+          WHERE p.mall_id = :mall AND rd.outcome IN ('sent', 'holdout')
+            AND (CAST(:tenant AS bigint) IS NULL OR p.tenant_id = :tenant)
+          GROUP BY 1, 2, 3) converted
+    JOIN malls m ON m.id = :mall
+    WHERE first_at < :end GROUP BY 1, 2, 3
+    """
+)
+
+
+def lift_by_day(
+    session: Session, mall_id: int, since: date | None, until: date | None, now: datetime,
+    tenant_id: int | None = None,
+) -> list[DayLift]:  # fmt: skip
+    """The lift as it stood at the end of each day: everything chosen and converted up to that
+    day (the mall's calendar), so the last day's figure is the funnel's."""
+    timezone = session.execute(text("SELECT timezone FROM malls WHERE id = :m"),
+                               {"m": mall_id}).scalar_one()  # fmt: skip
+    since, until = day_range(timezone, since, until, now)
+    _, end = instants(timezone, since, until)
+    counts: dict[tuple[str, str, date], int] = {
+        (what, arm, day): n
+        for what, arm, day, n in session.execute(
+            _FIRSTS, {"mall": mall_id, "tenant": tenant_id, "end": end}
+        )
+    }
+    running = dict.fromkeys(("chosen sent", "chosen holdout", "converted sent",
+                             "converted holdout"), 0)  # fmt: skip
+    for (what, arm, day), n in counts.items():
+        if day < since:
+            running[f"{what} {arm}"] += n
+    days = []
+    day = since
+    while day <= until:
+        for what in ("chosen", "converted"):
+            for arm in ("sent", "holdout"):
+                running[f"{what} {arm}"] += counts.get((what, arm, day), 0)
+        days.append(DayLift(day=day, lift=lift(
+            running["converted sent"], running["chosen sent"],
+            running["converted holdout"], running["chosen holdout"],
+        )))  # fmt: skip
+        day += timedelta(days=1)
+    return days

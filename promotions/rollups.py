@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy.orm import Session
 
-from core.errors import InvalidInput
+from core.days import day_range
 from promotions.catalog import BUILTIN_SEGMENTS, get_rules
 from promotions.inputs import custom_segments, shopper_facts
 from promotions.models import PromotionDay, ShopperSegments
@@ -24,7 +24,6 @@ _SHOPPERS_OF_MALL = text(
 )
 # The mall's time zone (local days), read like _ROLL_UP reads it: the table is geofencing's.
 _MALL_TIMEZONE = text("SELECT timezone FROM malls WHERE id = :m")
-MAX_DAYS = 366
 
 
 def recompute_segments(
@@ -117,15 +116,8 @@ def daily(
 ) -> list[DayResults]:
     """The rolled-up days, oldest first, per promotion (a tenant's own only). Without bounds:
     the last 30 days of the mall's calendar."""
-    if until is None:
-        timezone = session.execute(_MALL_TIMEZONE, {"m": mall_id}).scalar_one()
-        until = local_time(now, timezone).date()
-    if since is None:
-        since = until - timedelta(days=29)
-    if until < since:
-        raise InvalidInput("`until` is before `since`", code="invalid_range")
-    if (until - since).days >= MAX_DAYS:
-        raise InvalidInput(f"at most {MAX_DAYS} days at once", code="range_too_long")
+    timezone = session.execute(_MALL_TIMEZONE, {"m": mall_id}).scalar_one()
+    since, until = day_range(timezone, since, until, now)
     query = select(PromotionDay).where(
         PromotionDay.mall_id == mall_id, PromotionDay.day >= since, PromotionDay.day <= until
     )

@@ -301,6 +301,14 @@ class DayResults(BaseModel):
     computed_at: datetime
 
 
+class DayLift(BaseModel):
+    day: date = Field(description="A day of the mall's calendar")
+    lift: Lift = Field(
+        description="Treated vs held-out conversion of everyone chosen up to the "
+        "end of this day, with its 95% interval"
+    )
+
+
 class SegmentSizesOut(BaseModel):
     mall_id: int
     computed_at: datetime | None = Field(description="When the nightly recompute last ran")

@@ -1,5 +1,5 @@
 """Scheduled jobs (APScheduler): presence timeout sweep, raw-ping retention, promotion expiry,
-the nightly segment recompute and the analytics roll-up.
+the nightly segment recompute, the analytics roll-up and the end of console sessions.
 
 Each run takes a PostgreSQL advisory lock on a connection of its own, so that when several
 replicas schedule the same job only one of them does the work at a time; the others skip that
@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy import select, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from access.staff import forget_expired
 from api.metrics import Metrics
 from api.rules import presence_rules
 from core.db import Database
@@ -35,7 +36,7 @@ log = logging.getLogger("mallcast.jobs")
 # Advisory lock keys: (namespace, job). The namespace spells "mc".
 _LOCK_NAMESPACE = 0x6D63
 _JOB_KEYS = {"presence_sweep": 1, "ping_retention": 2, "promotion_expiry": 3,
-             "segment_recompute": 4, "analytics_rollup": 5}  # fmt: skip
+             "segment_recompute": 4, "analytics_rollup": 5, "console_sessions": 6}  # fmt: skip
 
 
 class Jobs:
@@ -91,6 +92,17 @@ class Jobs:
                     break
             log.info("ping retention: %d pings older than %s deleted", deleted, cutoff.date())
             return deleted
+
+    def console_sessions(self) -> int | None:
+        """Delete console sessions and sign-in links that have ended (wall-clock time: a
+        sign-in is a person's, not the demo's simulated evening)."""
+        with self.holding("console_sessions") as mine:
+            if not mine:
+                return None
+            with self.database.sessions() as session:
+                ended = forget_expired(session)
+                session.commit()
+            return ended
 
     def promotion_expiry(self) -> int | None:
         """Approved or paused promotions past their end date become ended."""
@@ -175,6 +187,7 @@ def schedule(jobs: Jobs, metrics: Metrics | None = None) -> BackgroundScheduler:
         (jobs.ping_retention, settings.ping_retention_sweep_s),
         (jobs.promotion_expiry, 60.0),
         (jobs.analytics_rollup, settings.analytics_rollup_s),
+        (jobs.console_sessions, settings.ping_retention_sweep_s),
     ]
     for job, every_s in plan:
         scheduler.add_job(

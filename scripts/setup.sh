@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what mallcast needs on Debian/Ubuntu: PostgreSQL 15 with PostGIS 3
-# (the embedded cluster runs on these binaries), Chromium (the console's browser tests) and
-# the Python package in .venv.
+# (the embedded cluster runs on these binaries) and the Python package in .venv; with --tests,
+# Chromium too (the console's browser tests).
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,8 +14,11 @@ need_apt=()
 [ -f "/usr/share/postgresql/${PG_MAJOR}/extension/postgis.control" ] \
     || need_apt+=("postgresql-${PG_MAJOR}-postgis-3")
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || need_apt+=("python3-venv")
-# The console's browser tests drive Debian's Chromium through Playwright (no browser download).
-[ -x /usr/bin/chromium ] || need_apt+=("chromium")
+# The console's browser tests drive Debian's Chromium through Playwright (no browser download):
+# installed for the tests only (`setup.sh --tests`, as scripts/test.sh calls it).
+if [ "${1:-}" = "--tests" ]; then
+    [ -x /usr/bin/chromium ] || need_apt+=("chromium")
+fi
 
 if [ "${#need_apt[@]}" -gt 0 ]; then
     echo "setup: installing Debian packages: ${need_apt[*]}"

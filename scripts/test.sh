@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup.sh
+bash scripts/setup.sh --tests
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
 from api.auth import Operator, OperatorMall
 from api.deps import SessionDep, SettingsDep, UnitOfWorkRoute
-from api.params import LevelOrdinal
+from api.params import LevelOrdinal, SinceDay, UntilDay
 from api.rules import geometry_limits
 from api.schemas import error_responses
-from geofence import levels, malls
+from geofence import footfall, levels, malls
 from geofence.geojson import to_geojson
 from geofence.models import Level, Mall
-from geofence.schemas import LevelCreate, LevelOut, LevelUpdate, MallCreate, MallOut, MallUpdate
+from geofence.schemas import (
+    FootfallOut,
+    LevelCreate,
+    LevelOut,
+    LevelUpdate,
+    LivePresenceOut,
+    MallCreate,
+    MallOut,
+    MallUpdate,
+)
 
 router = APIRouter(
     prefix="/v1/malls", tags=["operators: malls and levels"], route_class=UnitOfWorkRoute
@@ -172,3 +182,29 @@ def delete_level(
 ) -> Response:
     levels.delete_level(session, operator.scope, mall.id, ordinal)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/{mall_id}/footfall",
+    summary="Footfall and dwell per zone over a range of the mall's days (counts only)",
+    response_model=FootfallOut,
+    responses=error_responses(401, 403, 404, 422),
+)
+def read_footfall(
+    mall: OperatorMall, operator: Operator, session: SessionDep,
+    since: SinceDay = None, until: UntilDay = None,
+) -> FootfallOut:  # fmt: skip
+    return footfall.footfall(session, operator.scope, mall.id, since, until, datetime.now(UTC))
+
+
+@router.get(
+    "/{mall_id}/presence",
+    summary="Shoppers in each zone now (heard from within the presence timeout)",
+    response_model=LivePresenceOut,
+    responses=error_responses(401, 403, 404),
+)
+def read_presence(
+    mall: OperatorMall, operator: Operator, session: SessionDep, settings: SettingsDep
+) -> LivePresenceOut:
+    return footfall.live_presence(session, operator.scope, mall.id, datetime.now(UTC),
+                                  settings.presence_timeout_s)  # fmt: skip

@@ -17,6 +17,7 @@ from geofence.zones import zone_facts
 from promotions import analytics, catalog, records, rollups
 from promotions.models import Promotion
 from promotions.schemas import (
+    DayLift,
     DayResults,
     DecisionExplained,
     MallRulesIn,
@@ -164,6 +165,18 @@ def mall_daily(
     until: UntilDay = None,
 ) -> list[DayResults]:
     return rollups.daily(session, mall.id, since, until, datetime.now(UTC))
+
+
+@router.get(
+    "/analytics/lift-by-day",
+    summary="The lift with its 95% interval as it stood at the end of each day (computed live)",
+    response_model=list[DayLift],
+    responses=error_responses(401, 403, 404, 422),
+)
+def mall_lift_by_day(
+    mall: OperatorMall, session: SessionDep, since: SinceDay = None, until: UntilDay = None
+) -> list[DayLift]:
+    return analytics.lift_by_day(session, mall.id, since, until, datetime.now(UTC))
 
 
 @router.get(

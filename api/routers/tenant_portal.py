@@ -18,6 +18,7 @@ from promotions import analytics, catalog, outcomes, rollups
 from promotions.models import Promotion
 from promotions.schemas import (
     CodeRedemption,
+    DayLift,
     DayResults,
     PromotionCreate,
     PromotionOut,
@@ -148,6 +149,19 @@ def daily_results(
     until: UntilDay = None,
 ) -> list[DayResults]:
     return rollups.daily(session, tenant.mall_id, since, until, datetime.now(UTC), tenant.tenant_id)
+
+
+@router.get(
+    "/results/lift-by-day",
+    summary="Your promotions' lift with its 95% interval at the end of each day (computed live)",
+    response_model=list[DayLift],
+    responses=error_responses(401, 403, 422),
+)
+def lift_by_day(
+    tenant: TenantUser, session: SessionDep, since: SinceDay = None, until: UntilDay = None
+) -> list[DayLift]:
+    return analytics.lift_by_day(session, tenant.mall_id, since, until, datetime.now(UTC),
+                                 tenant.tenant_id)  # fmt: skip
 
 
 @router.post(

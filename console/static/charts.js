@@ -72,5 +72,40 @@ const charts = (() => {
     figure.replaceChildren(chart, Object.assign(document.createElement("figcaption"), { textContent: caption }));
   }
 
-  return { intervals, bars, percent };
+  // days: [{day, value, low, high}] (fractions, null before there is data): a line with its
+  // interval as a band, and the zero line.
+  function band(figure, days, caption) {
+    const width = 640, height = 220, left = 48, right = 10, top = 10, bottom = 30;
+    const known = days.filter((d) => d.low !== null && d.high !== null);
+    const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "band" });
+    chart.append(svg("title", {}, caption));
+    if (!known.length) {
+      chart.append(svg("text", { x: width / 2, y: height / 2, "text-anchor": "middle", class: "axis" },
+        "not enough data yet: the band appears once both groups have shoppers"));
+      figure.replaceChildren(chart, Object.assign(document.createElement("figcaption"), { textContent: caption }));
+      return;
+    }
+    const extent = Math.max(0.01, ...known.flatMap((d) => [Math.abs(d.low), Math.abs(d.high)]));
+    const x = (i) => left + (i / Math.max(1, days.length - 1)) * (width - left - right);
+    const y = (v) => top + ((extent - v) / (2 * extent)) * (height - top - bottom);
+    const index = new Map(days.map((d, i) => [d.day, i]));
+    const upper = known.map((d) => `${x(index.get(d.day))},${y(d.high)}`);
+    const lower = known.map((d) => `${x(index.get(d.day))},${y(d.low)}`).reverse();
+    chart.append(svg("polygon", { points: [...upper, ...lower].join(" "), class: "interval-band" }));
+    chart.append(svg("line", { x1: left, x2: width - right, y1: y(0), y2: y(0), class: "zero" }));
+    chart.append(svg("polyline", { points: known.map((d) => `${x(index.get(d.day))},${y(d.value)}`).join(" "), class: "lift-line" }));
+    for (const d of known) {
+      const dot = svg("circle", { cx: x(index.get(d.day)), cy: y(d.value), r: 3, class: "lift-dot" });
+      dot.append(svg("title", {}, `${d.day}: ${percent(d.value)} (${percent(d.low)} to ${percent(d.high)})`));
+      chart.append(dot);
+    }
+    chart.append(svg("text", { x: 2, y: y(extent) + 10, class: "axis" }, `+${percent(extent)}`));
+    chart.append(svg("text", { x: 2, y: y(0) + 4, class: "axis" }, "0"));
+    chart.append(svg("text", { x: 2, y: y(-extent), class: "axis" }, percent(-extent)));
+    chart.append(svg("text", { x: left, y: height - 8, class: "axis" }, days[0].day));
+    chart.append(svg("text", { x: width - right, y: height - 8, "text-anchor": "end", class: "axis" }, days[days.length - 1].day));
+    figure.replaceChildren(chart, Object.assign(document.createElement("figcaption"), { textContent: caption }));
+  }
+
+  return { intervals, bars, band, percent };
 })();

@@ -48,7 +48,7 @@
     const refused = new Map();
     try {
       const result = await mallcast.api("POST", `/v1/malls/${mallId}/zones/import?${query(true)}`, JSON.parse(text));
-      summary.textContent = `All ${result.zone_ids.length} features pass: ${result.created} new, ${result.updated} updated` +
+      summary.textContent = `All ${result.created + result.updated} features pass: ${result.created} new, ${result.updated} updated` +
         (result.deleted ? `, ${result.deleted} deleted` : "") + ". Press Import to store them.";
       importButton.disabled = false;
     } catch (problem) {

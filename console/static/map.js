@@ -62,6 +62,8 @@ function floorMap(container, plan, options = {}) {
     const bounds = drawn.getLayers().length ? L.featureGroup(drawn.getLayers()).getBounds() : null;
     if (bounds && bounds.isValid()) map.fitBounds(bounds, { padding: [10, 10] });
     else map.setView([0, 0], 0);
+    // The paths exist once the map has a view: each says which zone it draws.
+    for (const [id, layer] of byId) layer.getElement()?.setAttribute("data-zone", id);
     labels();
   }
 

@@ -4,8 +4,9 @@
 
 (async () => {
   const root = document.getElementById("results");
-  const [results, daily] = await Promise.all([
+  const [results, daily, liftDays] = await Promise.all([
     mallcast.api("GET", root.dataset.results), mallcast.api("GET", root.dataset.daily),
+    mallcast.api("GET", root.dataset.lift),
   ]);
   document.getElementById("results-loading").remove();
   const rate = (x) => (x === null || x === undefined ? "–" : charts.percent(x));
@@ -13,12 +14,25 @@
     ...results.promotions.map((p) => ({ label: p.title, funnel: p })),
     { label: "All offers", funnel: results.total },
   ];
-  charts.intervals(document.getElementById("lift-chart"), rows.map(({ label, funnel }) => ({
+  // Offers that reached nobody yet have no lift to draw: the table lists them.
+  const reached = rows.filter(({ funnel }) => funnel.sent + funnel.held_out > 0 || funnel === results.total);
+  charts.intervals(document.getElementById("lift-chart"), reached.map(({ label, funnel }) => ({
     label, value: funnel.lift.lift, low: funnel.lift.ci_low, high: funnel.lift.ci_high,
   })), "Difference in conversion, pushed minus held out, with 95% intervals");
 
+  charts.band(document.getElementById("lift-day-chart"), liftDays.map((d) => ({
+    day: d.day, value: d.lift.lift, low: d.lift.ci_low, high: d.lift.ci_high,
+  })), "Lift of all offers at the end of each day, with its 95% interval");
+
+  // The table lists what reached someone; the others are named below it.
+  const idle = rows.filter(({ funnel }) => funnel !== results.total && funnel.sent + funnel.held_out + funnel.redeemed === 0);
+  const listed = rows.filter((row) => !idle.includes(row));
   const body = document.querySelector("#funnel tbody");
-  body.replaceChildren(...rows.map(({ label, funnel }) => {
+  if (idle.length) {
+    document.getElementById("funnel").after(mallcast.el("p", { class: "hint", id: "idle-offers",
+      text: `Not sent to anyone yet: ${idle.map((row) => row.label).join(", ")}.` }));
+  }
+  body.replaceChildren(...listed.map(({ label, funnel }) => {
     const lift = funnel.lift;
     const interval = lift.lift === null ? "–"
       : `${rate(lift.lift)} (${rate(lift.ci_low)} to ${rate(lift.ci_high)})`;

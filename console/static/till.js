@@ -4,6 +4,9 @@
 (() => {
   const form = document.getElementById("till-form");
   const result = document.getElementById("till-result");
+  const titles = mallcast.api("GET", "/v1/tenant/promotions")
+    .then((offers) => new Map(offers.map((o) => [o.id, o.title])))
+    .catch(() => new Map());
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     mallcast.clearErrors(form);
@@ -12,8 +15,9 @@
     try {
       const redemption = await mallcast.api("POST", "/v1/tenant/redemptions", { code });
       result.className = "ok";
+      const title = (await titles).get(redemption.promotion_id) ?? `offer ${redemption.promotion_id}`;
       result.replaceChildren(mallcast.el("strong", { text: "Valid: redemption recorded." }),
-        mallcast.el("span", { text: ` Offer ${redemption.promotion_id}, ${new Date(redemption.redeemed_at).toLocaleTimeString()}.` }));
+        mallcast.el("span", { text: ` ${title}, ${new Date(redemption.redeemed_at).toLocaleTimeString()}.` }));
       form.reset();
     } catch (problem) {
       result.className = "bad";

@@ -103,6 +103,17 @@ def test_without_minutes_the_demo_goes_on_serving_until_sigint(home: Path) -> No
         analytics = demo.call("GET", "/v1/malls/1/analytics", key=key, expect=200).json()
         total = analytics["total"]
         assert total["sent"] + total["held_out"] > 0  # the simulated evening is there
+        # It ends with the console's address and sign-ins that work there.
+        tail = demo.output().split("goes on serving", 1)[1]
+        assert f"console: {demo.base}/console/" in tail
+        email, password = re.findall(r"operator: (\S+)\s+password (\S+)", tail)[0]
+        page = demo.call("GET", "/console/sign-in")
+        token = re.search(r'name="form_token" value="([^"]+)"', page.text)
+        assert token
+        signed = demo.call("POST", "/console/sign-in", expect=303, data={"email": email,
+                           "password": password, "form_token": token[1]})  # fmt: skip
+        assert signed.headers["location"] == "/console/"
+        assert "Xixi Yintai City" in demo.call("GET", "/console/malls", expect=200).text
         assert demo.alive()
     finally:
         code = demo.stop(signal.SIGINT, timeout_s=30)

@@ -1,0 +1,1 @@
+"""The console: staff accounts, sessions and CSRF, pages, and a real browser."""
