@@ -18,6 +18,7 @@ from fastapi.security import HTTPBasic, HTTPBearer
 from sqlalchemy.orm import Session
 
 from access.keys import verify_key
+from access.models import ApiKey, StaffUser
 from access.staff import session_user
 from access.tokens import DeviceClaims, DeviceTokens
 from api.deps import SessionDep, end_reads
@@ -113,10 +114,7 @@ def _caller(request: Request, session: SessionDep, _: None = Security(API_KEY)) 
     row = verify_key(session, _bearer(request))
     if row is None:
         raise Unauthorized("unknown or revoked API key", code="invalid_credentials")
-    caller = Caller(
-        id=f"key:{row.id}", role=row.role, all_malls=row.all_malls,
-        mall_ids=frozenset(link.mall_id for link in row.malls), tenant_id=row.tenant_id,
-    )  # fmt: skip
+    caller = _caller_of("key", row)
     end_reads(session)
     return caller
 
@@ -131,12 +129,16 @@ def _staff_caller(request: Request, session: Session, cookie: str) -> Caller:
     ):
         raise Forbidden("this change lacks the console's CSRF token: reload the page and try "
                         "again", code="csrf_failed")  # fmt: skip
-    caller = Caller(
-        id=f"staff:{user.id}", role=user.role, all_malls=user.all_malls,
-        mall_ids=frozenset(link.mall_id for link in user.malls), tenant_id=user.tenant_id,
-    )  # fmt: skip
+    caller = _caller_of("staff", user)
     end_reads(session)
     return caller
+
+
+def _caller_of(kind: str, row: ApiKey | StaffUser) -> Caller:
+    return Caller(
+        id=f"{kind}:{row.id}", role=row.role, all_malls=row.all_malls,
+        mall_ids=frozenset(link.mall_id for link in row.malls), tenant_id=row.tenant_id,
+    )  # fmt: skip
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]

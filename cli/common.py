@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import typer
 from rich.console import Console
 
+from access.models import ApiKey, StaffUser
 from core.db import Database
 from core.settings import get_settings
 from runtime.database import database_url
@@ -38,3 +39,10 @@ def open_database() -> Iterator[Database]:
         yield database
     finally:
         database.dispose()
+
+
+def scope_text(row: ApiKey | StaffUser) -> str:
+    """Whom a key or an account acts for, as `keys list` and `users list` print it."""
+    if row.role == "tenant":
+        return f"tenant {row.tenant_id}"
+    return "all malls" if row.all_malls else f"malls {[m.mall_id for m in row.malls]}"

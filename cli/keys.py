@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import console, fail, open_database
+from cli.common import console, fail, open_database, scope_text
 
 keys_app = typer.Typer(help="API keys of operators and tenants")
 
@@ -59,12 +59,6 @@ def keys_list() -> None:
 
     with open_database() as database, database.sessions() as session:
         for row in list_keys(session):
-            scope = (
-                f"tenant {row.tenant_id}"
-                if row.role == "tenant"
-                else "all malls"
-                if row.all_malls
-                else f"malls {[m.mall_id for m in row.malls]}"
-            )
+            scope = scope_text(row)
             state = "revoked" if row.revoked_at else "active"
             typer.echo(f"{row.id}  {row.role:8}  {scope:20}  {state:8}  {row.label}")

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import console, fail, open_database
+from cli.common import console, fail, open_database, scope_text
 from core.settings import get_settings
 
 users_app = typer.Typer(help="Staff accounts of the console (people; API keys are for machines)")
@@ -86,12 +86,6 @@ def users_list() -> None:
 
     with open_database() as database, database.sessions() as session:
         for user in list_users(session):
-            scope = (
-                f"tenant {user.tenant_id}"
-                if user.role == "tenant"
-                else "all malls"
-                if user.all_malls
-                else f"malls {[m.mall_id for m in user.malls]}"
-            )
+            scope = scope_text(user)
             state = "active" if user.password_hash else "link not used yet"
             typer.echo(f"{user.email}  {user.role:8}  {scope:20}  {state}")

@@ -9,6 +9,7 @@ loads (Leaflet, our script and style) is served from the package: no CDN, no bui
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -31,7 +32,7 @@ def install(app: FastAPI) -> FastAPI:
 
 async def _sign_in_first(request: Request, exc: Exception) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/console/sign-in?next={_quote(target)}", status_code=303)
+    return RedirectResponse(f"/console/sign-in?next={quote(target, safe='/')}", status_code=303)
 
 
 def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
@@ -40,9 +41,3 @@ def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
         request, "error.html", {"status": status, "message": message, "staff": None},
         status_code=status,
     )  # fmt: skip
-
-
-def _quote(path: str) -> str:
-    from urllib.parse import quote
-
-    return quote(path, safe="/")

@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.orm import Session
 
+from access.models import StaffUser
 from access.staff import session_user
 from api.deps import SessionDep, end_reads
 from api.gate import SESSION_COOKIE
@@ -53,7 +53,7 @@ def current_staff(request: Request, session: SessionDep) -> Staff:
     if found is None:
         raise SignInRequired("sign in first")
     user, row = found
-    staff = Staff(user.id, user.email, user.role, row.csrf_token, _scope(session, user))
+    staff = Staff(user.id, user.email, user.role, row.csrf_token, _scope(user))
     if user.tenant_id is not None:
         tenant = session.get(Tenant, user.tenant_id)
         assert tenant is not None  # the account goes with its tenant (ON DELETE CASCADE)
@@ -63,10 +63,10 @@ def current_staff(request: Request, session: SessionDep) -> Staff:
     return staff
 
 
-def _scope(session: Session, user: object) -> MallScope:
-    all_malls: bool = getattr(user, "all_malls", False)
-    links = getattr(user, "malls", [])
-    return MallScope.everything() if all_malls else MallScope(frozenset(m.mall_id for m in links))
+def _scope(user: StaffUser) -> MallScope:
+    if user.all_malls:
+        return MallScope.everything()
+    return MallScope(frozenset(link.mall_id for link in user.malls))
 
 
 def operator_staff(staff: Annotated[Staff, Depends(current_staff)]) -> Staff:

@@ -171,6 +171,8 @@ def test_a_new_account_s_one_time_link_sets_its_password_and_signs_in(
     expect(page.locator("header .here")).to_have_text("adidas:")
     assert "#" not in page.url  # the spent token is out of the address bar and history
     shot(page, "link-signed-in")
+    listed = run(server.home, "users", "list").stdout
+    assert re.search(r"mei@mall\.example\s+tenant\s+tenant 2\s+active", listed), listed
     again = new_page(browser)
     again.goto(link)
     again.get_by_label("New password").fill("another long password")
@@ -249,8 +251,27 @@ def test_an_operator_draws_a_zone_whose_name_stays_text(
     page.reload()  # drawn again from the server: the name is a label, not a script
     expect(page.locator(".zone-label", has_text=MARKUP)).to_have_count(1)
     stored = api(server, operator_key, "GET", "/v1/malls/1/zones?level=0&kind=event_area")
-    assert [z["properties"]["name"] for z in stored["features"]] == [MARKUP]
+    (drawn,) = stored["features"]
+    assert drawn["properties"]["name"] == MARKUP
     shot(page, "operator-map-drawn")
+
+    # Reshape: drag a corner; then delete it.
+    page.locator("#zone-list").get_by_role("button", name=MARKUP).click()
+    page.get_by_role("button", name="Reshape").click()
+    corner = page.locator(".corner").first.bounding_box()
+    assert corner is not None
+    x, y = corner["x"] + corner["width"] / 2, corner["y"] + corner["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - 3, y - 3, steps=4)
+    page.mouse.up()
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#flash")).to_have_text(f"Saved {MARKUP}.")
+    reshaped = api(server, operator_key, "GET", f"/v1/malls/1/zones/{drawn['id']}")
+    assert reshaped["geometry"] != drawn["geometry"]
+    page.get_by_role("button", name="Delete").click()  # the confirm() is accepted
+    expect(page.locator("#flash")).to_have_text(f"Deleted {MARKUP}.")
+    server.call("GET", f"/v1/malls/1/zones/{drawn['id']}", key=operator_key, expect=404)
 
 
 def test_an_offer_from_the_tenant_s_phone_preview_to_a_push_the_results_and_the_till(
