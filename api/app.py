@@ -24,7 +24,16 @@ from api.errors import allowed_methods, install_error_handlers
 from api.gate import RequestGate
 from api.ingest_gate import IngestGate
 from api.metrics import CONTENT_TYPE, Metrics
-from api.routers import malls, owntracks, promotions, shoppers, tenant_portal, tenants, zones
+from api.routers import (
+    malls,
+    owntracks,
+    promotions,
+    purchases,
+    shoppers,
+    tenant_portal,
+    tenants,
+    zones,
+)
 from api.schemas import DatabaseHealth, HealthOut, error_responses
 from core.db import Database
 from core.errors import Unavailable
@@ -99,7 +108,16 @@ def create_app(
         response_class=PlainTextResponse,
     )  # fmt: skip
     # Routes are matched in order: the shopper apps' (pings above all) are the hot path.
-    for module in (shoppers, owntracks, malls, zones, tenants, promotions, tenant_portal):
+    for module in (
+        shoppers,
+        owntracks,
+        malls,
+        zones,
+        tenants,
+        promotions,
+        tenant_portal,
+        purchases,
+    ):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     _serve_docs(app)

@@ -45,6 +45,8 @@ def body_policies(max_body_bytes: int) -> Callable[[str, str], BodyPolicy]:
         ("*", re.compile(r"/v1/devices/"), BodyPolicy(64 * KIB, "bearer")),
         ("*", re.compile(r"/v1/offers/"), BodyPolicy(4 * KIB, "bearer")),
         ("POST", re.compile(r"/v1/malls/\d+/zones/import$"), BodyPolicy(max_body_bytes, "bearer")),
+        # A batch of up to 1,000 receipts with their lines.
+        ("POST", re.compile(r"/purchases$"), BodyPolicy(4 * MIB, "bearer")),
         ("*", re.compile(r"/v1/malls(/\d+(/zones(/\d+)?)?)?$"), geometry),
         # The console's own forms: sign-in, a password (its API calls go to /v1 as above).
         ("POST", re.compile(r"/console/"), BodyPolicy(16 * KIB, None, text_checked=False)),

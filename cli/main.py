@@ -19,6 +19,7 @@ from rich.console import Console
 
 from cli.common import console, fail, say
 from cli.db import db_app
+from cli.imports import import_app
 from cli.keys import keys_app
 from cli.users import users_app
 from core.db import Database
@@ -35,6 +36,7 @@ app = typer.Typer(help="mallcast: location-aware mall engagement backend", no_ar
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
+app.add_typer(import_app, name="import")
 
 
 def main() -> None:

@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
                          "baseline_false_enters_per_shopper_hour_s2", "baseline_precision_s4",
                          "precision_s2", "recall_ge25_s2", "recall_10to25_s2",
                          "enter_delay_p95_s_s2", "precision_s4", "recall_ge25_s4")),
+        ("purchases.py", ("csv_purchases_per_s", "row_by_row_purchases_per_s",
+                          "csv_vs_row_by_row", "members")),
     ],
 )  # fmt: skip
 def test_bench_script_quick_json(script: str, keys: tuple[str, ...]) -> None:

@@ -14,10 +14,20 @@ from api.params import MAX_ID, PromotionId
 from api.schemas import error_responses
 from core.devices import service as devices
 from core.devices.models import Device
-from core.devices.schemas import DeviceCreate, DeviceOut, DevicePatch, DeviceRegistered
+from core.devices.schemas import (
+    DeviceCreate,
+    DeviceOut,
+    DevicePatch,
+    DeviceRegistered,
+    MemberLink,
+)
+from core.errors import Forbidden
 from core.events import DecisionSummary
+from core.members.service import link_device, member_of, unlink_device
+from core.scope import MallScope
 from geofence.ingest import IngestRequest, IngestResult
 from geofence.maintenance import forget_presence
+from geofence.malls import get_mall
 from geofence.presence import PingFlag
 from geofence.schemas import (
     DecisionOut,
@@ -51,8 +61,8 @@ def register_device(
     "/v1/devices/me", summary="Read your device", response_model=DeviceOut,
     responses=error_responses(401, 403),
 )  # fmt: skip
-def read_device(device: ShopperDevice) -> DeviceOut:
-    return devices.device_out(device)
+def read_device(device: ShopperDevice, session: SessionDep) -> DeviceOut:
+    return devices.device_out(device, member_linked=member_of(session, device.id) is not None)
 
 
 @router.patch(
@@ -65,7 +75,35 @@ def update_device(body: DevicePatch, device: ShopperDevice, session: SessionDep)
     update = devices.update_device(session, device, body)
     if update.location_withdrawn:
         forget_presence(session, device.id)
-    return devices.device_out(update.device)
+    linked = member_of(session, device.id) is not None
+    return devices.device_out(update.device, member_linked=linked)
+
+
+@router.put(
+    "/v1/devices/me/member",
+    summary="Link this device to the shopper's loyalty membership (needs the loyalty consent)",
+    response_model=DeviceOut,
+    responses=error_responses(400, 401, 403, 404, 422),
+)
+def link_member(body: MemberLink, device: ShopperDevice, session: SessionDep) -> DeviceOut:
+    if not device.consent_loyalty:
+        raise Forbidden("linking a membership needs the shopper's loyalty consent first "
+                        "(PATCH /v1/devices/me with consents.loyalty = true)",
+                        code="consent_required")  # fmt: skip
+    get_mall(session, MallScope.everything(), body.mall_id)  # a mall that is not there: 404
+    link_device(session, device.id, body.mall_id, body.member_id)
+    return devices.device_out(device, member_linked=True)
+
+
+@router.delete(
+    "/v1/devices/me/member",
+    summary="Unlink this device from the loyalty membership",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 403),
+)
+def unlink_member(device: ShopperDevice, session: SessionDep) -> Response:
+    unlink_device(session, device.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(

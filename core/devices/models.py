@@ -29,6 +29,7 @@ class Device(Base):
     fcm_dead_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     consent_location: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_marketing_push: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_loyalty: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     consents_updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     interests: Mapped[list[str]] = mapped_column(JSONB, default=list)
     loyalty_tier: Mapped[str | None] = mapped_column(String(32))

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.numbers import JsonBool
+from core.numbers import JsonBool, JsonInt
 
 Locale = str  # BCP 47, e.g. "zh-CN", "en"
 LOCALE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
@@ -20,6 +20,11 @@ class Consents(BaseModel):
 
     location: JsonBool = Field(default=False, description="Processing of location pings")
     marketing_push: JsonBool = Field(default=False, description="Promotional push notifications")
+    loyalty: JsonBool = Field(
+        default=False,
+        description="Linking this device to the shopper's loyalty membership "
+        "(PUT /v1/devices/me/member), so that purchases and visits are seen together",
+    )
 
 
 class ConsentsPatch(BaseModel):
@@ -27,6 +32,7 @@ class ConsentsPatch(BaseModel):
 
     location: JsonBool | None = None
     marketing_push: JsonBool | None = None
+    loyalty: JsonBool | None = Field(default=None, description="false unlinks the membership")
 
 
 class QuietHours(BaseModel):
@@ -82,10 +88,22 @@ class DeviceOut(BaseModel):
     has_fcm_token: bool
     has_fcm_fid: bool
     consents: Consents
+    member_linked: bool = Field(description="Linked to a loyalty membership (never shown)")
     interests: list[str]
     loyalty_tier: str | None
     quiet_hours: QuietHours | None
     created_at: datetime
+
+
+class MemberLink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mall_id: JsonInt = Field(ge=1, le=2**63 - 1, description="The mall whose programme it is")
+    member_id: str = Field(
+        min_length=1,
+        max_length=64,
+        description="As the card shows it; stored only as a keyed hash, never shown again",
+    )
 
 
 class DeviceRegistered(BaseModel):

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from core.db import utcnow
 from core.devices.models import Device
 from core.devices.schemas import Consents, DeviceCreate, DeviceOut, DevicePatch, QuietHours
+from core.members.service import unlink_device
 
 
 def register_device(session: Session, data: DeviceCreate) -> Device:
@@ -24,6 +25,7 @@ def register_device(session: Session, data: DeviceCreate) -> Device:
         fcm_fid=data.fcm_fid,
         consent_location=data.consents.location,
         consent_marketing_push=data.consents.marketing_push,
+        consent_loyalty=data.consents.loyalty,
         interests=_clean_interests(data.interests),
         loyalty_tier=data.loyalty_tier,
         quiet_hours=data.quiet_hours.model_dump() if data.quiet_hours else None,
@@ -62,6 +64,10 @@ def update_device(session: Session, device: Device, patch: DevicePatch) -> Devic
             device.consent_location = patch.consents.location
         if patch.consents.marketing_push is not None:
             device.consent_marketing_push = patch.consents.marketing_push
+        if patch.consents.loyalty is not None:
+            device.consent_loyalty = patch.consents.loyalty
+            if not patch.consents.loyalty:
+                unlink_device(session, device.id)  # consent withdrawn: the link goes at once
         device.consents_updated_at = utcnow()
     session.flush()
     return DeviceUpdate(device, withdrawn)
@@ -80,7 +86,7 @@ def erase_device(session: Session, device: Device) -> None:
     session.flush()
 
 
-def device_out(device: Device) -> DeviceOut:
+def device_out(device: Device, *, member_linked: bool = False) -> DeviceOut:
     return DeviceOut(
         device_id=device.id,
         platform=device.platform,
@@ -88,8 +94,11 @@ def device_out(device: Device) -> DeviceOut:
         locale=device.locale,
         has_fcm_token=device.fcm_token is not None,
         has_fcm_fid=device.fcm_fid is not None,
+        member_linked=member_linked,
         consents=Consents(
-            location=device.consent_location, marketing_push=device.consent_marketing_push
+            location=device.consent_location,
+            marketing_push=device.consent_marketing_push,
+            loyalty=device.consent_loyalty,
         ),
         interests=list(device.interests),
         loyalty_tier=device.loyalty_tier,

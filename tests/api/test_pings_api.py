@@ -22,7 +22,8 @@ def test_register_read_update_and_rotate(client: TestClient) -> None:
     device_id, headers = register(client)
     me = client.get("/v1/devices/me", headers=headers).json()
     assert me["device_id"] == device_id
-    assert me["consents"] == {"location": False, "marketing_push": False}  # off unless given
+    off = {"location": False, "marketing_push": False, "loyalty": False}
+    assert me["consents"] == off  # off unless given
     assert me["has_fcm_token"] is True
 
     patched = client.patch("/v1/devices/me", headers=headers, json={
@@ -30,7 +31,7 @@ def test_register_read_update_and_rotate(client: TestClient) -> None:
         "locale": "en-GB", "fcm_token": None,
     })  # fmt: skip
     assert patched.status_code == 200, patched.text
-    assert patched.json()["consents"] == {"location": True, "marketing_push": False}
+    assert patched.json()["consents"] == off | {"location": True}
     assert patched.json()["interests"] == ["coffee", "kids"]
     assert patched.json()["has_fcm_token"] is False
 

@@ -1,0 +1,199 @@
+"""History in bulk: a CSV of receipts loaded with COPY, all or nothing.
+
+Columns (a header row names them, in any order): txn_id, member_id, store (tenant id), at (ISO
+8601 with its offset), amount, currency, items, and optionally lines (JSON). Every row is
+checked before anything is written, and a wrong one is named by its line. Member ids are
+hashed here: they never reach the database. The rows go into a temporary table with COPY, then
+into members and purchases with one INSERT ... SELECT each, duplicates (the same store and
+txn_id, in the file or stored before) skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from core.errors import InvalidInput
+from core.members.service import pseudonym, pseudonym_key
+from loyalty.schemas import ImportSummary
+
+COLUMNS = ("txn_id", "member_id", "store", "at", "amount", "currency", "items")
+MAX_AMOUNT = Decimal("9999999999.99")
+
+_STAGE = text(
+    """
+    CREATE TEMPORARY TABLE purchase_stage (
+        line bigint, tenant_id bigint, txn_id text, pseudonym bytea, at timestamptz,
+        amount numeric(12, 2), currency text, items integer, lines jsonb
+    ) ON COMMIT DROP
+    """
+)
+_COPY = (
+    "COPY purchase_stage (line, tenant_id, txn_id, pseudonym, at, amount, currency, items, "
+    "lines) FROM STDIN"
+)
+_UNKNOWN_STORES = text(
+    "SELECT DISTINCT tenant_id FROM purchase_stage EXCEPT "
+    "SELECT id FROM tenants WHERE mall_id = :mall ORDER BY 1 LIMIT 5"
+)
+_MEMBERS = text(
+    "INSERT INTO members (mall_id, pseudonym, created_at) "
+    "SELECT DISTINCT :mall, pseudonym, now() FROM purchase_stage ORDER BY 2 "
+    "ON CONFLICT (mall_id, pseudonym) DO NOTHING"
+)
+_PURCHASES = text(
+    """
+    INSERT INTO purchases (mall_id, member_id, tenant_id, txn_id, at, amount, currency, items,
+                           lines, received_at)
+    SELECT :mall, m.id, s.tenant_id, s.txn_id, s.at, s.amount, s.currency, s.items, s.lines, now()
+    FROM purchase_stage s JOIN members m ON m.mall_id = :mall AND m.pseudonym = s.pseudonym
+    ORDER BY s.tenant_id, s.txn_id
+    ON CONFLICT (tenant_id, txn_id) DO NOTHING
+    """
+)
+
+
+CHUNK = 50_000  # rows staged, then inserted, at a time: the next chunk is read meanwhile
+
+
+def import_purchases(session: Session, mall_id: int, source: IO[str]) -> ImportSummary:
+    """Load a CSV of receipts into the mall in the caller's transaction (it commits).
+
+    A thread reads and checks the next chunk of rows while the database inserts this one (the
+    two cores both work). A wrong row, or a store the mall lacks, raises: the transaction is
+    then rolled back and nothing of the file is kept."""
+    started = time.perf_counter()
+    key = pseudonym_key(session)
+    session.execute(_STAGE)
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    received = stored = members_new = 0
+    with _Chunks(read_rows(source, key, mall_id)) as chunks:
+        for chunk in chunks:
+            with raw.cursor() as cursor, cursor.copy(_COPY) as copy:
+                for row in chunk:
+                    copy.write_row(row)
+            unknown = [store for (store,) in session.execute(_UNKNOWN_STORES, {"mall": mall_id})]
+            if unknown:
+                raise InvalidInput(f"no store {unknown[0]} in mall {mall_id} (stores are "
+                                   "tenant ids)", code="unknown_store",
+                                   details={"stores": unknown})  # fmt: skip
+            members_new += _rowcount(session.execute(_MEMBERS, {"mall": mall_id}))
+            stored += _rowcount(session.execute(_PURCHASES, {"mall": mall_id}))
+            session.execute(text("TRUNCATE purchase_stage"))
+            received += len(chunk)
+    return ImportSummary(
+        received=received, stored=stored, duplicates=received - stored,
+        members_new=members_new, seconds=round(time.perf_counter() - started, 3),
+    )  # fmt: skip
+
+
+class _Chunks:
+    """Lists of `CHUNK` rows, read ahead by a thread of their own; its error is raised here."""
+
+    def __init__(self, rows: Iterator[tuple[Any, ...]]) -> None:
+        self.rows = rows
+        self.queue: queue.Queue[list[tuple[Any, ...]] | BaseException | None] = queue.Queue(2)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._read, name="csv-reader", daemon=True)
+
+    def __enter__(self) -> Iterator[list[tuple[Any, ...]]]:
+        self.thread.start()
+        return self._chunks()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+    def _chunks(self) -> Iterator[list[tuple[Any, ...]]]:
+        while (item := self.queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def _read(self) -> None:
+        try:
+            chunk: list[tuple[Any, ...]] = []
+            for row in self.rows:
+                chunk.append(row)
+                if len(chunk) >= CHUNK:
+                    self._put(chunk)
+                    chunk = []
+            if chunk:
+                self._put(chunk)
+            self._put(None)
+        except BaseException as exc:  # handed to the reader of the chunks
+            self._put(exc)
+
+    def _put(self, item: list[tuple[Any, ...]] | BaseException | None) -> None:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+
+def read_rows(source: IO[str], key: bytes, mall_id: int) -> Iterator[tuple[Any, ...]]:
+    """The file's rows as the staging table takes them, each checked (its line named)."""
+    reader = csv.reader(source)
+    header = next(reader, [])
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise InvalidInput(f"the CSV lacks the columns {missing} (it needs {list(COLUMNS)})",
+                           code="invalid_csv", details={"missing": missing})  # fmt: skip
+    at = [header.index(c) for c in COLUMNS]
+    lines_at = header.index("lines") if "lines" in header else None
+    for record in reader:
+        if not record:
+            continue  # a blank line
+        line = reader.line_num
+        try:
+            values = [record[i] for i in at]
+            lines = (record[lines_at] or None) if lines_at is not None else None
+            yield (line, *_row(values, lines, key, mall_id))
+        except (ValueError, IndexError, InvalidOperation, InvalidInput) as exc:
+            message = exc.message if isinstance(exc, InvalidInput) else str(exc)
+            raise InvalidInput(f"line {line}: {message}", code="invalid_csv",
+                               details={"line": line}) from None  # fmt: skip
+
+
+def _row(values: list[str], lines: str | None, key: bytes, mall_id: int) -> tuple[Any, ...]:
+    txn_id, member_id, store, when, amount_text, currency, items_text = values
+    at = datetime.fromisoformat(when)
+    if at.tzinfo is None:
+        raise ValueError("`at` needs its offset (e.g. 2026-11-30T18:05:00+08:00)")
+    amount = Decimal(amount_text)
+    if not (0 <= amount <= MAX_AMOUNT) or amount.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise ValueError(f"amount {amount_text!r} is not money (0 to {MAX_AMOUNT}, cents)")
+    if len(currency) != 3 or not currency.isascii() or not currency.isupper():
+        raise ValueError(f"currency {currency!r} is not an ISO 4217 code")
+    items = int(items_text)
+    if not 1 <= items <= 100_000:
+        raise ValueError(f"items {items} is not 1 to 100000")
+    if not 1 <= len(txn_id) <= 64:
+        raise ValueError("txn_id has 1 to 64 characters")
+    if lines is not None:
+        json.loads(lines)  # a JSON list of lines, stored as sent
+    return (int(store), txn_id, pseudonym(key, mall_id, member_id), at, amount, currency,
+            items, lines)  # fmt: skip
+
+
+def import_file(session: Session, mall_id: int, path: Path) -> ImportSummary:
+    with path.open(newline="", encoding="utf-8") as source:
+        return import_purchases(session, mall_id, source)
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,1 @@
+"""Purchases and members: ingest, pseudonyms, erasure, the CSV import."""
