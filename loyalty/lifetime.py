@@ -1,4 +1,5 @@
-"""How often a member will buy, and whether they still do: BG/NBD (Fader, Hardie & Lee 2005).
+"""How often a member will buy, whether they still do, and how much they spend: BG/NBD (Fader,
+Hardie & Lee 2005) and Gamma-Gamma (Fader & Hardie 2013).
 
 The model reads each member's purchase history as three numbers over a calibration period:
 `frequency` (repeat purchases: the days with a purchase, less the first), `recency` (weeks from
@@ -7,9 +8,13 @@ It assumes that while a member is active they buy as a Poisson process whose rat
 members as a gamma distribution (r, α), and that after each purchase they drop out for good
 with a probability that varies across members as a beta distribution (a, b).
 
-The summary is plain numpy; the fit is pymc-marketing's BetaGeoModel (docs/purchases.md says
-why that library), by maximum a posteriori under flat priors: the maximum-likelihood estimates
-the paper reports.
+Spend is Gamma-Gamma: a member's purchases vary around their own mean value, and those means
+vary across members; spend is independent of how often they buy. It reads the mean value of each
+member's repeat purchases (`monetary`: the first purchase left out, as the model is fitted).
+
+The summary is plain numpy; the fits are pymc-marketing's BetaGeoModel and GammaGammaModel
+(docs/purchases.md says why that library), by maximum a posteriori under flat priors: the
+maximum-likelihood estimates the papers report.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ class Summary:
     frequency: Floats
     recency: Floats  # weeks
     T: Floats  # weeks (the model's own name)
+    monetary: Floats  # mean value of the repeat purchase days; 0 without any
 
 
 @dataclass(frozen=True)
@@ -42,18 +48,34 @@ class BgNbd:
     b: float
 
 
-def summarise(purchases: Iterable[tuple[str, date]], end: date) -> Summary:
-    """Frequency, recency and T of each customer whose first purchase is on or before `end`;
-    several purchases on one day count as one (as the paper counts them)."""
-    days: dict[str, set[date]] = {}
-    for customer, day in purchases:
+@dataclass(frozen=True)
+class GammaGamma:
+    p: float
+    q: float
+    v: float
+
+
+def summarise(purchases: Iterable[tuple[str, date, float]], end: date) -> Summary:
+    """Frequency, recency, T and mean repeat spend of each customer whose first purchase is on
+    or before `end`; several purchases on one day count as one, their amounts added (as the
+    papers count them)."""
+    spend: dict[str, dict[date, float]] = {}
+    for customer, day, amount in purchases:
         if day <= end:
-            days.setdefault(customer, set()).add(day)
-    customers = sorted(days)
-    first = np.array([min(days[c]).toordinal() for c in customers], dtype=np.float64)
-    last = np.array([max(days[c]).toordinal() for c in customers], dtype=np.float64)
-    frequency = np.array([len(days[c]) - 1 for c in customers], dtype=np.float64)
-    return Summary(customers, frequency, (last - first) / 7, (end.toordinal() - first) / 7)
+            days = spend.setdefault(customer, {})
+            days[day] = days.get(day, 0.0) + amount
+    customers = sorted(spend)
+    first = np.array([min(spend[c]).toordinal() for c in customers], dtype=np.float64)
+    last = np.array([max(spend[c]).toordinal() for c in customers], dtype=np.float64)
+    frequency = np.array([len(spend[c]) - 1 for c in customers], dtype=np.float64)
+    monetary = np.array([_repeat_mean(spend[c]) for c in customers], dtype=np.float64)
+    return Summary(customers, frequency, (last - first) / 7, (end.toordinal() - first) / 7,
+                   monetary)  # fmt: skip
+
+
+def _repeat_mean(days: dict[date, float]) -> float:
+    repeats = [amount for day, amount in sorted(days.items())[1:]]
+    return sum(repeats) / len(repeats) if repeats else 0.0
 
 
 def fit_bgnbd(summary: Summary) -> BgNbd:
@@ -72,3 +94,21 @@ def fit_bgnbd(summary: Summary) -> BgNbd:
     fitted = model.fit_summary()  # type: ignore[no-untyped-call]
     return BgNbd(r=float(fitted["r"]), alpha=float(fitted["alpha"]), a=float(fitted["a"]),
                  b=float(fitted["b"]))  # fmt: skip
+
+
+def fit_gamma_gamma(summary: Summary) -> GammaGamma:
+    """Maximum-likelihood Gamma-Gamma parameters, over the customers with a repeat purchase."""
+    import pandas as pd
+    from pymc_extras.prior import Prior
+    from pymc_marketing.clv import GammaGammaModel
+
+    repeat = summary.frequency > 0
+    data = pd.DataFrame({
+        "customer_id": np.arange(int(repeat.sum())),
+        "frequency": summary.frequency[repeat], "monetary_value": summary.monetary[repeat],
+    })  # fmt: skip
+    flat = {name: Prior("HalfFlat") for name in ("p", "q", "v")}
+    model = GammaGammaModel(data=data, model_config=flat)
+    model.fit(method="map", progressbar=False)
+    fitted = model.fit_summary()  # type: ignore[no-untyped-call]
+    return GammaGamma(p=float(fitted["p"]), q=float(fitted["q"]), v=float(fitted["v"]))

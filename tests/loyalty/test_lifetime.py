@@ -1,5 +1,6 @@
-"""BG/NBD on real data: the CDNOW sample's first 39 weeks give the estimates Fader, Hardie and
-Lee published in 2005 (r 0.243, α 4.414, a 0.793, b 2.426)."""
+"""The lifetime model on real data: the CDNOW sample's first 39 weeks give the estimates Fader,
+Hardie and Lee published for BG/NBD in 2005 (r 0.243, α 4.414, a 0.793, b 2.426) and Fader and
+Hardie for Gamma-Gamma in 2013 (p 6.25, q 3.74, γ 15.44)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from loyalty.lifetime import fit_bgnbd, summarise
+from loyalty.lifetime import fit_bgnbd, fit_gamma_gamma, summarise
 
 CDNOW = Path(__file__).resolve().parents[1] / "data" / "cdnow" / "CDNOW_sample.txt"
 CALIBRATION_END = date(1997, 9, 30)  # 39 weeks after the cohort's first day
 
 
-def cdnow() -> list[tuple[str, date]]:
+def cdnow() -> list[tuple[str, date, float]]:
     rows = []
     for line in CDNOW.read_text().splitlines():
-        _, customer, day, _, _ = line.split()
-        rows.append((customer, date(int(day[:4]), int(day[4:6]), int(day[6:]))))
+        _, customer, day, _, dollars = line.split()
+        rows.append((customer, date(int(day[:4]), int(day[4:6]), int(day[6:])), float(dollars)))
     return rows
 
 
@@ -28,13 +29,17 @@ def test_the_calibration_summary_is_the_paper_s() -> None:
     # The paper's descriptives: 1,411 of 2,357 made no repeat purchase in the 39 weeks.
     assert int((summary.frequency == 0).sum()) == 1411
     # Lifetimes' own summary of the same file, computed by other code, to two decimals.
-    theirs = {}
-    for line in (CDNOW.parent / "cdnow_customers_summary.csv").read_text().splitlines()[1:]:
-        customer, frequency, recency, age = line.split(",")
-        theirs[f"{int(customer):04d}"] = (float(frequency), float(recency), float(age))
-    ours = {c: (f, round(float(r), 2), round(float(t), 2)) for c, f, r, t in zip(
-        summary.customers, summary.frequency, summary.recency, summary.T, strict=True)}  # fmt: skip
-    assert ours == theirs
+    theirs: dict[str, list[float]] = {}
+    summary_file = CDNOW.parent / "cdnow_customers_summary_with_transactions.csv"
+    for line in summary_file.read_text().splitlines()[1:]:
+        customer, *figures = line.split(",")
+        theirs[f"{int(customer):04d}"] = [float(figure) for figure in figures]
+    assert sorted(theirs) == summary.customers
+    for i, customer in enumerate(summary.customers):
+        x, t_x, age, zbar = theirs[customer]
+        assert summary.frequency[i] == x, customer
+        ours = (summary.recency[i], summary.T[i], summary.monetary[i])
+        assert ours == pytest.approx((t_x, age, zbar), abs=0.0051), customer  # 2 decimals
 
 
 @pytest.mark.slow  # compiles the model (pytensor): tens of seconds
@@ -44,3 +49,12 @@ def test_bgnbd_lands_on_the_published_estimates() -> None:
     assert fitted.alpha == pytest.approx(4.414, abs=0.0005)
     assert fitted.a == pytest.approx(0.793, abs=0.0005)
     assert fitted.b == pytest.approx(2.426, abs=0.0005)
+
+
+@pytest.mark.slow  # compiles the model (pytensor)
+def test_gamma_gamma_lands_on_the_published_estimates() -> None:
+    fitted = fit_gamma_gamma(summarise(cdnow(), CALIBRATION_END))
+    # Printed to two decimals: 6.25, 3.74, 15.44.
+    assert fitted.p == pytest.approx(6.25, abs=0.005)
+    assert fitted.q == pytest.approx(3.74, abs=0.006)
+    assert fitted.v == pytest.approx(15.44, abs=0.01)
