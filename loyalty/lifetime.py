@@ -89,8 +89,8 @@ def fit_bgnbd(summary: Summary) -> BgNbd:
         "frequency": summary.frequency, "recency": summary.recency, "T": summary.T,
     })  # fmt: skip
     flat = {name: Prior("HalfFlat") for name in ("r", "alpha", "a", "b")}
-    model = BetaGeoModel(data=data, model_config=flat)
-    model.fit(method="map", progressbar=False)
+    model = BetaGeoModel(model_config=flat)
+    model.fit(data, method="map", progressbar=False)
     fitted = model.fit_summary()  # type: ignore[no-untyped-call]
     return BgNbd(r=float(fitted["r"]), alpha=float(fitted["alpha"]), a=float(fitted["a"]),
                  b=float(fitted["b"]))  # fmt: skip
@@ -108,7 +108,7 @@ def fit_gamma_gamma(summary: Summary) -> GammaGamma:
         "frequency": summary.frequency[repeat], "monetary_value": summary.monetary[repeat],
     })  # fmt: skip
     flat = {name: Prior("HalfFlat") for name in ("p", "q", "v")}
-    model = GammaGammaModel(data=data, model_config=flat)
-    model.fit(method="map", progressbar=False)
+    model = GammaGammaModel(model_config=flat)
+    model.fit(data, method="map", progressbar=False)
     fitted = model.fit_summary()  # type: ignore[no-untyped-call]
     return GammaGamma(p=float(fitted["p"]), q=float(fitted["q"]), v=float(fitted["v"]))
