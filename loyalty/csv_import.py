@@ -30,6 +30,7 @@ from loyalty.schemas import ImportSummary
 
 COLUMNS = ("txn_id", "member_id", "store", "at", "amount", "currency", "items")
 MAX_AMOUNT = Decimal("9999999999.99")
+MAX_ID = 2**63 - 1
 
 _STAGE = text(
     """
@@ -148,25 +149,34 @@ class _Chunks:
 def read_rows(source: IO[str], key: bytes, mall_id: int) -> Iterator[tuple[Any, ...]]:
     """The file's rows as the staging table takes them, each checked (its line named)."""
     reader = csv.reader(source)
-    header = next(reader, [])
+    header = _header(reader)
+    at = [header.index(c) for c in COLUMNS]
+    lines_at = header.index("lines") if "lines" in header else None
+    try:
+        for record in reader:
+            if record:  # a blank line is none
+                values = [record[i] for i in at]
+                lines = (record[lines_at] or None) if lines_at is not None else None
+                yield (reader.line_num, *_row(values, lines, key, mall_id))
+    except (ValueError, IndexError, InvalidOperation, csv.Error, InvalidInput) as exc:
+        # A wrong value, a NUL byte or a broken quote (csv.Error), text that is not UTF-8
+        # (UnicodeDecodeError is a ValueError), a member id that is none.
+        line = reader.line_num
+        message = exc.message if isinstance(exc, InvalidInput) else str(exc)
+        raise InvalidInput(f"line {line}: {message}", code="invalid_csv",
+                           details={"line": line}) from None  # fmt: skip
+
+
+def _header(reader: Any) -> list[str]:
+    try:
+        header: list[str] = next(reader, [])
+    except (ValueError, csv.Error) as exc:
+        raise InvalidInput(f"line 1: {exc}", code="invalid_csv", details={"line": 1}) from None
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise InvalidInput(f"the CSV lacks the columns {missing} (it needs {list(COLUMNS)})",
                            code="invalid_csv", details={"missing": missing})  # fmt: skip
-    at = [header.index(c) for c in COLUMNS]
-    lines_at = header.index("lines") if "lines" in header else None
-    for record in reader:
-        if not record:
-            continue  # a blank line
-        line = reader.line_num
-        try:
-            values = [record[i] for i in at]
-            lines = (record[lines_at] or None) if lines_at is not None else None
-            yield (line, *_row(values, lines, key, mall_id))
-        except (ValueError, IndexError, InvalidOperation, InvalidInput) as exc:
-            message = exc.message if isinstance(exc, InvalidInput) else str(exc)
-            raise InvalidInput(f"line {line}: {message}", code="invalid_csv",
-                               details={"line": line}) from None  # fmt: skip
+    return header
 
 
 def _row(values: list[str], lines: str | None, key: bytes, mall_id: int) -> tuple[Any, ...]:
@@ -182,11 +192,14 @@ def _row(values: list[str], lines: str | None, key: bytes, mall_id: int) -> tupl
     items = int(items_text)
     if not 1 <= items <= 100_000:
         raise ValueError(f"items {items} is not 1 to 100000")
-    if not 1 <= len(txn_id) <= 64:
-        raise ValueError("txn_id has 1 to 64 characters")
-    if lines is not None:
-        json.loads(lines)  # a JSON list of lines, stored as sent
-    return (int(store), txn_id, pseudonym(key, mall_id, member_id), at, amount, currency,
+    if not 1 <= len(txn_id) <= 64 or any(ord(c) < 32 for c in txn_id):
+        raise ValueError("txn_id has 1 to 64 printable characters")
+    tenant_id = int(store)
+    if not 1 <= tenant_id <= MAX_ID:
+        raise ValueError(f"store {store!r} is not a tenant id")
+    if lines is not None and (not isinstance(json.loads(lines), list) or "\\u0000" in lines):
+        raise ValueError("lines is a JSON list (stored as sent; no \\u0000)")
+    return (tenant_id, txn_id, pseudonym(key, mall_id, member_id), at, amount, currency,
             items, lines)  # fmt: skip
 
 

@@ -23,7 +23,7 @@ from push.fcm_server import FakeFCM
 from runtime.embedded import ClusterState, EmbeddedPostgres
 from tests.conftest import private_tmpdir
 from tests.support.api import evening_now, stay
-from tests.support.shipped import Server, run
+from tests.support.shipped import Server, run, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -330,7 +330,7 @@ def test_an_offer_from_the_tenant_s_phone_preview_to_a_push_the_results_and_the_
     at = evening_now()
     server.call("POST", "/v1/pings", key=device["token"], expect=200,
                 json={"pings": stay(lon, lat, at)})  # fmt: skip
-    pushed = _wait_for(lambda: [r for r in fcm.accepted() if r.address == "console-phone"])
+    pushed = wait_for(lambda: [r for r in fcm.accepted() if r.address == "console-phone"])
     code = pushed[0].message["data"]["code"]
 
     # The results show the push, with the lift chart drawn.
@@ -438,12 +438,3 @@ def test_a_change_without_the_csrf_token_is_refused_and_sign_out_ends_the_sessio
     assert replay.status_code == 401
     page.goto(f"{server.base}/console/offers")
     expect(page).to_have_url(re.compile(r"/console/sign-in"))
-
-
-def _wait_for(found: Any, timeout_s: float = 30) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if value := found():
-            return value
-        time.sleep(0.2)
-    raise AssertionError("not within the time allowed")

@@ -180,3 +180,27 @@ def test_a_file_of_many_chunks_is_still_all_or_nothing(
         session.commit()
     assert (summary.received, summary.stored, summary.duplicates) == (50, 45, 5)
     assert summary.members_new == 9
+
+
+@pytest.mark.parametrize(
+    "bad_line",
+    [
+        "T-9,M-1,{store},2026-11-30T18:00:00+08:00,1.00,CNY,1,\x00",  # a NUL byte
+        "T-9,M-1,99999999999999999999,2026-11-30T18:00:00+08:00,1.00,CNY,1,",  # beyond bigint
+        'T-9,M-1,{store},2026-11-30T18:00:00+08:00,1.00,CNY,1,"{{""sku"": 1}}"',  # not a list
+        "T\x01,M-1,{store},2026-11-30T18:00:00+08:00,1.00,CNY,1,",  # a control character
+        "T-9,\x02,{store},2026-11-30T18:00:00+08:00,1.00,CNY,1,",  # no member id
+        'T-9,M-1,{store},2026-11-30T18:00:00+08:00,1.00,CNY,1,"[""\\u0000""]"',  # JSON NUL
+    ],
+)
+def test_what_the_database_cannot_take_is_refused_by_its_line(
+    db: Database, mall: dict[str, Any], bad_line: str
+) -> None:
+    store = tenant_ids(db)["STARBUCKS COFFEE"]
+    good = f"T-1,M-1,{store},2026-11-30T18:00:00+08:00,1.00,CNY,1,[]"
+    text_ = "txn_id,member_id,store,at,amount,currency,items,lines\n" + good + "\n"
+    text_ += bad_line.format(store=store) + "\n"
+    with db.sessions() as session, pytest.raises(InvalidInput) as refused:
+        import_purchases(session, mall["id"], io.StringIO(text_, newline=""))
+    assert refused.value.details == {"line": 3}
+    assert purchases(db) == []

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from push.fcm_server import FakeFCM
-from tests.support.shipped import Process, Server, free_port, run
+from tests.support.shipped import Process, Server, free_port, run, wait_for
 
 pytestmark = [pytest.mark.smoke, pytest.mark.slow]
 
@@ -136,7 +136,7 @@ def test_every_role_s_first_hour_on_a_cold_server(home: Path, server: Server, fc
         enter = next(e for e in pings["events"]
                      if e["kind"] == "enter" and e["zone_id"] == store["id"])  # fmt: skip
         assert enter["decision"]["outcome"] == "sent", enter
-        pushed = _wait_for(lambda: [r for r in fcm.accepted() if r.address == "smoke-token"])
+        pushed = wait_for(lambda: [r for r in fcm.accepted() if r.address == "smoke-token"])
         assert pushed[0].message["notification"]["title"] == "Two coffees, one price"
 
         metrics = httpx.get(f"http://127.0.0.1:{worker.settings['worker_metrics_port']}/metrics")
@@ -172,12 +172,3 @@ def test_every_role_s_first_hour_on_a_cold_server(home: Path, server: Server, fc
 
     assert server.stop(signal.SIGINT) == 0, server.output()
     assert "Traceback" not in server.output(), server.output()
-
-
-def _wait_for(found: Any, timeout_s: float = 30) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if value := found():
-            return value
-        time.sleep(0.1)
-    raise AssertionError("not within the time allowed")

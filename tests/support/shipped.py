@@ -171,3 +171,14 @@ def serve_until_healthy(home: Path, port: int, *extra: str) -> subprocess.Popen[
         time.sleep(0.2)
     process.kill()
     raise AssertionError("mallcast serve did not become healthy")
+
+
+def wait_for(found: Any, timeout_s: float = 30) -> Any:
+    """What `found()` returns once it is truthy (a push reaching FCM, say); fails after
+    `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if value := found():
+            return value
+        time.sleep(0.1)
+    raise AssertionError("not within the time allowed")
