@@ -25,6 +25,7 @@ from api.gate import RequestGate
 from api.ingest_gate import IngestGate
 from api.metrics import CONTENT_TYPE, Metrics
 from api.routers import (
+    lifecycle,
     malls,
     owntracks,
     promotions,
@@ -117,6 +118,7 @@ def create_app(
         promotions,
         tenant_portal,
         purchases,
+        lifecycle,
     ):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

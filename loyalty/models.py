@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Identity,
@@ -50,3 +51,57 @@ class Purchase(Base):
     items: Mapped[int] = mapped_column(Integer)
     lines: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LoyaltyRules(Base):
+    """The operator's thresholds for purchase segments and lifecycle figures (defaults when
+    absent); shape: loyalty.schemas.LoyaltyRulesIn."""
+
+    __tablename__ = "loyalty_rules"
+
+    mall_id: Mapped[int] = mapped_column(
+        ForeignKey("malls.id", ondelete="CASCADE"), primary_key=True
+    )
+    rules: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class LifecycleWeek(Base):
+    """One week of lifecycle figures for a scope: the mall (tenant_id 0) or a store, all members
+    (segment '') or one segment. Rebuilt whole for a mall by the nightly job."""
+
+    __tablename__ = "lifecycle_weeks"
+
+    mall_id: Mapped[int] = mapped_column(
+        ForeignKey("malls.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    segment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    week: Mapped[date] = mapped_column(Date, primary_key=True)  # its Monday, mall local time
+    active: Mapped[int] = mapped_column(Integer)
+    new: Mapped[int] = mapped_column(Integer)
+    activated: Mapped[int | None] = mapped_column(Integer)
+    purchases: Mapped[int] = mapped_column(Integer)
+    revenue: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    lapsed: Mapped[int] = mapped_column(Integer)
+
+
+class LifecycleScope(Base):
+    """A scope's members as the model sees them now: how likely they still buy, and their
+    predicted value over the horizon."""
+
+    __tablename__ = "lifecycle_scopes"
+
+    mall_id: Mapped[int] = mapped_column(
+        ForeignKey("malls.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    segment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    members: Mapped[int] = mapped_column(Integer)
+    # Members by chance of still buying: [<0.25, 0.25-0.5, 0.5-0.75, >=0.75, not modelled]
+    p_alive: Mapped[list[int]] = mapped_column(JSONB)
+    predicted_value: Mapped[Decimal] = mapped_column(Numeric(16, 2))
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    model: Mapped[dict[str, Any]] = mapped_column(JSONB)  # parameters, members fitted, horizon

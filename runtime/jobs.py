@@ -1,5 +1,6 @@
 """Scheduled jobs (APScheduler): presence timeout sweep, raw-ping retention, promotion expiry,
-the nightly segment recompute, the analytics roll-up and the end of console sessions.
+the nightly segment recompute, the nightly lifecycle (members' lifetime model, purchase segments,
+figures by week), the analytics roll-up and the end of console sessions.
 
 Each run takes a PostgreSQL advisory lock on a connection of its own, so that when several
 replicas schedule the same job only one of them does the work at a time; the others skip that
@@ -28,6 +29,7 @@ from core.settings import Settings
 from geofence.cache import ZoneIndexCache
 from geofence.maintenance import purge_pings, sweep_presence
 from geofence.models import Mall
+from loyalty.nightly import refresh_lifecycle
 from promotions import rollups
 from promotions.catalog import end_expired
 
@@ -36,7 +38,8 @@ log = logging.getLogger("mallcast.jobs")
 # Advisory lock keys: (namespace, job). The namespace spells "mc".
 _LOCK_NAMESPACE = 0x6D63
 _JOB_KEYS = {"presence_sweep": 1, "ping_retention": 2, "promotion_expiry": 3,
-             "segment_recompute": 4, "analytics_rollup": 5, "console_sessions": 6}  # fmt: skip
+             "segment_recompute": 4, "analytics_rollup": 5, "console_sessions": 6,
+             "member_lifecycle": 7}  # fmt: skip
 
 
 class Jobs:
@@ -129,6 +132,21 @@ class Jobs:
             log.info("segment recompute: %d shoppers", total)
             return total
 
+    def member_lifecycle(self) -> int | None:
+        """Every mall's members placed by their purchases. Returns how many members."""
+        with self.holding("member_lifecycle") as mine:
+            if not mine:
+                return None
+            total = 0
+            with self.database.sessions() as session:
+                malls = session.execute(select(Mall.id, Mall.timezone).order_by(Mall.id)).all()
+            for mall_id, timezone in malls:
+                with self.database.sessions() as session:
+                    total += refresh_lifecycle(session, mall_id, timezone, self._now())
+                    session.commit()
+            log.info("member lifecycle: %d members", total)
+            return total
+
     def analytics_rollup(self) -> int | None:
         """Every mall's recent days of promotion results. Returns how many promotion-days."""
         with self.holding("analytics_rollup") as mine:
@@ -195,11 +213,12 @@ def schedule(jobs: Jobs, metrics: Metrics | None = None) -> BackgroundScheduler:
             max_instances=1, coalesce=True, next_run_time=datetime.now(UTC),
         )  # fmt: skip
     # Nightly, and once now: a new deployment has segment sizes before its first night.
-    scheduler.add_job(
-        _logged(jobs.segment_recompute, metrics), "cron", hour=settings.segment_recompute_hour_utc,
-        minute=0, id="segment_recompute", max_instances=1, coalesce=True,
-        next_run_time=datetime.now(UTC),
-    )  # fmt: skip
+    for nightly in (jobs.segment_recompute, jobs.member_lifecycle):
+        scheduler.add_job(
+            _logged(nightly, metrics), "cron", hour=settings.segment_recompute_hour_utc,
+            minute=0, id=nightly.__name__, max_instances=1, coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )  # fmt: skip
     scheduler.start()
     return scheduler
 

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Date,
     DateTime,
+    Float,
     ForeignKey,
     Identity,
+    Integer,
     LargeBinary,
     SmallInteger,
+    String,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, utcnow
@@ -53,3 +58,27 @@ class PseudonymKey(Base):
     id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     secret: Mapped[bytes] = mapped_column(LargeBinary(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MemberStanding(Base):
+    """Where a member stands, as the nightly lifecycle job last saw it: their purchase segments
+    (with the day each began), frequency drop tier and model figures. Loyalty writes it; the
+    promotion engine reads it to choose an offer's variant by tier."""
+
+    __tablename__ = "member_standings"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    mall_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    segments: Mapped[list[str]] = mapped_column(JSONB)
+    since: Mapped[dict[str, str]] = mapped_column(JSONB)  # segment -> ISO day it began
+    tier: Mapped[str | None] = mapped_column(String(8))  # mild | severe frequency drop
+    frequency_drop: Mapped[float | None] = mapped_column(Float)
+    purchases: Mapped[int] = mapped_column(Integer)
+    last_purchase: Mapped[date | None] = mapped_column(Date)
+    p_alive: Mapped[float | None] = mapped_column(Float)
+    expected_purchases: Mapped[float | None] = mapped_column(Float)  # over the horizon
+    expected_spend: Mapped[float | None] = mapped_column(Float)  # per purchase
+    predicted_value: Mapped[float | None] = mapped_column(Float)  # over the horizon
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
