@@ -13,11 +13,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from psycopg import sql
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from core.members.models import MemberStanding
 from loyalty import lifetime
+from loyalty.bulk import read_frame, write_rows
 from loyalty.models import LifecycleScope, LifecycleWeek, LoyaltyRules
 from loyalty.schemas import LoyaltyRulesIn
 from loyalty.standing import History, StandingRules, drop_tier, frequency_drop, segments, top_share
@@ -32,21 +34,26 @@ MIN_MEMBERS, MIN_REPEATERS = 50, 20
 P_ALIVE_EDGES = (0.25, 0.5, 0.75)
 YEARS_OF_WEEKS = 156  # the figures go back three years at most
 
-_BASKETS = text(
-    """
-    SELECT member_id, tenant_id, (at AT TIME ZONE :tz)::date - :epoch AS day,
+_BASKETS = """
+    SELECT member_id, tenant_id, (at AT TIME ZONE {tz})::date - {epoch} AS day,
            count(*) AS purchases, sum(amount)::float8 AS revenue
-    FROM purchases WHERE mall_id = :m AND at <= :now
+    FROM purchases WHERE mall_id = {m} AND at <= {now}
     GROUP BY 1, 2, 3
-    """
-)
-_MEMBERS = text(
-    "SELECT id, (created_at AT TIME ZONE :tz)::date - :epoch FROM members WHERE mall_id = :m"
+"""
+_MEMBERS = (
+    "SELECT id, (created_at AT TIME ZONE {tz})::date - {epoch} FROM members WHERE mall_id = {m}"
 )
 _CURRENCY = text(
     "SELECT currency FROM purchases WHERE mall_id = :m GROUP BY currency "
     "ORDER BY count(*) DESC, currency LIMIT 1"
 )
+_STANDING_COLUMNS = (
+    "member_id", "mall_id", "segments", "since", "tier", "frequency_drop", "purchases",
+    "last_purchase", "p_alive", "expected_purchases", "expected_spend", "predicted_value",
+    "computed_at",
+)  # fmt: skip
+_WEEK_COLUMNS = ("mall_id", "tenant_id", "segment", "week", "active", "new", "activated",
+                 "purchases", "revenue", "lapsed")  # fmt: skip
 
 
 def get_loyalty_rules(session: Session, mall_id: int) -> LoyaltyRulesIn:
@@ -69,20 +76,20 @@ def refresh_lifecycle(session: Session, mall_id: int, timezone: str, now: dateti
     """Returns how many members were placed."""
     rules = standing_rules(get_loyalty_rules(session, mall_id))
     today = (now.astimezone(_zone(timezone)).date() - EPOCH).days
-    params = {"m": mall_id, "tz": timezone, "epoch": EPOCH, "now": now}
-    baskets = pd.DataFrame(session.execute(_BASKETS, params).all(),
-                           columns=["member", "tenant", "day", "purchases", "revenue"])  # fmt: skip
-    members = pd.DataFrame(session.execute(_MEMBERS, params).all(),
-                           columns=["member", "created_day"])  # fmt: skip
-    currency = session.execute(_CURRENCY, params).scalar()
+    values = {"m": sql.Literal(mall_id), "tz": sql.Literal(timezone),
+              "epoch": sql.Literal(EPOCH), "now": sql.Literal(now)}  # fmt: skip
+    baskets = read_frame(session, sql.SQL(_BASKETS).format(**values),
+                         ["member", "tenant", "day", "purchases", "revenue"])  # fmt: skip
+    members = read_frame(session, sql.SQL(_MEMBERS).format(**values),
+                         ["member", "created_day"])  # fmt: skip
+    currency = session.execute(_CURRENCY, {"m": mall_id}).scalar()
     days = baskets.groupby(["member", "day"], as_index=False)["revenue"].sum()
     started = time.perf_counter()
     model, table = _predict(days, today, rules)
     fit_s = time.perf_counter() - started
     members = members.merge(table, on="member", how="left")
     members["joined_day"] = np.fmin(members["created_day"], members["first_day"]).astype(int)
-    by_member = days.groupby("member")["day"].apply(lambda d: tuple(sorted(int(x) for x in d)))
-    members["days"] = [by_member.get(m, ()) for m in members["member"]]
+    members["days"] = _days_of(days, members["member"].to_numpy())
     members = _place(members, today, rules)
     _store_standings(session, mall_id, members, today, now)
     weeks = _store_weeks(session, mall_id, baskets, members, today, rules)
@@ -93,6 +100,17 @@ def refresh_lifecycle(session: Session, mall_id: int, timezone: str, now: dateti
     log.info("lifecycle of mall %d: %d members, %d weeks, fitted in %.1f s", mall_id,
              len(members), weeks, fit_s)  # fmt: skip
     return len(members)
+
+
+def _days_of(days: pd.DataFrame, members: np.ndarray) -> list[tuple[int, ...]]:
+    """Each member's purchase days, ascending (empty for members who never bought)."""
+    if days.empty:
+        return [() for _ in members]
+    ordered = days.sort_values(["member", "day"])
+    member, day = ordered["member"].to_numpy(), ordered["day"].to_numpy(np.int64)
+    starts = np.flatnonzero(np.r_[True, member[1:] != member[:-1]])
+    groups = dict(zip(member[starts].tolist(), np.split(day, starts[1:]), strict=True))
+    return [tuple(groups[m].tolist()) if m in groups else () for m in members.tolist()]
 
 
 def _zone(timezone: str) -> Any:
@@ -155,20 +173,16 @@ def _store_standings(
     ).all())  # fmt: skip
     session.execute(delete(MemberStanding).where(MemberStanding.mall_id == mall_id))
     day = (EPOCH + timedelta(days=today)).isoformat()
-    rows = []
-    for row in members.itertuples(index=False):
-        previous = before.get(int(row.member)) or {}
-        rows.append({
-            "member_id": int(row.member), "mall_id": mall_id, "segments": list(row.segments),
-            "since": {s: previous.get(s, day) for s in row.segments},
-            "tier": row.tier if isinstance(row.tier, str) else None,  # pandas keeps None as NaN
-            "frequency_drop": _number(row.frequency_drop), "purchases": len(row.days),
-            "last_purchase": EPOCH + timedelta(days=row.days[-1]) if row.days else None,
-            **{name: _number(getattr(row, name, None)) for name in _PREDICTIONS},
-            "computed_at": now,
-        })  # fmt: skip
-    if rows:
-        session.execute(insert(MemberStanding), rows)
+    rows = (
+        (int(row.member), mall_id, list(row.segments),
+         {s: (before.get(int(row.member)) or {}).get(s, day) for s in row.segments},
+         row.tier if isinstance(row.tier, str) else None,  # pandas keeps None as NaN
+         _number(row.frequency_drop), len(row.days),
+         EPOCH + timedelta(days=row.days[-1]) if row.days else None,
+         *(_number(getattr(row, name, None)) for name in _PREDICTIONS), now)
+        for row in members.itertuples(index=False)
+    )  # fmt: skip
+    write_rows(session, "member_standings", _STANDING_COLUMNS, rows)
 
 
 _PREDICTIONS = ("p_alive", "expected_purchases", "expected_spend", "predicted_value")
@@ -199,15 +213,12 @@ def _store_weeks(
         weekly, members[["member", "joined_day", "first_day", "segments"]], first_week,
         last_week, lapsed_weeks=rules.lapsed_weeks, activation_days=rules.activation_days,
     )  # fmt: skip
-    rows = [
-        {"mall_id": mall_id, "tenant_id": f.tenant_id, "segment": f.segment,
-         "week": EPOCH + timedelta(weeks=f.week), "active": f.active, "new": f.new,
-         "activated": f.activated, "purchases": f.purchases, "revenue": f.revenue,
-         "lapsed": f.lapsed}
+    rows = (
+        (mall_id, f.tenant_id, f.segment, EPOCH + timedelta(weeks=f.week), f.active, f.new,
+         f.activated, f.purchases, f.revenue, f.lapsed)
         for f in figures
-    ]  # fmt: skip
-    if rows:
-        session.execute(insert(LifecycleWeek), rows)
+    )  # fmt: skip
+    write_rows(session, "lifecycle_weeks", _WEEK_COLUMNS, rows)
     return last_week - first_week + 1
 
 

@@ -18,10 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-PURCHASE_SEGMENTS = ("drop_mild", "drop_severe", "churn_risk", "top_spender", "lapsed_buyer",
-                     "new_not_bought")  # fmt: skip
-TIERS = ("mild", "severe")
-
 
 @dataclass(frozen=True)
 class StandingRules:

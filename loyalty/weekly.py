@@ -47,87 +47,89 @@ def weekly_figures(
 ) -> list[WeekRow]:
     """`baskets`: member, tenant, week, purchases, revenue (one row per member, store and week).
     `members`: member, joined_day, first_day (NaN: never bought), segments (a tuple); days count
-    from the same epoch as weeks (week = day // 7)."""
-    weeks = np.arange(first_week, last_week + 1)
+    from the same epoch as weeks (week = day // 7). Integer columns are whole numbers."""
     in_mall = baskets.groupby(["member", "week"], as_index=False)[["purchases", "revenue"]].sum()
     in_mall["tenant"] = MALL
-    scoped = _by_segment(pd.concat([baskets, in_mall], ignore_index=True), members)
-    keys = ["tenant", "segment"]
-    scopes = sorted(set(map(tuple, scoped[keys].drop_duplicates().to_numpy().tolist()))
-                    | {(MALL, s) for s in _segments(members)})  # fmt: skip
-    index = {scope: i for i, scope in enumerate(scopes)}
-    shape = (len(scopes), len(weeks))
-    scope_of = np.array([index[(t, s)] for t, s in zip(scoped["tenant"], scoped["segment"],
-                                                       strict=True)], dtype=np.int64)  # fmt: skip
-    column = scoped["week"].to_numpy() - first_week
-    seen = (column >= 0) & (column < len(weeks))
-    active, purchases, revenue = np.zeros(shape, int), np.zeros(shape, int), np.zeros(shape)
-    np.add.at(active, (scope_of[seen], column[seen]), 1)
-    np.add.at(purchases, (scope_of[seen], column[seen]), scoped["purchases"].to_numpy()[seen])
-    np.add.at(revenue, (scope_of[seen], column[seen]), scoped["revenue"].to_numpy()[seen])
-    new, activated = _newcomers(scoped, members, index, shape, first_week, activation_days)
-    lapsed = _lapsed(scoped, scope_of, shape, first_week, lapsed_weeks)
-    return [
-        WeekRow(tenant, segment, int(week), int(active[i, j]), int(new[i, j]),
-                int(activated[i, j]) if tenant == MALL else None, int(purchases[i, j]),
-                round(float(revenue[i, j]), 2), int(lapsed[i, j]))
-        for (tenant, segment), i in index.items() for j, week in enumerate(weeks)
-    ]  # fmt: skip
+    rows = pd.concat([baskets, in_mall], ignore_index=True)
+    member_ids = members["member"].to_numpy()
+    weeks = range(first_week, last_week + 1)
+    out: list[WeekRow] = []
+    for segment in sorted(_segments(members)):
+        chosen = np.array(
+            [segment == EVERYONE or segment in names for names in members["segments"]]
+        )
+        who = members[chosen]
+        part = rows[np.isin(rows["member"].to_numpy(), member_ids[chosen])]
+        out += _scopes(part, who, segment, weeks, lapsed_weeks, activation_days)
+    return out
 
 
 def _segments(members: pd.DataFrame) -> set[str]:
     return {EVERYONE} | {name for names in members["segments"] for name in names}
 
 
-def _by_segment(frame: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
-    """Each row once for all members and once for each segment of its member."""
-    labels = members[["member", "segments"]].copy()
-    labels["segment"] = [(EVERYONE, *names) for names in labels["segments"]]
-    labels = labels.drop(columns="segments").explode("segment")
-    return frame.merge(labels, on="member", how="inner")
+def _scopes(
+    rows: pd.DataFrame, members: pd.DataFrame, segment: str, weeks: range, lapsed_weeks: int,
+    activation_days: int,
+) -> list[WeekRow]:  # fmt: skip
+    """The figures of every store of these rows, and of the mall, for one segment's members."""
+    tenants, scope = np.unique(np.r_[MALL, rows["tenant"].to_numpy(np.int64)], return_inverse=True)
+    scope = scope[1:]  # the mall is always a scope, even when nobody bought
+    shape = (len(tenants), len(weeks))
+    column = rows["week"].to_numpy(np.int64) - weeks.start
+    seen = (column >= 0) & (column < shape[1])
+    active, purchases, revenue = np.zeros(shape, int), np.zeros(shape, int), np.zeros(shape)
+    np.add.at(active, (scope[seen], column[seen]), 1)
+    np.add.at(purchases, (scope[seen], column[seen]), rows["purchases"].to_numpy()[seen])
+    np.add.at(revenue, (scope[seen], column[seen]), rows["revenue"].to_numpy()[seen])
+    new, activated = _newcomers(rows, scope, members, shape, weeks.start, activation_days)
+    lapsed = _lapsed(rows, scope, shape, weeks.start, lapsed_weeks)
+    return [
+        WeekRow(int(tenant), segment, week, int(active[i, j]), int(new[i, j]),
+                int(activated[i, j]) if tenant == MALL else None, int(purchases[i, j]),
+                round(float(revenue[i, j]), 2), int(lapsed[i, j]))
+        for i, tenant in enumerate(tenants.tolist()) for j, week in enumerate(weeks)
+    ]  # fmt: skip
 
 
 def _newcomers(
-    scoped: pd.DataFrame,
+    rows: pd.DataFrame,
+    scope: np.ndarray,
     members: pd.DataFrame,
-    index: dict[tuple[int, str], int],
     shape: tuple[int, int],
     first_week: int,
     activation_days: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     new, activated = np.zeros(shape, int), np.zeros(shape, int)
-    # The mall: members by the week they joined, whether or not they bought since.
-    joined = members.copy()
-    joined["segment"] = [(EVERYONE, *names) for names in joined["segments"]]
-    joined = joined.explode("segment")
-    column = (joined["joined_day"].to_numpy() // 7).astype(np.int64) - first_week
-    first = joined["first_day"].to_numpy(dtype=np.float64)
-    quick = ~np.isnan(first) & (first - joined["joined_day"].to_numpy() <= activation_days)
-    row = np.array([index[(MALL, s)] for s in joined["segment"]], dtype=np.int64)
+    # The mall (scope 0): members by the week they joined, whether or not they bought since.
+    joined = members["joined_day"].to_numpy(np.int64)
+    column = joined // 7 - first_week
+    first = members["first_day"].to_numpy(np.float64)
+    quick = ~np.isnan(first) & (first - joined <= activation_days)
     keep = (column >= 0) & (column < shape[1])
-    np.add.at(new, (row[keep], column[keep]), 1)
-    np.add.at(activated, (row[keep], column[keep]), quick[keep].astype(int))
+    np.add.at(new[0], column[keep], 1)
+    np.add.at(activated[0], column[keep], quick[keep].astype(int))
     # A store: members by the week of their first purchase there.
-    stores = scoped[scoped["tenant"] != MALL]
-    firsts = stores.groupby(["tenant", "segment", "member"], as_index=False)["week"].min()
-    row = np.array([index[(t, s)] for t, s in zip(firsts["tenant"], firsts["segment"],
-                                                  strict=True)], dtype=np.int64)  # fmt: skip
-    column = firsts["week"].to_numpy() - first_week
+    stores = scope > 0
+    firsts = pd.DataFrame({"scope": scope[stores], "member": rows["member"].to_numpy()[stores],
+                           "week": rows["week"].to_numpy()[stores]})  # fmt: skip
+    firsts = firsts.groupby(["scope", "member"], as_index=False)["week"].min()
+    column = firsts["week"].to_numpy(np.int64) - first_week
     keep = (column >= 0) & (column < shape[1])
-    np.add.at(new, (row[keep], column[keep]), 1)
+    np.add.at(new, (firsts["scope"].to_numpy()[keep], column[keep]), 1)
     return new, activated
 
 
 def _lapsed(
-    scoped: pd.DataFrame, scope_of: np.ndarray, shape: tuple[int, int], first_week: int,
+    rows: pd.DataFrame, scope_of: np.ndarray, shape: tuple[int, int], first_week: int,
     lapsed_weeks: int,
 ) -> np.ndarray:  # fmt: skip
     """A member is lapsed in the weeks from `lapsed_weeks` after a purchase week up to their
     next purchase week in the scope (for good after the last): one +1 and one -1 per interval
     on a running sum over the weeks."""
-    order = np.lexsort((scoped["week"].to_numpy(), scoped["member"].to_numpy(), scope_of))
-    member = scoped["member"].to_numpy()[order]
-    week = scoped["week"].to_numpy()[order].astype(np.int64)
+    order = np.lexsort((rows["week"].to_numpy(), rows["member"].to_numpy(), scope_of))
+    member = rows["member"].to_numpy()[order]
+    week = rows["week"].to_numpy()[order].astype(np.int64)
     scope = scope_of[order]
     same_next = np.zeros(len(order), dtype=bool)
     same_next[:-1] = (member[1:] == member[:-1]) & (scope[1:] == scope[:-1])

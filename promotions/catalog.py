@@ -20,11 +20,18 @@ from sqlalchemy.orm import Session
 
 from core.db import utcnow
 from core.errors import Conflict, InvalidInput, NotFound
+from core.members.models import PURCHASE_SEGMENTS
 from core.zones import ZoneFact
 from promotions.models import MallRules, Promotion
 from promotions.payload import FCM_PAYLOAD_LIMIT, largest_payload
 from promotions.schedule import parse_days
-from promotions.schemas import MallRulesIn, PromotionCreate, PromotionOut, PromotionUpdate
+from promotions.schemas import (
+    MallRulesIn,
+    PromotionCreate,
+    PromotionOut,
+    PromotionUpdate,
+    Window,
+)
 
 BUILTIN_SEGMENTS = ("new", "returning", "frequent", "lapsed", "high_value")
 _EDITABLE = ("draft", "rejected")
@@ -56,6 +63,7 @@ def put_rules(
             f"segment names must be unique and not built in: {sorted(clash)}",
             code="duplicate_segment",
         )
+    _check_windows(rules.send_windows, "send_windows")
     row = session.get(MallRules, mall_id)
     if row is None:
         row = MallRules(mall_id=mall_id, rules={})
@@ -145,6 +153,11 @@ def submit(session: Session, promotion: Promotion) -> Promotion:
     texts = {"default": (promotion.title, promotion.body)} | {
         locale: (text["title"], text["body"]) for locale, text in promotion.translations.items()
     }
+    for variant in promotion.variants or []:  # each tier's text is a push of its own
+        tier = variant["tier"]
+        texts[f"{tier}:default"] = (variant["title"], variant["body"])
+        texts |= {f"{tier}:{locale}": (text["title"], text["body"])
+                  for locale, text in variant.get("translations", {}).items()}  # fmt: skip
     locale, size = largest_payload(
         texts, deep_link=promotion.deep_link, image_url=promotion.image_url
     )
@@ -218,6 +231,7 @@ def promotion_out(promotion: Promotion) -> PromotionOut:
             "limits": promotion.limits,
             "redemption": promotion.redemption,
             "priority": promotion.priority,
+            "variants": promotion.variants or [],
             "status": promotion.status,
             "active": active,
             "rejection_reason": promotion.rejection_reason,
@@ -264,6 +278,7 @@ def _columns(data: PromotionCreate) -> dict[str, Any]:
             "limits",
             "redemption",
             "priority",
+            "variants",
         )
     }
 
@@ -306,12 +321,7 @@ def _check(
     if targets.mall and not rules.tenants_may_target_mall:
         raise InvalidInput("the mall does not let tenants target the whole mall",
                            code="zone_not_targetable")  # fmt: skip
-    for index, window in enumerate(data.schedule.windows):
-        try:
-            parse_days(window.days)
-        except ValueError as exc:
-            field = f"schedule.windows[{index}].days"
-            raise InvalidInput(str(exc), code="invalid_window", details={"field": field}) from None
+    _check_windows(data.schedule.windows, "schedule.windows")
     starts, ends = data.schedule.starts_at, data.schedule.ends_at
     for name, moment in (("starts_at", starts), ("ends_at", ends)):
         if moment is not None and moment.tzinfo is None:
@@ -319,11 +329,26 @@ def _check(
                                code="invalid_schedule")  # fmt: skip
     if starts and ends and ends <= starts:
         raise InvalidInput("schedule.ends_at must come after starts_at", code="invalid_schedule")
-    known = set(BUILTIN_SEGMENTS) | {segment.name for segment in rules.segments}
+    known = set(BUILTIN_SEGMENTS) | set(PURCHASE_SEGMENTS) | {s.name for s in rules.segments}
     unknown = [name for name in data.audience.segments if name not in known]
     if unknown:
         raise InvalidInput(f"unknown segments {unknown}; known: {sorted(known)}",
                            code="unknown_segment")  # fmt: skip
+    if data.trigger == "segment" and not (targets.mall and data.audience.segments):
+        raise InvalidInput(
+            "a promotion triggered by a segment targets the mall (targets.mall) and names the "
+            "segments whose members it goes to when they enter them (audience.segments)",
+            code="invalid_segment_trigger", details={"field": "audience.segments"},
+        )  # fmt: skip
+
+
+def _check_windows(windows: Sequence[Window], field: str) -> None:
+    for index, window in enumerate(windows):
+        try:
+            parse_days(window.days)
+        except ValueError as exc:
+            where = f"{field}[{index}].days"
+            raise InvalidInput(str(exc), code="invalid_window", details={"field": where}) from None
 
 
 def end_expired(session: Session, now: datetime) -> int:

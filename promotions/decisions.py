@@ -123,6 +123,8 @@ class PromotionEngine:
             quiet=quiet_hours(device.quiet_hours),
             first_visit=facts.visits_total <= 1,
             dwell_minutes=facts.dwell_minutes,
+            tier=facts.tier,
+            frequency_drop=facts.frequency_drop,
         )
         budgeted = [o.id for o in offers if o.budget_pushes is not None]
         usage = load_usage(session, device.id, mall_id, local_day_start(now, timezone), budgeted)

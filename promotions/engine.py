@@ -11,6 +11,9 @@ decide(occasion, shopper, offers, usage, rules, stats, rng) -> Choice
    Thompson sample of the offer's conversion in the shopper's segment (Beta over redemptions and
    sends), so that the engine learns what converts.
 3. At most one offer: sent, or held out (a fixed share of shopper-offer pairs, by hash).
+4. Its variant: an offer may carry one per frequency-drop tier (a mild and a severe drop of
+   the member's purchases against their own past); the member's tier picks it, and the choice
+   is recorded with the tier and drop it rests on.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class Offer:
     pushes_per_day: int | None = None
     budget_pushes: int | None = None
     priority: int = 50
+    tiers: frozenset[str] = frozenset()  # the tiers it has a variant for (mild, severe)
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ class Shopper:
     quiet: QuietWindow | None = None
     first_visit: bool = False
     dwell_minutes: Mapping[str, float] = field(default_factory=dict)  # by category
+    tier: str | None = None  # the member's frequency-drop tier, from their purchases
+    frequency_drop: float | None = None
 
 
 @dataclass(frozen=True)
@@ -116,12 +122,17 @@ class Choice:
     reason: str | None  # for none: why nothing was chosen
     dropped: dict[int, list[str]]
     scores: dict[int, dict[str, float]]
+    variant: str | None = None  # the tier whose variant goes out; None: the offer itself
+    variant_why: dict[str, Any] | None = None  # for an offer with variants: what chose it
 
     def explanation(self) -> dict[str, Any]:
-        return {
+        explained: dict[str, Any] = {
             "dropped": {str(k): v for k, v in self.dropped.items()},
             "scores": {str(k): v for k, v in self.scores.items()},
         }
+        if self.variant_why is not None:
+            explained["variant"] = self.variant_why
+        return explained
 
 
 def in_holdout(device_id: uuid.UUID, offer_id: int, share: float) -> bool:
@@ -155,7 +166,18 @@ def decide(
     scores = {offer.id: score(offer, occasion, shopper, usage, stats, rng) for offer in eligible}
     best = max(eligible, key=lambda o: (sum(scores[o.id].values()), -o.id))
     outcome = "holdout" if in_holdout(shopper.device_id, best.id, rules.holdout_share) else "sent"
-    return Choice(outcome, best.id, None, dropped, scores)
+    variant, why = variant_for(best, shopper)
+    return Choice(outcome, best.id, None, dropped, scores, variant, why)
+
+
+def variant_for(offer: Offer, shopper: Shopper) -> tuple[str | None, dict[str, Any] | None]:
+    """The variant of the member's tier, if the offer has one; the offer itself otherwise."""
+    if not offer.tiers:
+        return None, None
+    variant = shopper.tier if shopper.tier in offer.tiers else None
+    why = {"tier": shopper.tier, "frequency_drop": shopper.frequency_drop,
+           "variant": variant or "base", "offer_tiers": sorted(offer.tiers)}  # fmt: skip
+    return variant, why
 
 
 def eligibility(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,12 +40,21 @@ class Card:
     image_url: str | None
     deep_link: str | None
     codes: bool  # a redemption code goes with each push
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # by tier
+
+    def text(self, variant: str | None) -> tuple[str, str, dict[str, Any]]:
+        """Title, body and translations of the variant that goes out (the offer's own: None)."""
+        chosen = self.variants.get(variant) if variant else None
+        if chosen is None:
+            return self.title, self.body, self.translations
+        return chosen["title"], chosen["body"], chosen.get("translations", {})
 
 
 def card_of(promotion: Promotion) -> Card:
     return Card(promotion.id, promotion.tenant_id, promotion.title, promotion.body,
                 dict(promotion.translations or {}), promotion.image_url, promotion.deep_link,
-                (promotion.redemption or {}).get("codes") != "none")  # fmt: skip
+                (promotion.redemption or {}).get("codes") != "none",
+                {v["tier"]: v for v in promotion.variants or []})  # fmt: skip
 
 
 def offer_of(promotion: Promotion) -> Offer:
@@ -58,6 +67,7 @@ def offer_of(promotion: Promotion) -> Offer:
         trigger=promotion.trigger,
         zone_ids=frozenset(targets.get("zones", [])),
         zone_kinds=frozenset(targets.get("kinds", [])),
+        # A member entering a segment is no place: the mall is what such an offer targets.
         whole_mall=bool(targets.get("mall")),
         levels=frozenset(targets["levels"]) if targets.get("levels") is not None else None,
         status=promotion.status,
@@ -77,6 +87,7 @@ def offer_of(promotion: Promotion) -> Offer:
         pushes_per_day=limits.get("pushes_per_day"),
         budget_pushes=limits.get("budget_pushes"),
         priority=promotion.priority,
+        tiers=frozenset(v["tier"] for v in promotion.variants or []),
     )
 
 
@@ -121,6 +132,11 @@ _FACTS = text(
         (SELECT count(opened_at) FROM decisions WHERE device_id = :d) AS opens,
         (SELECT count(*) FROM redemptions WHERE device_id = :d) AS redemptions,
         (SELECT loyalty_tier FROM devices WHERE id = :d) AS loyalty_tier,
+        -- where the member linked to this device stands by their purchases (nightly)
+        (SELECT jsonb_build_object('segments', s.segments, 'tier', s.tier,
+                                   'frequency_drop', s.frequency_drop)
+         FROM member_devices md JOIN member_standings s ON s.member_id = md.member_id
+         WHERE md.device_id = :d) AS standing,
         -- dwell by the category of the tenant whose store it was
         (SELECT coalesce(jsonb_object_agg(category, minutes), '{}') FROM (
             SELECT t.category, sum(e.dwell_s) / 60.0 AS minutes FROM zone_events e
@@ -133,6 +149,7 @@ _FACTS = text(
 def shopper_facts(session: Session, device_id: uuid.UUID, now: datetime) -> ShopperFacts:
     """What the shopper's history says, in one round trip."""
     row = session.execute(_FACTS, {"d": device_id, "now": now}).one()
+    standing = row.standing or {}
     return ShopperFacts(
         visit_starts=list(row.visits),
         redemptions=int(row.redemptions),
@@ -140,6 +157,9 @@ def shopper_facts(session: Session, device_id: uuid.UUID, now: datetime) -> Shop
         pushes=int(row.pushes),
         loyalty_tier=row.loyalty_tier,
         dwell_minutes={category: float(m or 0) for category, m in row.dwell.items()},
+        purchase_segments=frozenset(standing.get("segments", [])),
+        tier=standing.get("tier"),
+        frequency_drop=standing.get("frequency_drop"),
     )
 
 

@@ -38,7 +38,7 @@ class Promotion(Base):
             "status IN ('draft', 'submitted', 'approved', 'rejected', 'paused', 'ended')",
             name="status",
         ),
-        CheckConstraint("trigger IN ('enter', 'dwell', 'exit')", name="trigger"),
+        CheckConstraint("trigger IN ('enter', 'dwell', 'exit', 'segment')", name="trigger"),
         Index("ix_promotions_mall_id_status", "mall_id", "status"),
     )
 
@@ -58,6 +58,7 @@ class Promotion(Base):
     limits: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     redemption: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     priority: Mapped[int] = mapped_column(Integer, default=0)
+    variants: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)  # per tier
     status: Mapped[str] = mapped_column(String(16), default="draft")
     rejection_reason: Mapped[str | None] = mapped_column(String(1000))
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -83,7 +84,9 @@ class MallRules(Base):
 
 
 class Decision(Base):
-    """What the engine decided for one zone event, with its reasons (kept for 'why')."""
+    """What the engine decided for one zone event, or for a member entering a segment
+    (`outreach_key`: promotion, member, segment and the day they entered it, at most once),
+    with its reasons (kept for 'why')."""
 
     __tablename__ = "decisions"
     __table_args__ = (
@@ -101,9 +104,10 @@ class Decision(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    event_id: Mapped[int] = mapped_column(
+    event_id: Mapped[int | None] = mapped_column(
         ForeignKey("zone_events.id", ondelete="CASCADE"), unique=True
     )
+    outreach_key: Mapped[str | None] = mapped_column(String(120), unique=True)
     device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
     mall_id: Mapped[int] = mapped_column(ForeignKey("malls.id", ondelete="CASCADE"))
     promotion_id: Mapped[int | None] = mapped_column(
@@ -115,6 +119,7 @@ class Decision(Base):
     segments: Mapped[list[str]] = mapped_column(JSONB, default=list)
     explanation: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     redemption_code: Mapped[str | None] = mapped_column(String(32), unique=True)
+    variant: Mapped[str | None] = mapped_column(String(8))  # the tier whose variant went out
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

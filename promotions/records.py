@@ -66,6 +66,7 @@ def store_decision(
         segments=sorted(segments),
         explanation=choice.explanation(),
         redemption_code=code,
+        variant=choice.variant,
         at=event.at,
     )
     session.add(decision)
@@ -77,7 +78,7 @@ def enqueue_push(
     session: Session, decision: Decision, promotion: Card, locale: str, ttl: timedelta
 ) -> None:
     """The outbox row, in the transaction of the event and the decision."""
-    title, body = localized(promotion.title, promotion.body, promotion.translations, locale)
+    title, body = localized(*promotion.text(decision.variant), locale)
     data = {"decision_id": str(decision.id), "promotion_id": str(promotion.id)}
     if promotion.deep_link:
         data["deep_link"] = promotion.deep_link
@@ -95,7 +96,7 @@ def decision_summary(
 ) -> DecisionSummary:
     title = body = None
     if promotion is not None:
-        title, body = localized(promotion.title, promotion.body, promotion.translations, locale)
+        title, body = localized(*promotion.text(decision.variant), locale)
     return DecisionSummary(
         decision_id=decision.id,
         outcome=decision.outcome,

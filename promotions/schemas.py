@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -21,7 +22,10 @@ from promotions.measurement import Lift
 
 # -- promotions -----------------------------------------------------------------------------
 
-Trigger = Literal["enter", "dwell", "exit"]
+# enter, dwell, exit: a zone event; segment: a member entering one of audience.segments (the
+# nightly lifecycle job files them), delivered in the mall's next send window.
+Trigger = Literal["enter", "dwell", "exit", "segment"]
+Tier = Literal["mild", "severe"]
 PromotionStatus = Literal["draft", "submitted", "approved", "rejected", "paused", "ended"]
 HHMM = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$", examples=["17:00"])]
 
@@ -34,6 +38,28 @@ class Text(BaseModel):
 
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(min_length=1, max_length=2000)
+
+
+class Variant(BaseModel):
+    """The offer as a member of one frequency-drop tier gets it (e.g. 10% for a mild drop, 25%
+    for a severe one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tier: Tier
+    title: str = Field(min_length=1, max_length=200, examples=["25% off, just for you"])
+    body: str = Field(min_length=1, max_length=2000)
+    translations: dict[LocaleKey, Text] = Field(default_factory=dict)
+
+
+def _one_variant_a_tier(variants: list[Variant]) -> list[Variant]:
+    tiers = [variant.tier for variant in variants]
+    if len(set(tiers)) != len(tiers):
+        raise ValueError("one variant a tier")
+    return variants
+
+
+Variants = Annotated[list[Variant], AfterValidator(_one_variant_a_tier)]
 
 
 class Targets(BaseModel):
@@ -118,6 +144,10 @@ class PromotionCreate(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     redemption: RedemptionSettings = Field(default_factory=RedemptionSettings)
     priority: JsonInt = Field(default=50, ge=0, le=100)
+    variants: Variants = Field(
+        default_factory=list, max_length=2,
+        description="Per frequency-drop tier; a member without a tier gets title and body",
+    )  # fmt: skip
 
 
 class PromotionUpdate(BaseModel):
@@ -136,10 +166,11 @@ class PromotionUpdate(BaseModel):
     limits: Limits | None = None
     redemption: RedemptionSettings | None = None
     priority: JsonInt | None = Field(default=None, ge=0, le=100)
+    variants: Variants | None = Field(default=None, max_length=2)
 
     @field_validator(
         "title", "body", "translations", "category", "targets", "trigger", "schedule",
-        "audience", "limits", "redemption", "priority", mode="before",
+        "audience", "limits", "redemption", "priority", "variants", mode="before",
     )  # fmt: skip
     @classmethod
     def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
@@ -231,6 +262,21 @@ class MallRulesIn(BaseModel):
     holdout_share: JsonFloat = Field(default=0.10, ge=0, le=0.5)
     attribution_window_hours: JsonInt = Field(default=48, ge=1, le=24 * 30)
     segments: list[SegmentDefinition] = Field(default_factory=list, max_length=50)
+    send_windows: list[Window] = Field(
+        default_factory=lambda: [Window(days=["weekdays"], start="18:00", end="21:00"),
+                                 Window(days=["weekend"], start="10:00", end="20:00")],
+        max_length=20,
+        description="Mall local time: when offers triggered by a member's behaviour (entering "
+        "a segment) go out [weekdays 18:00-21:00, weekends 10:00-20:00]",
+    )  # fmt: skip
+    purchase_window_days: JsonInt = Field(
+        default=7, ge=1, le=90, description="A purchase within this many days of a push (or "
+        "of its holdout) converts it, for revenue lift [7]",
+    )  # fmt: skip
+    churn_window_days: JsonInt = Field(
+        default=60, ge=7, le=365, description="No purchase within this many days of a push "
+        "(or its holdout) is churn, for revenue lift [60]",
+    )  # fmt: skip
 
 
 class MallRulesOut(MallRulesIn):

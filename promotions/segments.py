@@ -6,6 +6,8 @@
   3 times the shopper's own median gap between earlier visits (and at least 14 days).
 - high_value: at least 2 redemptions.
 - operator-defined: every condition of the rule holds (e.g. visits_30d >= 2, redemptions == 0).
+- from purchases: the segments the nightly lifecycle job filed the linked member under
+  (drop_mild, drop_severe, churn_risk, top_spender, lapsed_buyer, new_not_bought).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ class ShopperFacts:
     pushes: int = 0
     loyalty_tier: str | None = None
     dwell_minutes: Mapping[str, float] = field(default_factory=dict)
+    purchase_segments: frozenset[str] = frozenset()  # of the linked member, nightly
+    tier: str | None = None  # the linked member's frequency-drop tier
+    frequency_drop: float | None = None
 
     @property
     def visits_total(self) -> int:
@@ -88,6 +93,7 @@ def segments_of(
     facts: ShopperFacts, now: datetime, rules: Sequence[SegmentRule] = ()
 ) -> frozenset[str]:
     names = {"new"} if facts.visits_total <= 1 else {"returning"}
+    names |= facts.purchase_segments
     if facts.visits_since(now - timedelta(days=30)) >= 4:
         names.add("frequent")
     gaps = facts.gaps_days
