@@ -119,8 +119,15 @@ class Settings(BaseSettings):
         default=19,
         ge=0,
         le=23,
-        description="Hour (UTC) of the nightly segment recompute; 19 is 03:00 in Shanghai. It "
-        "also runs when the scheduler starts.",
+        description="Hour (UTC) of the nightly segment recompute and member lifecycle (the "
+        "lifetime model's fit); 19 is 03:00 in Shanghai. They also run when the scheduler "
+        "starts.",
+    )
+    outreach_s: float = Field(
+        default=60,
+        gt=0,
+        description="How often members who entered a segment are reached out to (within the "
+        "mall's send windows).",
     )
     analytics_rollup_s: float = Field(
         default=3600,

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from core.devices.models import Device
 from core.events import DecisionSummary, StoredEvent
 from promotions.catalog import get_rules
-from promotions.engine import Occasion, Offer, Shopper, Stats, Usage, could_fire, decide
+from promotions.engine import Occasion, Offer, Stats, Usage, could_fire, decide
 from promotions.inputs import (
     Card,
     card_of,
@@ -30,8 +30,8 @@ from promotions.inputs import (
     local_day_start,
     mall_rules,
     offer_of,
-    quiet_hours,
     shopper_facts,
+    shopper_of,
 )
 from promotions.models import Promotion
 from promotions.records import decision_summary, enqueue_push, store_decision, store_idle
@@ -113,19 +113,7 @@ class PromotionEngine:
         now = max(e.at for e in events)
         facts = shopper_facts(session, device.id, now)
         segments = segments_of(facts, now, custom_segments(settings))
-        shopper = Shopper(
-            device_id=device.id,
-            marketing_consent=device.consent_marketing_push,
-            reachable=device.fcm_token is not None or device.fcm_fid is not None,
-            interests=frozenset(device.interests)
-            | {c for c, m in facts.dwell_minutes.items() if m >= 30},
-            segments=segments,
-            quiet=quiet_hours(device.quiet_hours),
-            first_visit=facts.visits_total <= 1,
-            dwell_minutes=facts.dwell_minutes,
-            tier=facts.tier,
-            frequency_drop=facts.frequency_drop,
-        )
+        shopper = shopper_of(device, facts, segments)
         budgeted = [o.id for o in offers if o.budget_pushes is not None]
         usage = load_usage(session, device.id, mall_id, local_day_start(now, timezone), budgeted)
         stats = self._stats_of(session, mall_id, offers)

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from promotions.engine import Offer, Rules, Stats, Usage, primary_segment
+from core.devices.models import Device
+from promotions.engine import Offer, Rules, Shopper, Stats, Usage, primary_segment
 from promotions.models import Decision, Promotion, Redemption
 from promotions.schedule import (
     QuietWindow,
@@ -144,6 +145,23 @@ _FACTS = text(
             WHERE e.device_id = :d AND e.kind = 'exit' GROUP BY t.category) AS c) AS dwell
     """
 )
+
+
+def shopper_of(device: Device, facts: ShopperFacts, segments: frozenset[str]) -> Shopper:
+    """The shopper as the engine sees them: their device's settings and their history."""
+    return Shopper(
+        device_id=device.id,
+        marketing_consent=device.consent_marketing_push,
+        reachable=device.fcm_token is not None or device.fcm_fid is not None,
+        interests=frozenset(device.interests)
+        | {c for c, m in facts.dwell_minutes.items() if m >= 30},
+        segments=segments,
+        quiet=quiet_hours(device.quiet_hours),
+        first_visit=facts.visits_total <= 1,
+        dwell_minutes=facts.dwell_minutes,
+        tier=facts.tier,
+        frequency_drop=facts.frequency_drop,
+    )
 
 
 def shopper_facts(session: Session, device_id: uuid.UUID, now: datetime) -> ShopperFacts:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -52,26 +52,43 @@ def store_decision(
     promotion: Card | None,
     segments: frozenset[str],
 ) -> Decision:
-    code = None
-    if choice.outcome == "sent" and promotion and promotion.codes:
-        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
-    decision = Decision(
-        event_id=event.id,
-        device_id=device_id,
-        mall_id=event.mall_id,
-        promotion_id=choice.offer_id,
-        tenant_id=promotion.tenant_id if promotion else None,
-        outcome=choice.outcome,
-        reason=choice.reason,
-        segments=sorted(segments),
-        explanation=choice.explanation(),
-        redemption_code=code,
-        variant=choice.variant,
-        at=event.at,
-    )
+    decision = Decision(event_id=event.id, device_id=device_id, mall_id=event.mall_id,
+                        at=event.at, **_chosen(choice, promotion, segments))  # fmt: skip
     session.add(decision)
     session.flush()
     return decision
+
+
+def store_outreach(
+    session: Session,
+    device_id: uuid.UUID,
+    mall_id: int,
+    key: str,
+    at: datetime,
+    choice: Choice,
+    promotion: Card | None,
+    segments: frozenset[str],
+    promotion_id: int,
+) -> Decision:
+    """A decision on a member's entry into a segment: no zone event, its outreach key instead
+    (and the promotion it was about, even when none went out)."""
+    decision = Decision(event_id=None, outreach_key=key, device_id=device_id, mall_id=mall_id,
+                        at=at, **_chosen(choice, promotion, segments) | {
+                            "promotion_id": promotion_id})  # fmt: skip
+    session.add(decision)
+    session.flush()
+    return decision
+
+
+def _chosen(choice: Choice, promotion: Card | None, segments: frozenset[str]) -> dict[str, Any]:
+    code = None
+    if choice.outcome == "sent" and promotion and promotion.codes:
+        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+    return {
+        "promotion_id": choice.offer_id, "tenant_id": promotion.tenant_id if promotion else None,
+        "outcome": choice.outcome, "reason": choice.reason, "segments": sorted(segments),
+        "explanation": choice.explanation(), "redemption_code": code, "variant": choice.variant,
+    }  # fmt: skip
 
 
 def enqueue_push(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -92,3 +92,26 @@ def in_windows(windows: Iterable[WeeklyWindow], local: datetime) -> bool:
     """No windows means always."""
     windows = list(windows)
     return not windows or any(window.contains(local) for window in windows)
+
+
+def next_window_start(
+    instant: datetime, windows: Iterable[WeeklyWindow], timezone: str
+) -> datetime | None:
+    """The first instant at or after `instant` (UTC) when the mall's wall clock is inside one
+    of the windows: `instant` itself when it already is. None without windows that ever open.
+
+    Each candidate start is a wall-clock time of a local day turned into an instant by zoneinfo,
+    so "18:00" stays 18:00 on both sides of a daylight-saving change; a start in the hour a
+    spring change skips (02:30 when 02:00 becomes 03:00) comes when the clocks read 03:30."""
+    windows = list(windows)
+    zone = ZoneInfo(timezone)
+    if any(window.contains(instant.astimezone(zone)) for window in windows):
+        return instant
+    today = instant.astimezone(zone).date()
+    starts = [
+        datetime.combine(today + timedelta(days=offset), window.hours.start, zone).astimezone(UTC)
+        for offset in range(8)
+        for window in windows
+        if (today + timedelta(days=offset)).weekday() in window.days
+    ]
+    return min((start for start in starts if start >= instant), default=None)

@@ -1,6 +1,7 @@
 """Scheduled jobs (APScheduler): presence timeout sweep, raw-ping retention, promotion expiry,
 the nightly segment recompute, the nightly lifecycle (members' lifetime model, purchase segments,
-figures by week), the analytics roll-up and the end of console sessions.
+figures by week), outreach to members who entered a segment, the analytics roll-up and the end
+of console sessions.
 
 Each run takes a PostgreSQL advisory lock on a connection of its own, so that when several
 replicas schedule the same job only one of them does the work at a time; the others skip that
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi import FastAPI
 from sqlalchemy import select, text
@@ -32,6 +34,7 @@ from geofence.models import Mall
 from loyalty.nightly import refresh_lifecycle
 from promotions import rollups
 from promotions.catalog import end_expired
+from promotions.outreach import reach_out
 
 log = logging.getLogger("mallcast.jobs")
 
@@ -39,7 +42,7 @@ log = logging.getLogger("mallcast.jobs")
 _LOCK_NAMESPACE = 0x6D63
 _JOB_KEYS = {"presence_sweep": 1, "ping_retention": 2, "promotion_expiry": 3,
              "segment_recompute": 4, "analytics_rollup": 5, "console_sessions": 6,
-             "member_lifecycle": 7}  # fmt: skip
+             "member_lifecycle": 7, "outreach": 8}  # fmt: skip
 
 
 class Jobs:
@@ -58,6 +61,7 @@ class Jobs:
         # The demo runs the jobs on its simulated clock: shoppers' pings are hours old in
         # wall-clock time, and a wall-clock sweep would end every simulated visit.
         self.clock = clock
+        self._rng = np.random.default_rng()  # the engine's ranking draws (outreach)
 
     def presence_sweep(self) -> int | None:
         """Exit events for devices that stopped pinging. None when another replica ran it."""
@@ -138,14 +142,27 @@ class Jobs:
             if not mine:
                 return None
             total = 0
-            with self.database.sessions() as session:
-                malls = session.execute(select(Mall.id, Mall.timezone).order_by(Mall.id)).all()
-            for mall_id, timezone in malls:
+            for mall_id, timezone in self._malls():
                 with self.database.sessions() as session:
                     total += refresh_lifecycle(session, mall_id, timezone, self._now())
                     session.commit()
             log.info("member lifecycle: %d members", total)
             return total
+
+    def outreach(self) -> int | None:
+        """Pushes to members who entered a segment a promotion reaches out on, in each mall's
+        send windows. Returns how many were sent."""
+        with self.holding("outreach") as mine:
+            if not mine:
+                return None
+            sent = 0
+            for mall_id, timezone in self._malls():
+                with self.database.sessions() as session:
+                    sent += reach_out(session, mall_id, timezone, self._now(), self._rng)
+                    session.commit()
+            if sent:
+                log.info("outreach: %d pushes", sent)
+            return sent
 
     def analytics_rollup(self) -> int | None:
         """Every mall's recent days of promotion results. Returns how many promotion-days."""
@@ -160,6 +177,11 @@ class Jobs:
                     session.commit()
             log.info("analytics roll-up: %d promotion-days", total)
             return total
+
+    def _malls(self) -> list[tuple[int, str]]:
+        with self.database.sessions() as session:
+            rows = session.execute(select(Mall.id, Mall.timezone).order_by(Mall.id)).all()
+            return [(mall_id, timezone) for mall_id, timezone in rows]
 
     def _mall_ids(self) -> list[int]:
         with self.database.sessions() as session:
@@ -206,6 +228,7 @@ def schedule(jobs: Jobs, metrics: Metrics | None = None) -> BackgroundScheduler:
         (jobs.promotion_expiry, 60.0),
         (jobs.analytics_rollup, settings.analytics_rollup_s),
         (jobs.console_sessions, settings.ping_retention_sweep_s),
+        (jobs.outreach, settings.outreach_s),
     ]
     for job, every_s in plan:
         scheduler.add_job(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -12,6 +13,7 @@ from promotions.schedule import (
     WeeklyWindow,
     in_windows,
     local_time,
+    next_window_start,
     parse_days,
     parse_hhmm,
 )
@@ -94,3 +96,47 @@ def test_days() -> None:
     assert parse_days(["weekend", "Mon", "friday"]) == frozenset({0, 4, 5, 6})
     with pytest.raises(ValueError, match="not a day"):
         parse_days(["someday"])
+
+
+# Send windows as a marketing manager writes them: weekday evenings, weekend days.
+def window(days: str, start: str, end: str) -> WeeklyWindow:
+    return WeeklyWindow(parse_days([days]), TimeRange(parse_hhmm(start), parse_hhmm(end)))
+
+
+SEND = [window("weekdays", "18:00", "21:00"), window("weekend", "10:00", "20:00")]
+
+
+@pytest.mark.parametrize(
+    ("utc", "expected_utc", "local"),
+    [
+        # New York before the spring change (EST, UTC-5): Friday 17:00 -> 18:00 that evening.
+        ("2026-03-06T22:00:00", "2026-03-06T23:00:00", "2026-03-06T18:00:00-05:00"),
+        # Inside a window: now.
+        ("2026-03-06T23:30:00", "2026-03-06T23:30:00", "2026-03-06T18:30:00-05:00"),
+        # Saturday 21:00 EST -> Sunday 10:00, after the clocks went forward (EDT, UTC-4).
+        ("2026-03-08T02:00:00", "2026-03-08T14:00:00", "2026-03-08T10:00:00-04:00"),
+        # Sunday 20:30 EDT -> Monday 18:00 EDT: 22:00 UTC now, where it was 23:00 a week ago.
+        ("2026-03-09T00:30:00", "2026-03-09T22:00:00", "2026-03-09T18:00:00-04:00"),
+        # Autumn: Saturday 21:00 EDT -> Sunday 10:00 EST, after the clocks went back.
+        ("2026-11-01T01:00:00", "2026-11-01T15:00:00", "2026-11-01T10:00:00-05:00"),
+    ],
+)
+def test_the_next_send_window_in_mall_local_time_across_dst(
+    utc: str, expected_utc: str, local: str
+) -> None:
+    instant = datetime.fromisoformat(utc).replace(tzinfo=UTC)
+    start = next_window_start(instant, SEND, "America/New_York")
+    assert start == datetime.fromisoformat(expected_utc).replace(tzinfo=UTC)
+    assert start.astimezone(ZoneInfo("America/New_York")).isoformat() == local
+
+
+def test_a_window_that_opens_in_the_skipped_hour_opens_when_the_clocks_get_there() -> None:
+    night = [window("daily", "02:30", "04:00")]
+    start = next_window_start(datetime(2026, 3, 8, 5, 0, tzinfo=UTC), night, "America/New_York")
+    assert start is not None
+    assert start.astimezone(ZoneInfo("America/New_York")).isoformat() == "2026-03-08T03:30:00-04:00"
+    assert next_window_start(start, night, "America/New_York") == start  # and it is open then
+
+
+def test_no_send_window_never_opens() -> None:
+    assert next_window_start(datetime(2026, 3, 8, tzinfo=UTC), [], "Asia/Shanghai") is None
