@@ -18,7 +18,7 @@ from pydantic import (
 
 from core.fields import omitted_when_none
 from core.numbers import JsonBool, JsonFloat, JsonInt
-from promotions.measurement import Lift
+from promotions.measurement import Lift, RevenueLift
 
 # -- promotions -----------------------------------------------------------------------------
 
@@ -333,6 +333,35 @@ class ResultsOut(BaseModel):
     tenant_id: int | None = Field(description="Set when the results are one tenant's")
     total: TotalResults
     promotions: list[PromotionResults]
+
+
+class TierRevenue(BaseModel):
+    tier: str = Field(
+        description="all: every pair; base: the offer's own text; mild, severe: that variant"
+    )
+    revenue: RevenueLift = Field(description="Treated against held out, with 95% intervals")
+
+
+class PromotionRevenue(BaseModel):
+    id: int
+    tenant_id: int
+    title: str
+    tiers: list[TierRevenue]
+
+
+class RevenueOut(BaseModel):
+    mall_id: int
+    tenant_id: int | None = Field(description="Set when the results are one tenant's")
+    currency: str | None = Field(description="Of revenue and order value (the mall's receipts)")
+    purchase_window_days: int = Field(
+        description="A purchase in the offer's store within this "
+        "many days of the push (or its holdout) converts"
+    )
+    churn_window_days: int = Field(
+        description="No purchase in the mall within this many days "
+        "is churn (pairs whose window has not ended are left out)"
+    )
+    promotions: list[PromotionRevenue]
 
 
 class DayResults(BaseModel):

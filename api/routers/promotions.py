@@ -14,7 +14,7 @@ from api.deps import SessionDep, UnitOfWorkRoute
 from api.params import MAX_ID, PromotionId, SinceDay, UntilDay
 from api.schemas import error_responses
 from geofence.zones import zone_facts
-from promotions import analytics, catalog, records, rollups
+from promotions import analytics, catalog, records, revenue, rollups
 from promotions.models import Promotion
 from promotions.schemas import (
     DayLift,
@@ -25,6 +25,7 @@ from promotions.schemas import (
     PromotionOut,
     Rejection,
     ResultsOut,
+    RevenueOut,
     SegmentSizesOut,
 )
 
@@ -150,6 +151,17 @@ def decisions(
 )
 def mall_analytics(mall: OperatorMall, session: SessionDep) -> ResultsOut:
     return analytics.results(session, mall.id)
+
+
+@router.get(
+    "/analytics/revenue",
+    summary="Revenue lift per promotion and tier: conversion to a purchase, incremental revenue "
+    "per shopper, order value and churn, treated against held out, with 95% intervals",
+    response_model=RevenueOut,
+    responses=error_responses(401, 403, 404),
+)
+def mall_revenue(mall: OperatorMall, session: SessionDep) -> RevenueOut:
+    return revenue.revenue(session, mall.id, datetime.now(UTC))
 
 
 @router.get(

@@ -14,7 +14,7 @@ from api.schemas import error_responses
 from core.tenants import service as tenant_service
 from core.tenants.schemas import TenantMe
 from geofence.zones import zone_facts
-from promotions import analytics, catalog, outcomes, rollups
+from promotions import analytics, catalog, outcomes, revenue, rollups
 from promotions.models import Promotion
 from promotions.schemas import (
     CodeRedemption,
@@ -25,6 +25,7 @@ from promotions.schemas import (
     PromotionUpdate,
     RedemptionOut,
     ResultsOut,
+    RevenueOut,
 )
 
 router = APIRouter(prefix="/v1/tenant", tags=["tenants"], route_class=UnitOfWorkRoute)
@@ -134,6 +135,16 @@ _transition("end", "End a promotion for good")
 )
 def results(tenant: TenantUser, session: SessionDep) -> ResultsOut:
     return analytics.results(session, tenant.mall_id, tenant.tenant_id)
+
+
+@router.get(
+    "/results/revenue",
+    summary="Your promotions' revenue lift per tier, treated against held out (95% intervals)",
+    response_model=RevenueOut,
+    responses=error_responses(401, 403),
+)
+def revenue_results(tenant: TenantUser, session: SessionDep) -> RevenueOut:
+    return revenue.revenue(session, tenant.mall_id, datetime.now(UTC), tenant.tenant_id)
 
 
 @router.get(
