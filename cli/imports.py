@@ -1,7 +1,9 @@
-"""`mallcast import ...`: history in bulk, on the running database."""
+"""`mallcast import ...`: history in bulk, on the running database; `mallcast lifecycle`:
+what the history says of each member, now rather than tonight."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -35,3 +37,35 @@ def import_purchases(
         f"stored before; {summary.members_new:,} new members; {summary.seconds:.1f} s "
         f"({rate:,.0f} receipts/s)", highlight=False,
     )  # fmt: skip
+
+
+def lifecycle(
+    mall: Annotated[int | None, typer.Option(help="Only this mall (default: every mall)")] = None,
+) -> None:
+    """Place members now, as the nightly job does: fit the lifetime model, file each member
+    under their purchase segments, count the lifecycle figures (e.g. after importing history)."""
+    from sqlalchemy import select
+
+    from geofence.models import Mall
+    from loyalty.models import LifecycleScope
+    from loyalty.nightly import refresh_lifecycle
+
+    with open_database() as database:
+        with database.sessions() as session:
+            query = select(Mall.id, Mall.timezone).order_by(Mall.id)
+            malls = session.execute(query if mall is None else query.where(Mall.id == mall)).all()
+        if not malls:
+            raise fail(f"no mall {mall}" if mall is not None else "no malls yet")
+        for mall_id, timezone in malls:
+            with database.sessions() as session:
+                placed = refresh_lifecycle(session, mall_id, timezone, datetime.now(UTC))
+                session.commit()
+                scope = session.get(LifecycleScope, (mall_id, 0, ""))
+            model = scope.model if scope else {}
+            fitted = (
+                f"model fitted on {model['members_fitted']:,} members in {model['fit_s']} s"
+                if model.get("members_fitted")
+                else "too few buyers to fit the model yet"
+            )
+            console.print(f"mall {mall_id}: {placed:,} members placed; {fitted}",
+                          highlight=False)  # fmt: skip

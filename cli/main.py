@@ -19,7 +19,7 @@ from rich.console import Console
 
 from cli.common import console, fail, say
 from cli.db import db_app
-from cli.imports import import_app
+from cli.imports import import_app, lifecycle
 from cli.keys import keys_app
 from cli.users import users_app
 from core.db import Database
@@ -37,6 +37,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(import_app, name="import")
+app.command()(lifecycle)
 
 
 def main() -> None:
