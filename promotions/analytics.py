@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.days import day_range, instants
 from promotions.measurement import Lift, lift
-from promotions.schemas import DayLift, PromotionResults, ResultsOut, TotalResults
+from promotions.result_schemas import DayLift, PromotionResults, ResultsOut, TotalResults
 
 _FUNNEL = text(
     """

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from promotions.catalog import get_rules
 from promotions.measurement import Unit, revenue_lift
-from promotions.schemas import PromotionRevenue, RevenueOut, TierRevenue
+from promotions.result_schemas import PromotionRevenue, RevenueOut, TierRevenue
 
 # One unit per promotion and device (its first send or holdout, as conversion counts them),
 # whose device is linked to a loyalty member; the member's receipts afterwards, read through

@@ -14,8 +14,8 @@ from core.days import day_range
 from promotions.catalog import BUILTIN_SEGMENTS, get_rules
 from promotions.inputs import custom_segments, shopper_facts
 from promotions.models import PromotionDay, ShopperSegments
+from promotions.result_schemas import DayResults, SegmentSizesOut
 from promotions.schedule import local_time
-from promotions.schemas import DayResults, SegmentSizesOut
 from promotions.segments import segments_of
 
 _SHOPPERS_OF_MALL = text(

@@ -16,18 +16,8 @@ from api.schemas import error_responses
 from geofence.zones import zone_facts
 from promotions import analytics, catalog, records, revenue, rollups
 from promotions.models import Promotion
-from promotions.schemas import (
-    DayLift,
-    DayResults,
-    DecisionExplained,
-    MallRulesIn,
-    MallRulesOut,
-    PromotionOut,
-    Rejection,
-    ResultsOut,
-    RevenueOut,
-    SegmentSizesOut,
-)
+from promotions.result_schemas import DayLift, DayResults, ResultsOut, RevenueOut, SegmentSizesOut
+from promotions.schemas import DecisionExplained, MallRulesIn, MallRulesOut, PromotionOut, Rejection
 
 router = APIRouter(
     prefix="/v1/malls/{mall_id}", tags=["operators: promotions"], route_class=UnitOfWorkRoute

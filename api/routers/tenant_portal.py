@@ -16,16 +16,13 @@ from core.tenants.schemas import TenantMe
 from geofence.zones import zone_facts
 from promotions import analytics, catalog, outcomes, revenue, rollups
 from promotions.models import Promotion
+from promotions.result_schemas import DayLift, DayResults, ResultsOut, RevenueOut
 from promotions.schemas import (
     CodeRedemption,
-    DayLift,
-    DayResults,
     PromotionCreate,
     PromotionOut,
     PromotionUpdate,
     RedemptionOut,
-    ResultsOut,
-    RevenueOut,
 )
 
 router = APIRouter(prefix="/v1/tenant", tags=["tenants"], route_class=UnitOfWorkRoute)

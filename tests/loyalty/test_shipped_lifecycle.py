@@ -80,7 +80,8 @@ def test_the_lifecycle_as_an_operator_a_store_and_a_member_meet_it(
                   if "lapsed_buyer" in view["standing"]["segments"])  # fmt: skip
 
     # The store: its own figures; no member's view.
-    shop = run(home, "keys", "create", "--role", "tenant", "--tenant", str(starbucks)).stdout.strip()
+    created = run(home, "keys", "create", "--role", "tenant", "--tenant", str(starbucks))
+    shop = created.stdout.strip()
     own = server.call("GET", "/v1/tenant/lifecycle", key=shop, expect=200,
                       params={"since": since}).json()  # fmt: skip
     assert own["tenant_id"] == starbucks
@@ -107,8 +108,11 @@ def test_the_lifecycle_as_an_operator_a_store_and_a_member_meet_it(
         "consents": {"marketing_push": True, "loyalty": True}}).json()  # fmt: skip
     server.call("PUT", "/v1/devices/me/member", key=phone["token"], expect=200,
                 json={"mall_id": 1, "member_id": f"sm{lapsed:08d}"})  # fmt: skip
-    worker = Process(("worker",), home, {
-        "fcm_url": fcm.url, "outreach_s": "1", "worker_metrics_port": str(free_port())}).start()
+    worker = Process(
+        ("worker",),
+        home,
+        {"fcm_url": fcm.url, "outreach_s": "1", "worker_metrics_port": str(free_port())},
+    ).start()
     try:
         pushed = wait_for(lambda: [r for r in fcm.accepted() if r.address == token], 180)
         assert pushed[0].message["notification"]["title"] == "We kept a seat for you"
