@@ -100,3 +100,14 @@ def safe_next(target: str | None) -> str:
     if any(c in target for c in "\\\r\n"):
         return "/console/"
     return target
+
+
+# The purchase segments as the customers page offers them (core.members.models.PURCHASE_SEGMENTS).
+SEGMENT_LABELS = (
+    ("drop_mild", "Buying less (mild drop)"),
+    ("drop_severe", "Buying much less (severe drop)"),
+    ("churn_risk", "At churn risk"),
+    ("top_spender", "Top spenders"),
+    ("lapsed_buyer", "Lapsed buyers"),
+    ("new_not_bought", "New, not bought yet"),
+)

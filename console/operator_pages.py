@@ -1,4 +1,4 @@
-"""The mall operators' pages: floors and zones, import, approvals, rules, results."""
+"""The mall operators' pages: floors and zones, import, approvals, rules, results, customers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.deps import SessionDep, UnitOfWorkRoute
 from api.params import MallId
-from console.common import OperatorStaff, templates
+from console.common import SEGMENT_LABELS, OperatorStaff, templates
 from console.floors import floor_plan
 from core.tenants import service as tenant_service
 from geofence.malls import get_mall, list_malls
@@ -76,10 +76,22 @@ def results(request: Request, mall_id: MallId, staff: OperatorStaff, session: Se
         "results_url": f"/v1/malls/{mall_id}/analytics",
         "daily_url": f"/v1/malls/{mall_id}/analytics/daily",
         "lift_url": f"/v1/malls/{mall_id}/analytics/lift-by-day",
+        "revenue_url": f"/v1/malls/{mall_id}/analytics/revenue",
         "footfall_url": f"/v1/malls/{mall_id}/footfall",
         "presence_url": f"/v1/malls/{mall_id}/presence",
         "plan": floor_plan(session, staff.scope, mall_id),
     }, template="results.html")  # fmt: skip
+
+
+@router.get("/{mall_id}/customers", response_class=HTMLResponse)
+def customers(request: Request, mall_id: MallId, staff: OperatorStaff, session: SessionDep
+              ) -> Response:  # fmt: skip
+    stores = tenant_service.list_tenants(session, mall_id)  # _page: 404 outside the scope
+    return _page(request, staff, session, mall_id, "customers", {
+        "lifecycle_url": f"/v1/malls/{mall_id}/lifecycle",
+        "stores": [{"id": t.id, "name": t.name} for t in stores],
+        "segments": SEGMENT_LABELS,
+    })  # fmt: skip
 
 
 def _page(

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.deps import SessionDep, UnitOfWorkRoute
 from api.params import PromotionId
-from console.common import TenantStaff, templates
+from console.common import SEGMENT_LABELS, TenantStaff, templates
 from console.floors import floor_plan
 from core.zones import ZoneFact
 from promotions import catalog
@@ -52,7 +52,15 @@ def results(request: Request, staff: TenantStaff) -> Response:
     return templates.TemplateResponse(request, "results.html", {
         "staff": staff, "section": "results", "mall": None,
         "results_url": "/v1/tenant/results", "daily_url": "/v1/tenant/results/daily",
-        "lift_url": "/v1/tenant/results/lift-by-day",
+        "lift_url": "/v1/tenant/results/lift-by-day", "revenue_url": "/v1/tenant/results/revenue",
+    })  # fmt: skip
+
+
+@router.get("/customers", response_class=HTMLResponse)
+def customers(request: Request, staff: TenantStaff) -> Response:
+    return templates.TemplateResponse(request, "customers.html", {
+        "staff": staff, "section": "customers", "mall": None, "stores": [],
+        "lifecycle_url": "/v1/tenant/lifecycle", "segments": SEGMENT_LABELS,
     })  # fmt: skip
 
 

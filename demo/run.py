@@ -24,6 +24,7 @@ from sqlalchemy import text
 
 from core.db import Database
 from core.settings import Settings
+from demo.loyalty import seed_purchases
 from demo.seed import MALL_NAME, TIMEZONE, DemoMall, seed_with_operator_key
 from demo.simulator import Simulation
 from runtime.lifecycle import Parts, Runtime
@@ -98,6 +99,7 @@ def run_demo(settings: Settings, *, shoppers: int, minutes: float, speedup: floa
 
     def prepare(database: Database) -> None:
         seeded.append(seed_with_operator_key(settings, database))
+        seed_purchases(database, seeded[0].mall_id)  # before the jobs: members placed at start
         on_ready(seeded[0])
 
     parts = Parts(scheduler=True, dispatcher=True, jobs_clock=clock.jobs_now)

@@ -4,9 +4,9 @@
 
 (async () => {
   const root = document.getElementById("results");
-  const [results, daily, liftDays] = await Promise.all([
+  const [results, daily, liftDays, revenue] = await Promise.all([
     mallcast.api("GET", root.dataset.results), mallcast.api("GET", root.dataset.daily),
-    mallcast.api("GET", root.dataset.lift),
+    mallcast.api("GET", root.dataset.lift), mallcast.api("GET", root.dataset.revenue),
   ]);
   document.getElementById("results-loading").remove();
   const rate = (x) => (x === null || x === undefined ? "–" : charts.percent(x));
@@ -42,6 +42,8 @@
         .map((value) => mallcast.el("td", { text: value })));
   }));
 
+  showRevenue(revenue, rate);
+
   const byDay = new Map();
   for (const row of daily) {
     const day = byDay.get(row.day) || { day: row.day, series: { sent: 0, "held out": 0, opened: 0, redeemed: 0 } };
@@ -60,6 +62,34 @@
       mallcast.el("p", { class: "hint", text: "No day rolled up yet (hourly)." }));
   }
 })().catch((problem) => mallcast.say(problem.message, "error-text"));
+
+// Revenue lift per offer and variant (tier); money in the mall's currency, intervals in brackets.
+function showRevenue(revenue, rate) {
+  const money = (x) => (x === null || x === undefined ? "–"
+    : x.toLocaleString(undefined, { maximumFractionDigits: 2, minimumFractionDigits: 2 }));
+  const interval = (i, show) => (i.estimate === null ? "–"
+    : `${show(i.estimate)} (${show(i.low)} to ${show(i.high)})`);
+  const tierName = { all: "all", base: "the offer itself", mild: "mild drop", severe: "severe drop" };
+  document.getElementById("revenue-note").textContent =
+    `In ${revenue.currency || "the mall's currency"}: a purchase in the offer's store within `
+    + `${revenue.purchase_window_days} days counts; churn is no purchase in the mall within `
+    + `${revenue.churn_window_days} days (only pairs whose window has ended).`;
+  const rows = revenue.promotions.flatMap((p) => p.tiers.map((t) => ({ title: p.title, ...t })));
+  const body = document.querySelector("#revenue tbody");
+  if (!rows.length) {
+    body.replaceChildren(mallcast.el("tr", {}, mallcast.el("td", { colspan: 8,
+      text: "No loyalty member has been pushed or held out yet." })));
+    return;
+  }
+  body.replaceChildren(...rows.map(({ title, tier, revenue: r }) => mallcast.el("tr", {},
+    mallcast.el("th", { scope: "row", text: title }),
+    ...[tierName[tier] || tier, `${r.treated} / ${r.holdout}`,
+        `${rate(r.conversion_treated)} / ${rate(r.conversion_holdout)}`,
+        `${money(r.revenue_per_shopper_treated)} / ${money(r.revenue_per_shopper_holdout)}`,
+        interval(r.incremental_revenue_per_shopper, money),
+        `${money(r.aov_treated)} / ${money(r.aov_holdout)}`,
+        interval(r.churn_difference, rate)].map((text) => mallcast.el("td", { text })))));
+}
 
 (() => {
   const form = document.getElementById("why-form");

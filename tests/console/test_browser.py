@@ -5,20 +5,25 @@ API behind them. Screenshots of the main pages go to test-artifacts/console/.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, ViewportSize, expect, sync_playwright
 from shapely.geometry import shape
 from shapely.ops import polylabel
 
+from loyalty.csv_import import COLUMNS
+from loyalty.synthetic import draw, receipts
 from push.fcm_server import FakeFCM
 from runtime.embedded import ClusterState, EmbeddedPostgres
 from tests.conftest import private_tmpdir
@@ -415,6 +420,58 @@ def test_another_tenant_s_offer_is_not_found_by_url(
     assert answer is not None
     assert answer.status == 404
     expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+
+
+def test_customers_by_week_one_member_s_story_and_revenue_by_tier(
+    browser: Browser, server: Server, sign_ins: dict[str, tuple[str, str]], operator_key: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    tenants = api(server, operator_key, "GET", "/v1/malls/1/tenants")
+    stores = [t["id"] for t in tenants if t["name"] in ("STARBUCKS COFFEE", "adidas")]
+    drawn = draw(200, 300, np.random.default_rng(8))
+    history = tmp_path / "history.csv"
+    with history.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(COLUMNS)
+        writer.writerows(receipts(drawn, stores, datetime.now(UTC) - timedelta(days=301),
+                                  prefix="B"))  # fmt: skip
+    assert run(server.home, "import", "purchases", str(history), "--mall", "1").returncode == 0
+    assert run(server.home, "lifecycle", "--mall", "1").returncode == 0
+
+    operator = sign_in(browser, server, sign_ins["operator"])
+    operator.goto(f"{server.base}/console/malls/1/customers")
+    expect(operator.locator("#now")).to_contain_text("200 members")
+    expect(operator.locator("#weeks-table tbody tr").first).to_be_visible()
+    assert operator.locator("#alive tbody tr").count() == 5
+    # Another scope: one store, then one segment; the figures follow.
+    everyone = operator.locator("#now").text_content()
+    operator.get_by_label("Members").select_option("lapsed_buyer")
+    expect(operator.locator("#now")).not_to_have_text(everyone or "")
+    operator.get_by_label("Members").select_option("")
+    operator.get_by_label("Store").select_option(label="adidas")
+    expect(operator.locator("#now")).not_to_have_text(everyone or "")
+    # One member's story, and a member the mall does not know.
+    operator.get_by_label("Member id, as the card shows it").fill("bm00000003")
+    operator.get_by_role("button", name="Show").click()
+    expect(operator.locator("#member h3")).to_contain_text("Member ")
+    expect(operator.locator("#member ol li").first).to_contain_text("Bought")
+    shot(operator, "operator-customers")
+    operator.get_by_label("Member id, as the card shows it").fill("NOBODY-1")
+    operator.get_by_role("button", name="Show").click()
+    expect(operator.locator("#member-form .form-error")).to_contain_text("no such member")
+
+    # The results page has the revenue table (its rows come with pushes to members).
+    operator.goto(f"{server.base}/console/malls/1/results")
+    expect(operator.locator("#revenue-note")).to_contain_text("within 7 days")
+    expect(operator.locator("#revenue tbody tr").first).to_be_visible()
+
+    # A store sees its own customers' figures, and no member's story.
+    tenant = sign_in(browser, server, sign_ins["tenant"])
+    tenant.get_by_role("link", name="Customers").click()
+    expect(tenant.locator("#now")).to_contain_text("members")
+    assert tenant.locator("#member-form").count() == 0
+    assert tenant.get_by_label("Store").count() == 0
+    shot(tenant, "tenant-customers")
 
 
 def test_a_change_without_the_csrf_token_is_refused_and_sign_out_ends_the_session(

@@ -15,7 +15,7 @@ import pytest
 from demo.run import SimClock, evening_start, what
 from demo.seed import TIMEZONE
 from runtime.embedded import ClusterState, EmbeddedPostgres
-from tests.support.shipped import MALLCAST, Process, Server, env_for, free_port
+from tests.support.shipped import MALLCAST, Process, Server, env_for, free_port, wait_for
 
 pytestmark = pytest.mark.slow  # processes of their own: not in the fast lane
 
@@ -103,6 +103,11 @@ def test_without_minutes_the_demo_goes_on_serving_until_sigint(home: Path) -> No
         analytics = demo.call("GET", "/v1/malls/1/analytics", key=key, expect=200).json()
         total = analytics["total"]
         assert total["sent"] + total["held_out"] > 0  # the simulated evening is there
+        # A year of loyalty receipts came with it, and the lifecycle job placed the members.
+        lifecycle = wait_for(lambda: demo.call("GET", "/v1/malls/1/lifecycle", key=key,
+                                               expect=200).json()["now"], 240)  # fmt: skip
+        assert lifecycle["members"] == 2000
+        assert lifecycle["model"]["members_fitted"] == 2000
         # It ends with the console's address and sign-ins that work there.
         tail = demo.output().split("goes on serving", 1)[1]
         assert f"console: {demo.base}/console/" in tail
