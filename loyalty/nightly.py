@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from psycopg import sql
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from core.members.models import MemberStanding
+from core.members.service import mall_currency
 from loyalty import lifetime
 from loyalty.bulk import read_frame, write_rows
 from loyalty.models import LifecycleScope, LifecycleWeek, LoyaltyRules
@@ -42,10 +43,6 @@ _BASKETS = """
 """
 _MEMBERS = (
     "SELECT id, (created_at AT TIME ZONE {tz})::date - {epoch} FROM members WHERE mall_id = {m}"
-)
-_CURRENCY = text(
-    "SELECT currency FROM purchases WHERE mall_id = :m GROUP BY currency "
-    "ORDER BY count(*) DESC, currency LIMIT 1"
 )
 _STANDING_COLUMNS = (
     "member_id", "mall_id", "segments", "since", "tier", "frequency_drop", "purchases",
@@ -82,7 +79,7 @@ def refresh_lifecycle(session: Session, mall_id: int, timezone: str, now: dateti
                          ["member", "tenant", "day", "purchases", "revenue"])  # fmt: skip
     members = read_frame(session, sql.SQL(_MEMBERS).format(**values),
                          ["member", "created_day"])  # fmt: skip
-    currency = session.execute(_CURRENCY, {"m": mall_id}).scalar()
+    currency = mall_currency(session, mall_id)
     days = baskets.groupby(["member", "day"], as_index=False)["revenue"].sum()
     started = time.perf_counter()
     model, table = _predict(days, today, rules)

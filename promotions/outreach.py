@@ -107,7 +107,7 @@ def reach_out(session: Session, mall_id: int, timezone: str, now: datetime,
     wanted = {segment for offer in offers.values() for segment in offer.segments}
     today = local_time(now, timezone).date()
     rows = session.execute(_CANDIDATES, {"m": mall_id, "segments": sorted(wanted)}).all()
-    done = _decided(session, list(offers))
+    done = _decided(session, list(offers), now)
     rules = mall_rules(settings, timezone)
     sent, seen = 0, set()
     for member_id, device_id, since in rows:
@@ -128,9 +128,12 @@ def _key(promotion_id: int, entry: Entry) -> str:
     return f"{promotion_id}:{entry.member_id}:{entry.segment}:{entry.day.isoformat()}"
 
 
-def _decided(session: Session, promotion_ids: list[int]) -> set[str]:
+def _decided(session: Session, promotion_ids: list[int], now: datetime) -> set[str]:
+    """Keys decided already; a fresh entry is at most FRESH_DAYS old, and so is its decision
+    (read from the recent days only: the keys of all time would grow with every run)."""
     keys = session.scalars(select(Decision.outreach_key).where(
-        Decision.promotion_id.in_(promotion_ids), Decision.outreach_key.is_not(None)
+        Decision.promotion_id.in_(promotion_ids), Decision.outreach_key.is_not(None),
+        Decision.at >= now - timedelta(days=FRESH_DAYS + 2),
     )).all()  # fmt: skip
     return {key for key in keys if key}
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from core.members.service import mall_currency
 from promotions.catalog import get_rules
 from promotions.measurement import Unit, revenue_lift
 from promotions.result_schemas import PromotionRevenue, RevenueOut, TierRevenue
@@ -42,10 +43,6 @@ _PROMOTIONS = text(
     "SELECT id, tenant_id, title FROM promotions WHERE mall_id = :mall "
     "AND (CAST(:tenant AS bigint) IS NULL OR tenant_id = :tenant) ORDER BY id"
 )
-_CURRENCY = text(
-    "SELECT currency FROM purchases WHERE mall_id = :mall GROUP BY currency "
-    "ORDER BY count(*) DESC, currency LIMIT 1"
-)
 
 
 def revenue(session: Session, mall_id: int, now: datetime, tenant_id: int | None = None
@@ -73,7 +70,7 @@ def revenue(session: Session, mall_id: int, now: datetime, tenant_id: int | None
     ]  # fmt: skip
     return RevenueOut(
         mall_id=mall_id, tenant_id=tenant_id,
-        currency=session.execute(_CURRENCY, {"mall": mall_id}).scalar(),
+        currency=mall_currency(session, mall_id),
         purchase_window_days=rules.purchase_window_days,
         churn_window_days=rules.churn_window_days, promotions=promotions,
     )  # fmt: skip

@@ -13,6 +13,7 @@ from api.auth import OperatorMall, TenantUser
 from api.deps import SessionDep, UnitOfWorkRoute
 from api.params import MAX_ID, SinceDay, UntilDay
 from api.schemas import error_responses
+from core.days import FIRST_DAY, LAST_DAY
 from core.errors import InvalidInput, NotFound
 from core.tenants.models import Tenant
 from geofence.models import Mall
@@ -119,6 +120,10 @@ def _weeks(mall: Mall, since: date | None, until: date | None) -> tuple[date, da
     """Mondays of the weeks that hold `since` and `until` (default: the last 13 weeks)."""
     today = datetime.now(UTC).astimezone(ZoneInfo(mall.timezone)).date()
     last = until or today
+    if not FIRST_DAY + timedelta(weeks=DEFAULT_WEEKS) <= last <= LAST_DAY or (
+        since is not None and since < FIRST_DAY
+    ):  # a week before year 1 does not exist: no day may come near it
+        raise InvalidInput(f"days lie from {FIRST_DAY} to {LAST_DAY}", code="invalid_range")
     first = since or last - timedelta(weeks=DEFAULT_WEEKS - 1)
     if last < first:
         raise InvalidInput("`until` is before `since`", code="invalid_range")

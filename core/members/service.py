@@ -109,3 +109,14 @@ def erase_member(session: Session, mall_id: int, member_id: str) -> bool:
 def count_members(session: Session, mall_id: int) -> int:
     return int(session.execute(text("SELECT count(*) FROM members WHERE mall_id = :m"),
                                {"m": mall_id}).scalar_one())  # fmt: skip
+
+
+_CURRENCY = text(
+    "SELECT currency FROM purchases WHERE mall_id = :m GROUP BY currency "
+    "ORDER BY count(*) DESC, currency LIMIT 1"
+)
+
+
+def mall_currency(session: Session, mall_id: int) -> str | None:
+    """The currency of most of the mall's receipts (figures assume one a mall)."""
+    return session.execute(_CURRENCY, {"m": mall_id}).scalar()

@@ -186,6 +186,19 @@ def test_an_operator_sees_one_members_timeline(
     assert error_of(unknown, 404)["code"] == "member_not_found"
 
 
+@pytest.mark.parametrize(
+    "params",
+    [{"until": "0001-01-10"}, {"since": "2026-12-01", "until": "2026-11-01"},
+     {"since": "1969-12-29"}, {"until": "9999-12-31"}],
+)  # fmt: skip
+def test_a_range_out_of_the_calendar_is_refused(
+    client: TestClient, mall: dict[str, Any], params: dict[str, str]
+) -> None:
+    answer = client.get(f"/v1/malls/{mall['id']}/lifecycle", params=params,
+                        headers=mall["operator"])  # fmt: skip
+    assert error_of(answer, 422)["code"] == "invalid_range"
+
+
 def test_the_thresholds_are_the_operators(
     client: TestClient, db: Database, lifecycle: dict[str, Any]
 ) -> None:
