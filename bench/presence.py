@@ -9,7 +9,9 @@ rule in geofence/presence.py, exactly as ingest applies it; the figures say how 
 events name the right unit, how soon, and how often they name another.
 
 Units are the zones a person is in one at a time (stores, restaurants, restrooms); precision
-and recall are per size group of the unit visited (< 10, 10-25, 25-100, > 100 m2).
+and recall are per size group of the unit visited (< 10, 10-25, 25-100, > 100 m2). Beside
+them, the enter delay of an ideal judge on the same visits (it knows when the shopper stopped,
+the outliers and sigma): how much sooner any rule that waits for a stop could enter.
 
     .venv/bin/python bench/presence.py [--quick] [--json]
 
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from shapely import LineString, MultiPolygon, Polygon
+from shapely import LineString, MultiPolygon, Point, Polygon
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import nearest_points, polylabel, unary_union
@@ -90,6 +92,7 @@ class Walk:
     t0: float
     xy: list[XY] = field(default_factory=list)
     inside: list[tuple[float, float, int]] = field(default_factory=list)  # (from, to, zone)
+    stood: float | None = None  # visits: when the shopper reached where they stand
 
     def to(self, target: XY, *, speed: float = WALK_MPS) -> float:
         """Walk to `target`; returns the time of arrival."""
@@ -192,7 +195,7 @@ def visit(world: World, unit: Unit, rng: random.Random, t0: float) -> Walk:
     walk = Walk(unit.level, t0, [corridor_point(world, unit.level, unit.outside, rng)])
     walk.to(unit.outside)
     arrived = walk.to(unit.door)
-    walk.to(unit.stand)
+    walk.stood = walk.to(unit.stand)
     walk.stay(rng.uniform(60, 600), rng)
     walk.to(unit.door)
     walk.inside.append((arrived, walk.now, unit.zone_id))
@@ -398,6 +401,56 @@ def measure(world: World, rule: Rule, sigma_m: float, *, visits_per_unit: int,
     return figures
 
 
+def ideal_enter(world: World, unit: Unit, walk: Walk, observations: Sequence[Observation],
+                sigma_m: float, confidence: float) -> float | None:  # fmt: skip
+    """When an ideal judge would enter the unit: one that knows the moment the shopper stopped,
+    which fixes are outliers (10 m or more off) and the true sigma, and enters at the first fix
+    after the stop at which the mean of the stop's fixes lies in the unit with probability
+    `confidence`. What any rule that waits for the shopper to stop must wait for at least."""
+    assert walk.stood is not None
+    frame, shape = world.index.frame, world.metric[unit.zone_id]
+    kx, ky = frame.metres_per_degree
+    n, sx, sy = 0, 0.0, 0.0
+    for obs in observations:
+        if obs.ts < walk.stood:
+            continue
+        x, y = (obs.lon - frame.lon0) * kx, (obs.lat - frame.lat0) * ky
+        if math.dist((x, y), walk.xy[int(obs.ts - walk.t0)]) >= 10.0:
+            continue  # an outlier
+        n, sx, sy = n + 1, sx + x, sy + y
+        mean = Point(sx / n, sy / n)
+        depth = shape.boundary.distance(mean) * (1 if shape.contains(mean) else -1)
+        if 0.5 * (1 + math.erf(depth * math.sqrt(n) / (sigma_m * math.sqrt(2)))) >= confidence:
+            return obs.ts
+    return None
+
+
+def measure_ideal(world: World, sigma_m: float, *, visits_per_unit: int, units: Sequence[Unit],
+                  seed: int) -> dict[str, float]:  # fmt: skip
+    """Enter delays of the ideal judge (`ideal_enter`) at 90% (the shipped rule's confidence)
+    and 50% (a coin flip) on the same visits and fixes as `measure` with the same seed."""
+    rng = random.Random(seed)
+    delays: dict[str, dict[str, list[float]]] = {
+        level: {name: [] for name, _, _ in SIZE_GROUPS} for level in ("90", "50")
+    }
+    for unit in units:
+        for _ in range(visits_per_unit):
+            walk = visit(world, unit, rng, t0=1e9)
+            observations = fixes(world, walk, sigma_m, rng)
+            for level, by_group in delays.items():
+                at = ideal_enter(world, unit, walk, observations, sigma_m, int(level) / 100)
+                if at is not None:
+                    by_group[unit.group].append(at - walk.inside[0][0])
+    out: dict[str, float] = {}
+    for level, by_group in delays.items():
+        pooled = [d for group in by_group.values() for d in group]
+        out[f"ideal{level}_enter_delay_p50_s"] = _percentile(pooled, 50)
+        out[f"ideal{level}_enter_delay_p95_s"] = _percentile(pooled, 95)
+        for name, values in by_group.items():
+            out[f"ideal{level}_enter_delay_p95_s_{name}"] = _percentile(values, 95)
+    return out
+
+
 def _figures(groups: dict[str, Tally], wrong: int, hours: float) -> dict[str, float]:
     def pooled(names: Sequence[str]) -> Tally:
         total = Tally()
@@ -461,6 +514,7 @@ def main() -> None:
         "visits_per_unit": visits_per_unit,
     }
     rows: list[tuple[str, dict[str, float]]] = []
+    ideals: list[tuple[float, dict[str, float]]] = []
     for sigma in SIGMAS_M:
         suffix = f"_s{sigma:g}"
         for prefix, rule in (("", occupancy_rule(world)), ("baseline_", single_ping_rule(world))):
@@ -470,7 +524,12 @@ def main() -> None:
             rows.append((f"{'per-ping' if prefix else 'shipped'} {sigma:g} m", result))
             for key, value in result.items():
                 figures[f"{prefix}{key}{suffix}"] = value
+        ideal = measure_ideal(world, sigma, visits_per_unit=visits_per_unit, units=units,
+                              seed=int(sigma * 100))  # fmt: skip
+        ideals.append((sigma, ideal))
+        figures.update({f"{key}{suffix}": value for key, value in ideal.items()})
     _print(rows, world, units, pairs, visits_per_unit)
+    _print_ideal(ideals)
     figures["seconds"] = round(time.perf_counter() - began, 1)
     if args.json:  # NaN (a size group with no visit) as null: JSON has no NaN
         clean = {
@@ -497,6 +556,17 @@ def _print(rows: list[tuple[str, dict[str, float]]], world: World, units: Sequen
         for name, _, _ in SIZE_GROUPS:
             values = "".join(f"{figures[f'{figure}_{name}']:>13}" for _, figures in rows)
             print(f"    {name} m2 ({rows[0][1][f'visits_{name}']:.0f} visits)".ljust(34) + values)
+
+
+def _print_ideal(ideals: list[tuple[float, dict[str, float]]]) -> None:
+    print("enter delay of an ideal judge (knows the stop, the outliers and sigma), same visits:")
+    print("  " + "figure".ljust(32) + "".join(f"{f'{s:g} m, 90%':>13}{f'{s:g} m, 50%':>13}"
+                                              for s, _ in ideals))  # fmt: skip
+    for key in ("enter_delay_p50_s", "enter_delay_p95_s",
+                *(f"enter_delay_p95_s_{name}" for name, _, _ in SIZE_GROUPS)):  # fmt: skip
+        values = "".join(f"{f[f'ideal{level}_{key}']:>13}" for _, f in ideals
+                         for level in ("90", "50"))  # fmt: skip
+        print("  " + key.ljust(32) + values)
 
 
 if __name__ == "__main__":

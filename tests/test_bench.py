@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
         ("presence.py", ("baseline_precision_s2", "baseline_recall_ge25_s2",
                          "baseline_false_enters_per_shopper_hour_s2", "baseline_precision_s4",
                          "precision_s2", "recall_ge25_s2", "recall_10to25_s2",
-                         "enter_delay_p95_s_s2", "precision_s4", "recall_ge25_s4")),
+                         "enter_delay_p95_s_s2", "precision_s4", "recall_ge25_s4",
+                         "ideal90_enter_delay_p95_s_s2", "ideal50_enter_delay_p95_s_s2")),
         ("purchases.py", ("csv_purchases_per_s", "row_by_row_purchases_per_s",
                           "csv_vs_row_by_row", "members")),
     ],
@@ -44,3 +45,27 @@ def test_bench_script_quick_json(script: str, keys: tuple[str, ...]) -> None:
     if script == "presence.py":  # figures that may well be 0, but must be there
         for key in ("false_enters_per_shopper_hour_s2", "flapping_share_s2"):
             assert isinstance(figures[key], float), key
+
+
+def test_the_ideal_judge_enters_once_the_shopper_stands_and_only_when_sure() -> None:
+    sys.path.insert(0, str(ROOT))
+    import random
+
+    from bench.presence import build_world, fixes, ideal_enter, visit
+
+    world = build_world()
+    unit = max(world.units, key=lambda u: u.area_m2)
+    rng = random.Random(3)
+    walk = visit(world, unit, rng, t0=1e9)
+    observations = fixes(world, walk, 0.5, rng)
+    assert walk.stood is not None
+    at = ideal_enter(world, unit, walk, observations, 0.5, 0.9)
+    # Deep inside the largest unit, with little noise: the first fix after the stop decides.
+    first = min(o.ts for o in observations if o.ts >= walk.stood)
+    assert at is not None
+    assert walk.stood <= at <= first + 20
+    # The same fixes, said to be off by a kilometre: never sure, never before the stop.
+    assert ideal_enter(world, unit, walk, observations, 1000.0, 0.9) is None
+    late = ideal_enter(world, unit, walk, observations, 1000.0, 0.5)
+    assert late is not None
+    assert late >= walk.stood
