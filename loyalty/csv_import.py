@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput
 from core.members.service import pseudonym, pseudonym_key
+from loyalty.purchases import time_problem
 from loyalty.schemas import ImportSummary
 
 COLUMNS = ("txn_id", "member_id", "store", "at", "amount", "currency", "items")
@@ -164,12 +165,13 @@ def read_rows(source: IO[str], key: bytes, mall_id: int) -> Iterator[tuple[Any, 
     header = _header(reader)
     at = [header.index(c) for c in COLUMNS]
     lines_at = header.index("lines") if "lines" in header else None
+    now = datetime.now(UTC)
     try:
         for record in reader:
             if record:  # a blank line is none
                 values = [record[i] for i in at]
                 lines = (record[lines_at] or None) if lines_at is not None else None
-                yield (reader.line_num, *_row(values, lines, key, mall_id))
+                yield (reader.line_num, *_row(values, lines, key, mall_id, now))
     except (ValueError, IndexError, InvalidOperation, csv.Error, InvalidInput) as exc:
         # A wrong value, a NUL byte or a broken quote (csv.Error), text that is not UTF-8
         # (UnicodeDecodeError is a ValueError), a member id that is none.
@@ -191,11 +193,14 @@ def _header(reader: Any) -> list[str]:
     return header
 
 
-def _row(values: list[str], lines: str | None, key: bytes, mall_id: int) -> tuple[Any, ...]:
+def _row(values: list[str], lines: str | None, key: bytes, mall_id: int,
+         now: datetime) -> tuple[Any, ...]:  # fmt: skip
     txn_id, member_id, store, when, amount_text, currency, items_text = values
     at = datetime.fromisoformat(when)
     if at.tzinfo is None:
         raise ValueError("`at` needs its offset (e.g. 2026-11-30T18:05:00+08:00)")
+    if problem := time_problem(at, now):
+        raise ValueError(f"at {when} {problem[1]}")
     amount = Decimal(amount_text)
     if not (0 <= amount <= MAX_AMOUNT) or amount.as_tuple().exponent < -2:  # type: ignore[operator]
         raise ValueError(f"amount {amount_text!r} is not money (0 to {MAX_AMOUNT}, cents)")

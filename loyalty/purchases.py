@@ -8,7 +8,7 @@ by the pseudonym of their member id, made on first sight.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -22,6 +22,19 @@ from loyalty.models import Purchase
 from loyalty.schemas import PurchaseIn, PurchasesStored
 
 FUTURE_S = 300  # a till's clock may run a little fast; a receipt from tomorrow is a mistake
+# Before this, a till's clock was never set (1970-01-01 is the Unix epoch), or a date was typed
+# wrong: such a receipt would make a member "lapsed" for decades and skew the model.
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+
+
+def time_problem(at: datetime, now: datetime) -> tuple[str, str] | None:
+    """Why a receipt's time cannot be taken (code, what is wrong), or None: the one rule for
+    the API and the CSV import."""
+    if at > now + timedelta(seconds=FUTURE_S):
+        return "purchase_in_future", "lies in the future"
+    if at < EARLIEST:
+        return "purchase_too_old", "lies before 1990: a till clock that was never set?"
+    return None
 
 
 def store_purchases(
@@ -62,7 +75,7 @@ def _check(
             raise InvalidInput(f"purchases.{index}.store: no store {store} in this mall",
                                code="unknown_store",
                                details={"field": f"purchases.{index}.store"})  # fmt: skip
-        if receipt.at > now + timedelta(seconds=FUTURE_S):
-            raise InvalidInput(f"purchases.{index}.at lies in the future",
-                               code="purchase_in_future",
+        if problem := time_problem(receipt.at, now):
+            code, what = problem
+            raise InvalidInput(f"purchases.{index}.at {what}", code=code,
                                details={"field": f"purchases.{index}.at"})  # fmt: skip

@@ -109,6 +109,14 @@ def test_the_programme_names_stores_of_its_own_mall_and_times_not_ahead(
     future = client.post("/v1/tenant/purchases", headers=mall["starbucks"],
                          json={"purchases": [receipt("T-1", at=ahead)]})  # fmt: skip
     assert error_of(future, 422)["code"] == "purchase_in_future"
+    store = tenant_ids(db)["STARBUCKS COFFEE"]
+    for unset in ("1970-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "1989-12-31T23:59:59Z"):
+        old = client.post(url, headers=mall["operator"],
+                          json={"purchases": [receipt("T-1", store=store, at=unset)]})  # fmt: skip
+        assert error_of(old, 422) == {
+            "code": "purchase_too_old",
+            "message": "purchases.0.at lies before 1990: a till clock that was never set?",
+            "details": {"field": "purchases.0.at"}}  # fmt: skip
     assert error_of(client.post(url, headers=mall["starbucks"], json={"purchases": []}),
                     403)["code"] == "wrong_role"  # fmt: skip
     other = client.post(f"/v1/malls/{mall['id'] + 1}/purchases", headers=mall["operator"],
@@ -157,6 +165,15 @@ def test_the_csv_import_is_all_or_nothing_and_skips_what_is_stored(
     with db.sessions() as session, pytest.raises(InvalidInput) as refused:
         import_purchases(session, mall["id"], csv_of(broken))
     assert refused.value.details == {"line": 52}
+    for when, what in (
+        ("1970-01-01T00:00:00+00:00", "before 1990"),
+        ((datetime.now(UTC) + timedelta(days=1)).isoformat(), "in the future"),
+    ):
+        late = [*rows, receipt("T-98", store=store, at=when)]
+        with db.sessions() as session, pytest.raises(InvalidInput) as refused:
+            import_purchases(session, mall["id"], csv_of(late))
+        assert refused.value.details == {"line": 52}
+        assert what in refused.value.message
     stranger = [receipt("T-100", store=999_999)]
     with db.sessions() as session, pytest.raises(InvalidInput) as unknown:
         import_purchases(session, mall["id"], csv_of(stranger))
