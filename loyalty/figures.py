@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from core.members.models import Member, MemberDevice, MemberStanding
+from core.errors import InvalidInput
+from core.members.models import PURCHASE_SEGMENTS, Member, MemberDevice, MemberStanding
 from core.members.service import pseudonym, pseudonym_key
 from loyalty.models import LifecycleScope, LifecycleWeek
 from loyalty.schemas import (
@@ -37,6 +38,10 @@ def lifecycle(
     until: date,
 ) -> LifecycleOut:
     """Weeks whose Monday falls in [since, until], in one indexed range read of the job's rows."""
+    if segment is not None and segment not in PURCHASE_SEGMENTS:
+        # A typo would otherwise read as a segment with no members.
+        raise InvalidInput(f"unknown segment {segment!r}; known: {list(PURCHASE_SEGMENTS)}",
+                           code="unknown_segment", details={"field": "segment"})  # fmt: skip
     scope = (mall_id, tenant_id or MALL, segment or EVERYONE)
     weeks = session.scalars(
         select(LifecycleWeek).where(

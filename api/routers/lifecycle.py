@@ -15,6 +15,7 @@ from api.params import MAX_ID, SinceDay, UntilDay
 from api.schemas import error_responses
 from core.days import FIRST_DAY, LAST_DAY
 from core.errors import InvalidInput, NotFound
+from core.members.models import PURCHASE_SEGMENTS
 from core.tenants.models import Tenant
 from geofence.models import Mall
 from loyalty import figures
@@ -32,7 +33,11 @@ router = APIRouter(tags=["lifecycle"], route_class=UnitOfWorkRoute)
 DEFAULT_WEEKS = 13
 Segment = Annotated[
     str | None,
-    Query(min_length=1, max_length=64, description="Only the members now in this segment"),
+    Query(
+        min_length=1,
+        max_length=64,
+        description="Only the members now in this segment: " + ", ".join(PURCHASE_SEGMENTS),
+    ),
 ]
 
 

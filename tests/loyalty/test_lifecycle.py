@@ -215,3 +215,16 @@ def test_the_thresholds_are_the_operators(
     after = {n for s in standings(db) for n in s.segments}
     assert not after & {"churn_risk", "lapsed_buyer", "top_spender"}
     assert sum(len(s.segments) for s in standings(db)) < before
+
+
+@pytest.mark.parametrize("path", ["/v1/malls/{mall}/lifecycle", "/v1/tenant/lifecycle"])
+def test_a_segment_that_does_not_exist_is_named_not_answered_empty(
+    client: TestClient, mall: dict[str, Any], path: str
+) -> None:
+    who = mall["operator"] if "{mall}" in path else mall["starbucks"]
+    answer = client.get(path.format(mall=mall["id"]), params={"segment": "churn-risk"},
+                        headers=who)  # fmt: skip
+    error = error_of(answer, 422)
+    assert error["code"] == "unknown_segment"
+    assert "churn_risk" in error["message"]
+    assert error["details"] == {"field": "segment"}
