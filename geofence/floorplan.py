@@ -152,14 +152,16 @@ class FloorPlanWriter:
         raw_properties = raw.get("properties") or {}
         if default_level is not None and isinstance(raw_properties, dict):
             own = raw_properties.get("level")
-            if own is not None and own != default_level:
+            numeric = isinstance(own, int | float) and not isinstance(own, bool)
+            if numeric and own != default_level:
                 raise InvalidInput(
                     f"the feature is on level {own!r}, but this import is for level "
                     f"{default_level} (?level={default_level}): fix the feature or import it "
                     "with its own level",
                     code="level_mismatch", details={"level": own, "import_level": default_level},
                 )  # fmt: skip
-            raw_properties = {**raw_properties, "level": default_level}
+            if own is None or numeric:  # else ("1", true) the properties' check names the type
+                raw_properties = {**raw_properties, "level": default_level}
         try:
             properties = ZoneProperties.model_validate(raw_properties)
         except ValidationError as exc:

@@ -49,6 +49,19 @@ def test_a_feature_on_another_level_than_the_import_s_is_refused_by_name(
     assert levels_of(client, bare_mall, platform) == []
 
 
+def test_a_level_written_as_text_is_named_as_the_wrong_type_not_as_another_level(
+    client: TestClient, platform: dict[str, str], bare_mall: dict[str, Any]
+) -> None:
+    body = plan("F2", 2)
+    body["features"][0]["properties"]["level"] = "1"
+    answer = client.post(f"{zones_url(bare_mall)}/import?level=1", json=body, headers=platform)
+    [error] = error_of(answer, 422)["details"]["errors"]
+    assert (error["index"], error["code"]) == (0, "validation_error")
+    assert error["details"] == {"field": "properties.level"}
+    assert "number" in error["message"]
+    assert levels_of(client, bare_mall, platform) == []
+
+
 def test_the_same_floor_twice_without_refs_is_refused_not_duplicated(
     client: TestClient, platform: dict[str, str], bare_mall: dict[str, Any]
 ) -> None:
