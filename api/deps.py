@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
 import anyio
 import anyio.to_thread
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from api.ingest_gate import IngestGate
 from api.metrics import Metrics
 from core.db import Database
+from core.errors import InvalidInput
 from core.settings import Settings
 from geofence.cache import ZoneIndexCache, zones_changed
 
@@ -78,6 +80,34 @@ class UnitOfWorkRoute(APIRoute):
         if not inspect.iscoroutinefunction(endpoint):
             endpoint = _committing(endpoint)
         super().__init__(path, endpoint, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+        if not self.path.startswith("/v1/"):
+            return handle  # pages, and OwnTracks' URL as its users type it, take what they get
+        known = _query_names(self.dependant)
+
+        async def checked(request: Request) -> Response:
+            # A misspelt filter (`tenant` for `tenant_id`) would answer about everything.
+            if request.scope["query_string"]:
+                unknown = sorted(set(request.query_params) - known)
+                if unknown:
+                    takes = ", ".join(sorted(known)) or "none"
+                    raise InvalidInput(
+                        f"unknown query parameter {unknown[0]!r}; this endpoint takes: {takes}",
+                        code="unknown_parameter",
+                        details={"field": f"query.{unknown[0]}", "known": sorted(known)},
+                    )
+            return await handle(request)
+
+        return checked
+
+
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return frozenset(names)
 
 
 def _committing(endpoint: Callable[..., Any]) -> Callable[..., Any]:

@@ -280,3 +280,22 @@ def test_the_openapi_document_tells_the_truth(client: TestClient) -> None:
         for method, operation in operations.items():
             if "requestBody" in operation and path != "/owntracks":
                 assert {"400", "413", "422"} <= set(operation["responses"]), (method, path)
+
+
+def test_a_misspelt_query_parameter_is_named_not_ignored(
+    client: TestClient, db: Database, platform: dict[str, str], bare_mall: dict[str, Any]
+) -> None:
+    # `kind` filters the export; `kinds` would have answered every zone as if it were honoured.
+    error = error_of(client.get(f"{zones_url(bare_mall)}?level=0&kinds=store", headers=platform),
+                     422)  # fmt: skip
+    assert error["code"] == "unknown_parameter"
+    assert error["details"]["field"] == "query.kinds"
+    assert "kind" in error["details"]["known"]
+    assert "kind" in error["message"]
+    # A change with an unknown parameter stores nothing.
+    feature = zone_feature("F1", "adidas")
+    body = {"type": "FeatureCollection", "features": [feature]}
+    refused = client.post(f"{zones_url(bare_mall)}/import?levl=0", json=body, headers=platform)
+    assert error_of(refused, 422)["details"]["field"] == "query.levl"
+    assert rows(db, Zone) == 0
+    assert client.get(f"{zones_url(bare_mall)}?level=0&kind=store", headers=platform).is_success
