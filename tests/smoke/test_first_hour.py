@@ -88,6 +88,8 @@ def test_every_role_s_first_hour_on_a_cold_server(home: Path, server: Server, fc
     assert (imported["created"], len(imported["zone_ids"])) == (2, 2), imported
     exported = server.call("GET", f"{base}/zones?level=1", key=operator, expect=200).json()
     assert {f["properties"]["name"] for f in exported["features"]} == {"Corridor", "Books"}
+    misspelt = server.call("GET", f"{base}/zones?level=1&kinds=store", key=operator, expect=422)
+    assert misspelt.json()["error"]["code"] == "unknown_parameter"
     server.call("PATCH", f"{base}/zones/{store['id']}", key=operator, expect=200,
                 json={"properties": {"dwell_seconds": 120}})  # fmt: skip
     server.call("PUT", f"{base}/rules", key=operator, expect=200, json={
