@@ -7,7 +7,6 @@ chooses its multiprocess mode by an environment variable read when the library i
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import signal
@@ -24,6 +23,7 @@ from cli.keys import keys_app
 from cli.users import users_app
 from core.db import Database
 from core.settings import Settings, get_settings
+from runtime import logs
 from runtime.pg_host import EmbeddedError
 
 if TYPE_CHECKING:
@@ -53,9 +53,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level)
 
 
 @app.command()
@@ -153,7 +151,7 @@ def demo(
     settings = get_settings()
     if port is not None:
         settings = settings.model_copy(update={"port": port})
-    logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
+    logs.configure("warning")
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     base = f"http://127.0.0.1:{settings.port}"
     try:

@@ -233,13 +233,13 @@ def schedule(jobs: Jobs, metrics: Metrics | None = None) -> BackgroundScheduler:
     for job, every_s in plan:
         scheduler.add_job(
             _logged(job, metrics), "interval", seconds=every_s, id=job.__name__,
-            max_instances=1, coalesce=True, next_run_time=datetime.now(UTC),
+            name=job.__name__, max_instances=1, coalesce=True, next_run_time=datetime.now(UTC),
         )  # fmt: skip
     # Nightly, and once now: a new deployment has segment sizes before its first night.
     for nightly in (jobs.segment_recompute, jobs.member_lifecycle):
         scheduler.add_job(
             _logged(nightly, metrics), "cron", hour=settings.segment_recompute_hour_utc,
-            minute=0, id=nightly.__name__, max_instances=1, coalesce=True,
+            minute=0, id=nightly.__name__, name=nightly.__name__, max_instances=1, coalesce=True,
             next_run_time=datetime.now(UTC),
         )  # fmt: skip
     scheduler.start()

@@ -27,6 +27,7 @@ from console.app import install as with_console
 from core.db import Database
 from core.settings import get_settings
 from runtime.database import database_url
+from runtime.logs import private_access_log
 
 RESTART_BUDGET = 5  # per worker and minute
 log = logging.getLogger("mallcast.workers")
@@ -78,6 +79,7 @@ def _worker(host: str, port: int, log_level: str) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     config = uvicorn.Config("runtime.workers:worker_app", factory=True, log_level=log_level)
+    private_access_log()  # after uvicorn has configured its loggers in this process
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -133,6 +133,8 @@ def test_the_scheduler_runs_the_sweep_for_real(
     visit_ten_minutes_ago(client, db, mall_id)
     fast = settings.model_copy(update={"presence_sweep_s": 0.2})
     scheduler = start_scheduler(create_app(fast, db))
+    # Named as the jobs are, where APScheduler speaks of them (a job that overran, say).
+    assert {job.name for job in scheduler.get_jobs()} >= {"presence_sweep", "member_lifecycle"}
     try:
         deadline = time.monotonic() + 20
         while len(exits(db)) < 2:

@@ -46,7 +46,8 @@ def fcm() -> Iterator[FakeFCM]:
 @pytest.fixture
 def server(home: Path, fcm: FakeFCM) -> Iterator[Server]:
     # The API alone: pushes are the worker's job here, as in a deployment that scales them apart.
-    shipped = Server(home, dispatcher="false", fcm_url=fcm.url).start()
+    # At the level users run it (info), so that what it logs is tested too.
+    shipped = Server(home, dispatcher="false", fcm_url=fcm.url, log_level="info").start()
     yield shipped
     if shipped.alive():
         shipped.stop()
@@ -174,3 +175,6 @@ def test_every_role_s_first_hour_on_a_cold_server(home: Path, server: Server, fc
 
     assert server.stop(signal.SIGINT) == 0, server.output()
     assert "Traceback" not in server.output(), server.output()
+    assert "Running job" not in server.output()  # APScheduler's line for every run of every job
+    for personal in (device["device_id"], device["token"], phone["device_id"]):
+        assert personal not in server.output()

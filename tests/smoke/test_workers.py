@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -30,7 +31,7 @@ def api_workers(parent: int) -> set[int]:
 
 
 def test_a_killed_api_process_is_replaced_and_the_service_goes_on(home: Path) -> None:
-    server = Server(home, "--workers", "2").start()
+    server = Server(home, "--workers", "2", log_level="info").start()
     try:
         deadline = time.monotonic() + 60
         while len(before := api_workers(server.pid)) < 2:
@@ -54,10 +55,14 @@ def test_a_killed_api_process_is_replaced_and_the_service_goes_on(home: Path) ->
                 pass
             assert time.monotonic() < deadline
             time.sleep(0.2)
-        for _ in range(20):  # fresh connections: the kernel spreads them over both
+        for n in range(20):  # fresh connections: the kernel spreads them over both
             with httpx.Client() as client:
-                assert client.get(f"{server.base}/health").status_code == 200
+                assert client.get(f"{server.base}/health?probe={n}").status_code == 200
         assert "starting another" in server.output()
+        # Each process logs its requests without the client's address or the query string.
+        assert '"GET /health HTTP/1.1" 200' in server.output()
+        assert "probe=" not in server.output()
+        assert not re.search(r'127\.0\.0\.1:\d+ - "GET', server.output())
     finally:
         code = server.stop(signal.SIGTERM)
     assert code in (0, -signal.SIGTERM), server.output()[-2000:]
