@@ -14,17 +14,16 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import make_url, select, text
+from sqlalchemy import make_url, select
 
 from api.app import create_app
 from core.db import Database, libpq_conninfo
 from core.settings import Settings
 from core.tenants.models import Tenant
-from demo.seed import seed_demo
 from runtime.embedded import ClusterState, EmbeddedPostgres
 from runtime.migrate import upgrade
-from runtime.tables import metadata
 from tests.support.api import bearer, create_mall, issue_key
+from tests.support.fresh import DemoMall, empty
 
 
 class TestServer:
@@ -109,13 +108,16 @@ def database(database_url: str) -> Iterator[Database]:
     db.dispose()
 
 
+@pytest.fixture(scope="session")
+def demo_mall() -> DemoMall:
+    return DemoMall()
+
+
 @pytest.fixture
 def db(database: Database) -> Iterator[Database]:
     """The shared test database, emptied after each test."""
     yield database
-    tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
-    with database.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    empty(database)
 
 
 @pytest.fixture
@@ -130,11 +132,8 @@ def client(db: Database, settings: Settings) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def mall_id(db: Database) -> int:
-    with db.sessions() as session:
-        mall = seed_demo(session)
-        session.commit()
-        return mall.id
+def mall_id(db: Database, demo_mall: DemoMall) -> int:
+    return demo_mall.seed(db)
 
 
 @pytest.fixture
@@ -147,17 +146,16 @@ def bare_mall(client: TestClient, platform: dict[str, str]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def mall(db: Database) -> dict[str, Any]:
+def mall(db: Database, demo_mall: DemoMall) -> dict[str, Any]:
     """The demo mall with keys for two of its tenants."""
+    mall_id = demo_mall.seed(db)
     with db.sessions() as session:
-        mall = seed_demo(session)
-        session.commit()
         tenants = {t.name: t.id for t in session.scalars(select(Tenant))}
     return {
-        "id": mall.id,
+        "id": mall_id,
         "starbucks": bearer(issue_key(db, role="tenant", tenant_id=tenants["STARBUCKS COFFEE"])),
         "adidas": bearer(issue_key(db, role="tenant", tenant_id=tenants["adidas"])),
-        "operator": bearer(issue_key(db, role="operator", mall_ids=[mall.id])),
+        "operator": bearer(issue_key(db, role="operator", mall_ids=[mall_id])),
     }
 
 
