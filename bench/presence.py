@@ -336,6 +336,7 @@ class Tally:
     entered: int = 0
     flapping: int = 0
     enter_delays: list[float] = field(default_factory=list)
+    stop_delays: list[float] = field(default_factory=list)  # the same enters, from the stop
     exit_delays: list[float] = field(default_factory=list)
 
 
@@ -353,7 +354,10 @@ def score_visit(
     tally.entered += bool(right)
     tally.flapping += sum(1 for e in enters if e.zone_id == zone_id) > 1
     if right:
-        tally.enter_delays.append(max(0.0, min(e.at for e in right) - arrived))
+        first = min(e.at for e in right)
+        tally.enter_delays.append(max(0.0, first - arrived))
+        if walk.stood is not None:
+            tally.stop_delays.append(max(0.0, first - walk.stood))
         exits = [
             e.at
             for e in events
@@ -462,10 +466,12 @@ def _figures(groups: dict[str, Tally], wrong: int, hours: float) -> dict[str, fl
             total.entered += g.entered
             total.flapping += g.flapping
             total.enter_delays += g.enter_delays
+            total.stop_delays += g.stop_delays
             total.exit_delays += g.exit_delays
         return total
 
     everything = pooled([name for name, _, _ in SIZE_GROUPS])
+    large = pooled(["25to100", "ge100"])
     out = {
         "precision": _ratio(everything.right, everything.enters),
         "recall": _ratio(everything.entered, everything.visits),
@@ -474,7 +480,11 @@ def _figures(groups: dict[str, Tally], wrong: int, hours: float) -> dict[str, fl
         "enter_delay_p50_s": _percentile(everything.enter_delays, 50),
         "enter_delay_p95_s": _percentile(everything.enter_delays, 95),
         "exit_delay_p95_s": _percentile(everything.exit_delays, 95),
-        "recall_ge25": _ratio(*_entered(pooled(["25to100", "ge100"]))),
+        "recall_ge25": _ratio(*_entered(large)),
+        "stop_enter_delay_p50_s": _percentile(everything.stop_delays, 50),
+        "stop_enter_delay_p95_s": _percentile(everything.stop_delays, 95),
+        "stop_enter_delay_p50_s_ge25": _percentile(large.stop_delays, 50),
+        "stop_enter_delay_p95_s_ge25": _percentile(large.stop_delays, 95),
     }
     for name, _, _ in SIZE_GROUPS:
         g = groups[name]
@@ -483,6 +493,7 @@ def _figures(groups: dict[str, Tally], wrong: int, hours: float) -> dict[str, fl
         out[f"visits_{name}"] = g.visits
         out[f"enter_delay_p50_s_{name}"] = _percentile(g.enter_delays, 50)
         out[f"enter_delay_p95_s_{name}"] = _percentile(g.enter_delays, 95)
+        out[f"stop_enter_delay_p95_s_{name}"] = _percentile(g.stop_delays, 95)
     return out
 
 
@@ -547,11 +558,13 @@ def _print(rows: list[tuple[str, dict[str, float]]], world: World, units: Sequen
     print("presence as shipped (occupancy for units) beside the per-ping rule, per sigma:")
     keys = ("precision", "recall", "recall_ge25", "recall_10to25", "recall_lt10",
             "false_enters_per_shopper_hour", "window_shopper_enter_share", "flapping_share",
-            "enter_delay_p50_s", "enter_delay_p95_s", "exit_delay_p95_s")  # fmt: skip
+            "enter_delay_p50_s", "enter_delay_p95_s", "stop_enter_delay_p50_s",
+            "stop_enter_delay_p95_s", "stop_enter_delay_p50_s_ge25", "stop_enter_delay_p95_s_ge25",
+            "exit_delay_p95_s")  # fmt: skip
     print("  " + "figure".ljust(32) + "".join(label.rjust(13) for label, _ in rows))
     for key in keys:
         print("  " + key.ljust(32) + "".join(f"{figures[key]:>13}" for _, figures in rows))
-    for figure in ("precision", "enter_delay_p50_s", "enter_delay_p95_s"):
+    for figure in ("precision", "enter_delay_p50_s", "enter_delay_p95_s", "stop_enter_delay_p95_s"):
         print("  " + f"{figure} by unit size".ljust(32))
         for name, _, _ in SIZE_GROUPS:
             values = "".join(f"{figures[f'{figure}_{name}']:>13}" for _, figures in rows)

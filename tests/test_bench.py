@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
                          "baseline_false_enters_per_shopper_hour_s2", "baseline_precision_s4",
                          "precision_s2", "recall_ge25_s2", "recall_10to25_s2",
                          "enter_delay_p95_s_s2", "precision_s4", "recall_ge25_s4",
-                         "ideal90_enter_delay_p95_s_s2", "ideal50_enter_delay_p95_s_s2")),
+                         "ideal90_enter_delay_p95_s_s2", "ideal50_enter_delay_p95_s_s2",
+                         "stop_enter_delay_p95_s_ge25_s2")),
         ("purchases.py", ("csv_purchases_per_s", "row_by_row_purchases_per_s",
                           "csv_vs_row_by_row", "members")),
     ],
@@ -45,6 +46,8 @@ def test_bench_script_quick_json(script: str, keys: tuple[str, ...]) -> None:
     if script == "presence.py":  # figures that may well be 0, but must be there
         for key in ("false_enters_per_shopper_hour_s2", "flapping_share_s2"):
             assert isinstance(figures[key], float), key
+        # The same enters timed from the stop, which comes after the door.
+        assert figures["stop_enter_delay_p50_s_s2"] <= figures["enter_delay_p50_s_s2"]
 
 
 def test_the_ideal_judge_enters_once_the_shopper_stands_and_only_when_sure() -> None:
