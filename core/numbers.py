@@ -45,5 +45,9 @@ def _only_boolean(value: object) -> object:
 # Request fields as JSON types them: pydantic's lax mode would take "1" for 1 and 0 for false,
 # and its strict mode would refuse 7.0 for an integer, which JSON Schema allows.
 JsonInt = Annotated[int, BeforeValidator(_number_not_text)]
+# The largest id a JSON body may carry. JSON Schema validators compare numbers as doubles, which
+# cannot tell 2**63 - 1 from 2**63 + 192: a client (or Schemathesis) would call such an id
+# valid and the server refuse it. Ids in paths and query strings are text, exact to 2**63 - 1.
+JSON_ID_MAX = 2**53 - 1
 JsonFloat = Annotated[float, BeforeValidator(_number_not_text)]
 JsonBool = Annotated[bool, BeforeValidator(_only_boolean)]

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from core.fields import omitted_when_none
-from core.numbers import JsonFloat, JsonInt
+from core.numbers import JSON_ID_MAX, JsonFloat, JsonInt
 
 GEOJSON_POLYGON_EXAMPLE = {
     "type": "Polygon",
@@ -245,7 +245,7 @@ class PingBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mall_id: JsonInt | None = Field(
-        default=None, ge=1, le=2**63 - 1, description="The mall, if the app knows it"
+        default=None, ge=1, le=JSON_ID_MAX, description="The mall, if the app knows it"
     )
     # Items are checked one by one, not here: a bad ping is rejected alone, in the answer,
     # while the others are ingested (docs/testing.md lists this as a deliberate leniency).

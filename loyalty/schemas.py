@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from core.numbers import JsonFloat, JsonInt
+from core.numbers import JSON_ID_MAX, JsonFloat, JsonInt
 
 MAX_BATCH = 1000
 Money = Annotated[Decimal, Field(ge=0, le=Decimal("9999999999.99"), max_digits=12,
@@ -50,7 +50,7 @@ class PurchaseIn(BaseModel):
 class StorePurchaseIn(PurchaseIn):
     """A receipt sent by the mall's loyalty programme: it says which store it is of."""
 
-    store: JsonInt = Field(ge=1, le=2**63 - 1, description="The tenant id of the store")
+    store: JsonInt = Field(ge=1, le=JSON_ID_MAX, description="The tenant id of the store")
 
 
 class TillBatch(BaseModel):

@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from core.fields import omitted_when_none
-from core.numbers import JsonBool, JsonFloat, JsonInt
+from core.numbers import JSON_ID_MAX, JsonBool, JsonFloat, JsonInt
 
 # -- promotions -----------------------------------------------------------------------------
 
@@ -75,7 +75,7 @@ class Targets(BaseModel):
         ]},
     )  # fmt: skip
 
-    zones: list[Annotated[JsonInt, Field(ge=1, le=2**63 - 1)]] = Field(default_factory=list,
+    zones: list[Annotated[JsonInt, Field(ge=1, le=JSON_ID_MAX)]] = Field(default_factory=list,
                                                                    max_length=500)  # fmt: skip
     kinds: list[str] = Field(default_factory=list, max_length=20, examples=[["food_court"]])
     mall: JsonBool = Field(default=False, description="The whole mall (visit events)")

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.numbers import JsonBool, JsonInt
+from core.numbers import JSON_ID_MAX, JsonBool, JsonInt
 
 Locale = str  # BCP 47, e.g. "zh-CN", "en"
 LOCALE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
@@ -98,7 +98,7 @@ class DeviceOut(BaseModel):
 class MemberLink(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    mall_id: JsonInt = Field(ge=1, le=2**63 - 1, description="The mall whose programme it is")
+    mall_id: JsonInt = Field(ge=1, le=JSON_ID_MAX, description="The mall whose programme it is")
     member_id: str = Field(
         min_length=1,
         max_length=64,
