@@ -85,6 +85,9 @@ class _NoZones:
     def is_unit(self, zone_id: int) -> bool:
         return False
 
+    def area_m2(self, zone_id: int) -> float:
+        return 0.0
+
     def depth_m(self, zone_id: int, lon: float, lat: float) -> float:
         return float("-inf")
 

@@ -182,6 +182,7 @@ class UnitGeometry(Protocol):
     def depth_m(self, zone_id: int, lon: float, lat: float) -> float: ...
     def units_at(self, lon: float, lat: float, level: int | None) -> frozenset[int]: ...
     def zone_level(self, zone_id: int) -> int | None: ...
+    def area_m2(self, zone_id: int) -> float: ...
     def travel_m(self, lon1: float, lat1: float, lon2: float, lat2: float) -> float: ...
 
 
@@ -307,13 +308,20 @@ class OccupancyTracker:
             state.candidate, state.streak = None, 0
             return
         confidence = {u: self._inside(u, stop) for u in candidates}
-        best = max(sorted(confidence), key=lambda u: confidence[u])
         wanted = self.rules.enter_confidence
-        sure = confidence[best] >= wanted
+        # Units may nest (a concession in a department store, a floor's outline imported as a
+        # unit): a shopper surely in two is in the smaller one.
+        sure_of = sorted(u for u in candidates if confidence[u] >= wanted)
+        sure = bool(sure_of)
+        if sure:
+            best = min(sure_of, key=self.units.area_m2)
+        else:
+            best = max(sorted(confidence), key=lambda u: confidence[u])
         state.streak = state.streak + 1 if sure and best == state.candidate else int(sure)
         state.candidate = best
         if state.unit is not None:
-            if confidence[state.unit] > 1 - wanted:
+            inner = sure and self.units.area_m2(best) < self.units.area_m2(state.unit)
+            if confidence[state.unit] > 1 - wanted and not inner:
                 return  # the stop may well be in the unit the shopper is in: stay
             elsewhere = best != state.unit and sure
             depth = self.units.depth_m(state.unit, lon, lat)

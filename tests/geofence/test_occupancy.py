@@ -283,3 +283,26 @@ def test_a_restart_between_any_two_fixes_changes_nothing(index: ZoneIndex) -> No
         runs.append(shopper.events)
     assert [e.kind for e in runs[0]] == ["enter", "exit", "enter"]
     assert runs[1] == runs[0]
+
+
+def test_in_nested_units_the_shopper_is_in_the_smaller_one() -> None:
+    # A 6 x 6 m concession E inside a 40 x 30 m department store D (a plan may also bring a
+    # floor's outline as a unit around every store): where both are sure, E is the one.
+    D, E = 11, 12
+    nested = ZoneIndex.build(1, 1, rect(40, -10, 120, 40), [
+        ZoneShape(D, 0, rect(60, 0, 100, 30), "store", "D"),
+        ZoneShape(E, 0, rect(70, 10, 76, 16), "store", "E"),
+    ], floors=[0])  # fmt: skip
+    for seed in range(5):
+        shopper = Shopper(nested, sigma_m=1.0, seed=seed)
+        shopper.x, shopper.y = 90.0, 35.0
+        shopper.walk_to(90, 20)
+        shopper.stand(120)
+        shopper.walk_to(73, 13)
+        shopper.stand(180)
+        shopper.walk_to(90, 20)
+        shopper.stand(180)
+        assert shopper.kinds() == [
+            ("enter", D), ("exit", D), ("enter", E), ("exit", E), ("enter", D),
+        ], seed  # fmt: skip
+        assert set(occupied(shopper.events)) <= {0, 1}
