@@ -29,7 +29,8 @@ from core.tenants.models import Tenant
 from geofence.cache import bump_zones_version
 from geofence.geojson import Area, metres_to_degrees, parse_area, swap_axes
 from geofence.models import Level, Mall, Zone
-from geofence.schemas import ZoneImportResult, ZoneProperties
+from geofence.planreview import PlanZone, kind_from_category, review
+from geofence.schemas import ImportWarning, ZoneImportResult, ZoneProperties
 
 # Properties mallcast keeps in columns; everything else a feature carries stays in `properties`.
 COLUMN_PROPERTIES = ("name", "kind", "level", "tenant", "dwell_seconds", "ref", "occupancy")
@@ -48,6 +49,7 @@ class _Checked:
     properties: ZoneProperties
     shape: Area
     level_id: int | None
+    kind_given: bool
 
 
 class FloorPlanWriter:
@@ -120,6 +122,7 @@ class FloorPlanWriter:
             deleted=len(replaced),
             zone_ids=[] if dry_run else zone_ids,
             dry_run=dry_run,
+            warnings=_warnings(features, checked),
         )
 
     def _check_all(
@@ -162,6 +165,11 @@ class FloorPlanWriter:
                 )  # fmt: skip
             if own is None or numeric:  # else ("1", true) the properties' check names the type
                 raw_properties = {**raw_properties, "level": default_level}
+        kind_given = isinstance(raw_properties, dict) and raw_properties.get("kind") is not None
+        if not kind_given and isinstance(raw_properties, dict):
+            kind = kind_from_category(raw_properties.get("category"))
+            if kind is not None:
+                raw_properties, kind_given = {**raw_properties, "kind": kind.value}, True
         try:
             properties = ZoneProperties.model_validate(raw_properties)
         except ValidationError as exc:
@@ -187,7 +195,7 @@ class FloorPlanWriter:
                 f"tenant {properties.tenant} is not a tenant of mall {self.mall.id}",
                 code="unknown_tenant", details={"tenant": properties.tenant},
             )  # fmt: skip
-        return _Checked(index, properties, shape, level_id)
+        return _Checked(index, properties, shape, level_id, kind_given)
 
     def _check_inside(self, shape: Area) -> None:
         if self.allowed.covers(shape):
@@ -275,6 +283,20 @@ class FloorPlanWriter:
             select(Zone).where(Zone.mall_id == self.mall.id, Zone.ref.in_(wanted))
         )
         return {zone.ref: zone for zone in zones if zone.ref is not None}
+
+
+def _warnings(features: Sequence[Any], checked: list[_Checked]) -> list[ImportWarning]:
+    zones = [
+        PlanZone(item.index, item.properties.level, item.shape, item.properties.kind.value,
+                 item.properties.occupancy.value if item.properties.occupancy else None,
+                 item.kind_given)
+        for item in checked
+    ]  # fmt: skip
+    return [
+        ImportWarning(index=warning.index, **_names(features[warning.index]), code=warning.code,
+                      message=warning.message, details=warning.details)
+        for warning in review(zones)
+    ]  # fmt: skip
 
 
 def _names(raw: Any) -> dict[str, Any]:

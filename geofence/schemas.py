@@ -189,12 +189,28 @@ class ZoneFeatureCollection(BaseModel):
     features: list[dict[str, Any]] = Field(json_schema_extra={"minItems": 1})
 
 
+class ImportWarning(BaseModel):
+    """A feature imported as asked that an operator should look at again."""
+
+    index: int = Field(description="The feature's place in the import, from 0")
+    id: int | str | None = Field(default=None, description="The feature's GeoJSON id")
+    ref: str | None = None
+    name: str | None = None
+    code: str = Field(description="kind_not_given, zone_too_small or unit_holds_units")
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
 class ZoneImportResult(BaseModel):
     created: int
     updated: int
     deleted: int = Field(default=0, description="Zones of the level replaced (replace=true)")
     zone_ids: list[int] = Field(description="Ids of the zones, in the order of the features")
     dry_run: bool
+    warnings: list[ImportWarning] = Field(
+        default_factory=list,
+        description="Features imported as asked that look wrong (docs/geofencing.md, section 4)",
+    )
 
 
 class ZonePropertiesOut(BaseModel):

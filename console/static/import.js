@@ -1,11 +1,13 @@
 // Importing a floor plan: the file is drawn, a dry run checks every feature, the refused ones
-// turn red with their reasons, and one click imports what the dry run passed.
+// turn red with their reasons, those to look at again amber, and one click imports what the dry
+// run passed.
 "use strict";
 
 (() => {
   const form = document.getElementById("import-form");
   const mallId = form.dataset.mall;
   const refusedList = document.getElementById("refused");
+  const warnedList = document.getElementById("warned");
   const summary = document.getElementById("import-summary");
   const importButton = document.getElementById("do-import");
   let floor = null;
@@ -18,7 +20,7 @@
     return params;
   }
 
-  function draw(collection, refused) {
+  function draw(collection, refused, warned) {
     const features = (collection.features || []).filter((f) => f && f.geometry && Array.isArray(f.geometry.coordinates))
       .map((f, index) => ({ id: f.__index ?? index, geometry: f.geometry,
         properties: { name: String(f.properties?.name ?? `feature ${index}`), kind: f.properties?.kind ?? "store", level: null } }));
@@ -27,7 +29,9 @@
     floor = floorMap(container, { features, levels: [] }, {
       level: null,
       styleFor: (feature) => (refused.has(feature.id)
-        ? { fillColor: "#d62728", color: "#8b0000", weight: 3, fillOpacity: 0.7, className: "refused-zone" } : {}),
+        ? { fillColor: "#d62728", color: "#8b0000", weight: 3, fillOpacity: 0.7, className: "refused-zone" }
+        : warned.has(feature.id)
+          ? { fillColor: "#ffbf00", color: "#8a6100", weight: 2, fillOpacity: 0.5, className: "warned-zone" } : {}),
     });
   }
 
@@ -46,10 +50,15 @@
     }
     (collection.features || []).forEach((f, index) => { if (f && typeof f === "object") f.__index = index; });
     const refused = new Map();
+    const warned = new Set();
+    let warnings = [];
     try {
       const result = await mallcast.api("POST", `/v1/malls/${mallId}/zones/import?${query(true)}`, JSON.parse(text));
+      warnings = result.warnings || [];
+      for (const warning of warnings) warned.add(warning.index);
       summary.textContent = `All ${result.created + result.updated} features pass: ${result.created} new, ${result.updated} updated` +
-        (result.deleted ? `, ${result.deleted} deleted` : "") + ". Press Import to store them.";
+        (result.deleted ? `, ${result.deleted} deleted` : "") +
+        (warned.size ? `; ${warned.size} to look at again` : "") + ". Press Import to store them.";
       importButton.disabled = false;
     } catch (problem) {
       const errors = problem.error?.details?.errors;
@@ -62,7 +71,21 @@
         mallcast.el("strong", { text: error.name || error.ref || `Feature ${index}` }),
         mallcast.el("span", { text: `: ${error.message}` })))
       : [mallcast.el("li", { class: "hint", text: "None." })]));
-    draw(collection, refused);
+    warnedList.replaceChildren(...(warnings.length ? groups(warnings)
+      : [mallcast.el("li", { class: "hint", text: "None." })]));
+    draw(collection, refused, warned);
+  }
+
+  // One line per kind of warning (a plan without kinds has hundreds of the same), its features
+  // folded under it.
+  function groups(warnings) {
+    const byCode = new Map();
+    for (const warning of warnings) byCode.set(warning.code, [...(byCode.get(warning.code) || []), warning]);
+    return [...byCode.values()].map((same) => mallcast.el("li", { "data-code": same[0].code },
+      mallcast.el("span", { text: same.length > 1 ? `${same.length} features: ${same[0].message}` : same[0].message }),
+      mallcast.el("details", {},
+        mallcast.el("summary", { text: "Which" }),
+        mallcast.el("p", { text: same.map((w) => w.name || w.ref || `feature ${w.index}`).join(", ") }))));
   }
 
   form.addEventListener("submit", check);

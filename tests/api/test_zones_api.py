@@ -208,14 +208,14 @@ def test_import_default_level_and_dry_run(
 ) -> None:
     features = [
         {"type": "Feature", "geometry": f["geometry"],
-         "properties": {"name": f["properties"]["name"]}}
+         "properties": {"name": f["properties"]["name"], "kind": "store"}}
         for f in zone_features(floor("F2"), {})[:10]
     ]  # fmt: skip
     url = f"{zones_url(bare_mall)}/import"
     body = {"type": "FeatureCollection", "features": features}
     dry = client.post(url, params={"level": 1, "dry_run": True}, json=body, headers=platform)
     assert dry.json() == {"created": 10, "updated": 0, "deleted": 0, "zone_ids": [],
-                          "dry_run": True}  # fmt: skip
+                          "dry_run": True, "warnings": []}  # fmt: skip
     assert client.get(zones_url(bare_mall), headers=platform).json()["features"] == []
 
     real = client.post(url, params={"level": 1}, json=body, headers=platform)

@@ -197,7 +197,7 @@ def test_import_highlights_the_refused_feature_then_imports_the_fixed_plan(
         return [[[x, y], [x + 4e-5, y], [x + 4e-5, y + 4e-5], [x, y + 4e-5], [x, y]]]
 
     def plan(bad_kind: str) -> Path:
-        features = [
+        features: list[dict[str, Any]] = [
             {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": square(0, 0)},
              "properties": {"name": "Pop-up north", "kind": "event_area", "level": 2,
                             "ref": "popup-n"}},
@@ -205,6 +205,8 @@ def test_import_highlights_the_refused_feature_then_imports_the_fixed_plan(
              "properties": {"name": "Pop-up south", "kind": bad_kind, "level": 2,
                             "ref": "popup-s"}},
         ]  # fmt: skip
+        if not bad_kind:
+            del features[1]["properties"]["kind"]  # imports as a store, with a warning
         path = tmp_path / f"plan-{bad_kind}.geojson"
         path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
         return path
@@ -221,9 +223,22 @@ def test_import_highlights_the_refused_feature_then_imports_the_fixed_plan(
     expect(page.get_by_role("button", name="Import", exact=True)).to_be_disabled()
     shot(page, "operator-import-refused")
 
+    page.get_by_label("GeoJSON FeatureCollection").set_input_files(str(plan("")))
+    page.get_by_role("button", name="Check (dry run)").click()
+    expect(page.locator("#import-summary")).to_contain_text("All 2 features pass: 2 new")
+    expect(page.locator("#import-summary")).to_contain_text("1 to look at again")
+    expect(page.locator("path.refused-zone")).to_have_count(0)
+    expect(page.locator("path.warned-zone")).to_have_count(1)
+    warned = page.locator("#warned li")
+    expect(warned).to_have_count(1)
+    expect(warned).to_contain_text("no kind: imported as a store")
+    warned.get_by_text("Which").click()
+    expect(warned).to_contain_text("Pop-up south")
+
     page.get_by_label("GeoJSON FeatureCollection").set_input_files(str(plan("store")))
     page.get_by_role("button", name="Check (dry run)").click()
     expect(page.locator("#import-summary")).to_contain_text("All 2 features pass: 2 new")
+    expect(page.locator("#warned li")).to_have_text("None.")
     expect(page.locator("path.refused-zone")).to_have_count(0)
     page.get_by_role("button", name="Import", exact=True).click()
     expect(page.locator("#import-summary")).to_have_text("Imported: 2 new, 0 updated.")

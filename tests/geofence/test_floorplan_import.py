@@ -4,9 +4,12 @@ a floor replaced, errors a person can find in the file."""
 from __future__ import annotations
 
 import copy
+import json
+from importlib import resources
 from typing import Any
 
 from fastapi.testclient import TestClient
+from shapely.geometry import mapping, shape
 
 from demo.seed import zone_features
 from tests.support.api import error_of, zones_url
@@ -105,3 +108,74 @@ def test_malls_may_touch_but_not_overlap(client: TestClient, platform: dict[str,
     assert create("East", 20.01).status_code == 201  # shares an edge: fine
     error = error_of(create("Inside", 20.005), 409)
     assert (error["code"], error["details"]["mall_id"]) == ("overlapping_mall", first.json()["id"])
+
+
+def raw_floor(name: str) -> dict[str, Any]:
+    """A floor file of the real plan as its makers wrote it: the floor's outline first, then
+    units whose `category` is a list of their own ids, and no `kind`."""
+    plan: dict[str, Any] = json.loads(
+        resources.files("demo").joinpath(f"ilc_site1/floors/{name}.geojson").read_text()
+    )
+    return plan
+
+
+def test_a_plan_as_its_makers_wrote_it_imports_and_says_what_to_look_at_again(
+    client: TestClient, platform: dict[str, str], bare_mall: dict[str, Any]
+) -> None:
+    body = raw_floor("F2")
+    url = f"{zones_url(bare_mall)}/import?level=1"
+    dry = client.post(url + "&dry_run=true", json=body, headers=platform).json()
+    done = client.post(url, json=body, headers=platform).json()
+    assert dry["warnings"] == done["warnings"]
+    # The outline says `"category": "floor"`: an area, not a store around every store.
+    by_index = {w["index"]: w for w in done["warnings"]}
+    assert set(by_index) == set(range(1, len(body["features"])))
+    warning = by_index[1]
+    assert warning["code"] == "kind_not_given"
+    first = body["features"][1]
+    assert (warning["id"], warning["name"]) == (first["id"], first["properties"]["name"])
+    zones = client.get(zones_url(bare_mall), headers=platform).json()["features"]
+    outline = next(z for z in zones if z["id"] == done["zone_ids"][0])
+    assert (outline["properties"]["kind"], outline["properties"]["occupancy"]) == (
+        "footprint",
+        "area",
+    )
+    assert outline["properties"]["category"] == "floor"  # kept as sent
+
+
+def test_a_category_that_names_a_kind_is_read_when_the_feature_has_no_kind(
+    client: TestClient, platform: dict[str, str], bare_mall: dict[str, Any]
+) -> None:
+    body = plan("F2", 4)
+    categories = ["restroom.female", "Walkway", "foodservice", "fashion"]
+    for feature, category in zip(body["features"], categories, strict=True):
+        feature["properties"]["category"] = category
+    body["features"][3]["properties"]["kind"] = "vacant"  # its own kind wins
+    answer = client.post(f"{zones_url(bare_mall)}/import?level=1", json=body, headers=platform)
+    assert answer.json()["warnings"] == []
+    zones = {z["id"]: z["properties"] for z in
+             client.get(zones_url(bare_mall), headers=platform).json()["features"]}  # fmt: skip
+    kinds = [zones[zone_id]["kind"] for zone_id in answer.json()["zone_ids"]]
+    assert kinds == ["restroom", "corridor", "restaurant", "vacant"]
+
+
+def test_a_unit_around_units_and_a_zone_smaller_than_a_person_are_imported_with_a_warning(
+    client: TestClient, platform: dict[str, str], bare_mall: dict[str, Any]
+) -> None:
+    body = raw_floor("F2")
+    body["features"][0]["properties"]["kind"] = "store"  # the outline, said to be a store
+    for feature in body["features"][1:]:
+        feature["properties"]["kind"] = "store"
+    shop = shape(body["features"][5]["geometry"]).representative_point()
+    body["features"].append({"type": "Feature", "geometry": mapping(shop.buffer(0.000003)),
+                             "properties": {"name": "a speck", "kind": "store"}})  # fmt: skip
+    answer = client.post(f"{zones_url(bare_mall)}/import?level=1", json=body, headers=platform)
+    assert answer.status_code == 200, answer.text
+    warnings = answer.json()["warnings"]
+    assert [(w["index"], w["code"]) for w in warnings] == [
+        (0, "unit_holds_units"),  # the outline holds every store (and the speck)
+        (5, "unit_holds_units"),  # the store the speck lies in
+        (len(body["features"]) - 1, "zone_too_small"),
+    ]  # fmt: skip
+    assert warnings[0]["details"]["units"] >= len(body["features"]) - 3
+    assert 0 < warnings[-1]["details"]["area_m2"] < 1

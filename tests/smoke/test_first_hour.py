@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import re
 import signal
 import time
@@ -18,11 +19,15 @@ from typing import Any
 
 import httpx
 import pytest
+import shapely.geometry
 
 from push.fcm_server import FakeFCM
 from tests.support.shipped import Process, Server, free_port, run, wait_for
 
 pytestmark = [pytest.mark.smoke, pytest.mark.slow]
+
+# A floor of the real mall as its makers wrote it (the demo's copy of ../shared/data/ilc-site1).
+RAW_F1 = Path(__file__).parents[2] / "demo" / "ilc_site1" / "floors" / "F1.geojson"
 
 # A 1 km square near the null island's neighbour: any mall will do, the server knows none.
 MALL = [[10.0, 50.0], [10.01, 50.0], [10.01, 50.01], [10.0, 50.01], [10.0, 50.0]]
@@ -178,3 +183,47 @@ def test_every_role_s_first_hour_on_a_cold_server(home: Path, server: Server, fc
     assert "Running job" not in server.output()  # APScheduler's line for every run of every job
     for personal in (device["device_id"], device["token"], phone["device_id"]):
         assert personal not in server.output()
+
+
+def test_a_plan_as_its_makers_wrote_it_on_a_cold_server(home: Path, server: Server) -> None:
+    # An operator's real floor plan, straight from the file: the floor's outline first (here
+    # said to be a store, as a converter that calls everything a store would write it), then
+    # units with no kind. It imports, says what to look at again, and a shopper standing in a
+    # store is placed in that store, not in the outline around it.
+    operator = key(home, "--role", "operator")
+    plan = json.loads(RAW_F1.read_text())
+    outline, *units = plan["features"]
+    outline["properties"]["kind"] = "store"
+    mall = server.call("POST", "/v1/malls", key=operator, expect=201, json={
+        "name": "Xixi Yintai City", "timezone": "Asia/Shanghai",
+        "footprint": shapely.geometry.mapping(shapely.geometry.shape(outline["geometry"])
+                                              .buffer(0.0003).convex_hull)}).json()  # fmt: skip
+    base = f"/v1/malls/{mall['id']}"
+    server.call("POST", f"{base}/levels", key=operator, expect=201,
+                json={"ordinal": 0, "name": "F1"})  # fmt: skip
+    imported = server.call("POST", f"{base}/zones/import?level=0", key=operator, expect=200,
+                           json=plan).json()  # fmt: skip
+    codes = {(w["index"], w["code"]) for w in imported["warnings"]}
+    assert (0, "unit_holds_units") in codes
+    assert {(i, "kind_not_given") for i in range(1, len(units) + 1)} <= codes
+    ids = dict(zip(range(len(plan["features"])), imported["zone_ids"], strict=True))
+    starbucks = next(i for i, unit in enumerate(units, 1)
+                     if unit["properties"]["name"] == "STARBUCKS COFFEE")  # fmt: skip
+    spot = shapely.geometry.shape(units[starbucks - 1]["geometry"]).representative_point()
+
+    device = server.call("POST", "/v1/devices", expect=201, json={
+        "platform": "android", "consents": {"location": True}}).json()  # fmt: skip
+    noise, now = random.Random(7), time.time() - 300
+    metres = 1 / 111_000  # degrees of latitude per metre; longitude's differ little here
+    pings = [{"ts": now + 5 * i, "lon": spot.x + noise.gauss(0, 2) * metres,
+              "lat": spot.y + noise.gauss(0, 2) * metres, "accuracy_m": 5, "level": 0}
+             for i in range(36)]  # three minutes in the store, fixes off by 2 m  # fmt: skip
+    events = server.call("POST", "/v1/pings", key=device["token"], expect=200,
+                         json={"pings": pings}).json()["events"]  # fmt: skip
+    unit_ids = set(imported["zone_ids"])
+    entered = [e["zone_id"] for e in events if e["kind"] == "enter" and e["zone_id"] in unit_ids]
+    assert entered[-1:] == [ids[starbucks]], events
+    inside = 0
+    for event in (e for e in events if e["zone_id"] in unit_ids and e["kind"] != "dwell"):
+        inside += 1 if event["kind"] == "enter" else -1
+        assert inside in (0, 1), events  # one unit at a time, the outline included

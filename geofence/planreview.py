@@ -1,0 +1,118 @@
+"""What a floor plan says without saying it: a kind read from the plan's own category, and the
+features an import takes but an operator should look at again (pure; geofence.floorplan asks).
+
+An import refuses what cannot be right (geofence.floorplan); these are plans that can be right
+but rarely are: a feature with no kind (it becomes a store), a zone smaller than a person, a unit
+around other units (a floor's outline brought in as a store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from geofence.index import UNIT_KINDS, LocalFrame
+from geofence.schemas import ZoneKind
+
+# A plan's words for kinds (IMDF unit categories among them), read when a feature has no `kind`.
+_CATEGORY_KINDS: dict[str, ZoneKind] = {kind.value: kind for kind in ZoneKind} | {
+    "shop": ZoneKind.STORE,
+    "retail": ZoneKind.STORE,
+    "foodservice": ZoneKind.RESTAURANT,
+    "walkway": ZoneKind.CORRIDOR,
+    "lobby": ZoneKind.ATRIUM,
+    "opentobelow": ZoneKind.ATRIUM,
+    "movingwalkway": ZoneKind.ESCALATOR,
+    "steps": ZoneKind.STAIRS,
+    "toilet": ZoneKind.RESTROOM,
+    "nonpublic": ZoneKind.SERVICE,
+    "floor": ZoneKind.FOOTPRINT,
+    "level": ZoneKind.FOOTPRINT,
+}
+
+SMALLEST_ZONE_M2 = 1.0  # less than a person standing: no fix, nor the mean of many, lands in it
+
+
+def kind_from_category(category: Any) -> ZoneKind | None:
+    """The kind a plan's `category` names (`restroom.female` is a restroom), or None."""
+    if not isinstance(category, str):
+        return None
+    word = category.strip().lower().replace("-", "_").replace(" ", "_")
+    return _CATEGORY_KINDS.get(word) or _CATEGORY_KINDS.get(word.split(".")[0])
+
+
+@dataclass(frozen=True)
+class PlanZone:
+    """A feature of the import as the review sees it."""
+
+    index: int
+    level: int | None
+    shape: BaseGeometry  # lon/lat
+    kind: str
+    occupancy: str | None
+    kind_given: bool  # `kind`, or a category that names one
+
+    @property
+    def is_unit(self) -> bool:
+        return self.occupancy == "unit" if self.occupancy else self.kind in UNIT_KINDS
+
+
+@dataclass(frozen=True)
+class PlanWarning:
+    index: int
+    code: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def review(zones: Sequence[PlanZone]) -> list[PlanWarning]:
+    """Warnings on an import that passed its checks, in the order of the features."""
+    if not zones:
+        return []
+    bounds = shapely.union_all([zone.shape.envelope for zone in zones]).bounds
+    frame = LocalFrame((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+    metric = [frame.geometry(zone.shape) for zone in zones]
+    warnings = [
+        PlanWarning(zone.index, "kind_not_given",
+                    "no kind: imported as a store, a unit shoppers are placed in one at a time; "
+                    "say `kind` (store, restaurant, corridor, parking, ...) or `occupancy`")
+        for zone in zones if not zone.kind_given
+    ]  # fmt: skip
+    warnings += [
+        PlanWarning(zone.index, "zone_too_small",
+                    f"the zone covers {shape.area:.2g} m²: smaller than a person standing, no "
+                    "shopper's fixes will place them in it (check the plan's units)",
+                    {"area_m2": round(shape.area, 4)})
+        for zone, shape in zip(zones, metric, strict=True) if shape.area < SMALLEST_ZONE_M2
+    ]  # fmt: skip
+    warnings += _units_around_units(zones, metric)
+    return sorted(warnings, key=lambda warning: warning.index)
+
+
+def _units_around_units(zones: Sequence[PlanZone], metric: list[BaseGeometry]) -> list[PlanWarning]:
+    """Units holding other units of their level: a concession in a department store is fine,
+    but a floor's outline brought in as a store holds every store of the floor."""
+    units = [i for i, zone in enumerate(zones) if zone.is_unit and not metric[i].is_empty]
+    if len(units) < 2:
+        return []
+    tree = shapely.STRtree([metric[i].representative_point() for i in units])
+    warnings = []
+    for i in units:
+        held = [
+            units[j] for j in tree.query(metric[i], predicate="contains")
+            if units[j] != i and zones[units[j]].level == zones[i].level
+            and metric[units[j]].area < metric[i].area
+        ]  # fmt: skip
+        if held:
+            warnings.append(PlanWarning(
+                zones[i].index, "unit_holds_units",
+                f"this unit holds {len(held)} other units: a shopper surely in one of them is "
+                "placed there, elsewhere in this one; if it is the floor's outline, import it "
+                "as kind `footprint` (an area)",
+                {"units": len(held), "first": zones[held[0]].index},
+            ))  # fmt: skip
+    return warnings
