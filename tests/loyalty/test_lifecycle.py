@@ -228,3 +228,17 @@ def test_a_segment_that_does_not_exist_is_named_not_answered_empty(
     assert error["code"] == "unknown_segment"
     assert "churn_risk" in error["message"]
     assert error["details"] == {"field": "segment"}
+
+
+def test_a_mall_without_receipts_goes_through_the_nightly_job(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    # A new mall: no receipts yet, then one member linked from the app who has bought nothing.
+    assert jobs_for(client).member_lifecycle() == 0
+    _, headers = register(client, loyalty=True)
+    linked = client.put("/v1/devices/me/member", headers=headers,
+                        json={"member_id": "LOYAL-1", "mall_id": mall["id"]})  # fmt: skip
+    assert linked.status_code == 200, linked.text
+    assert jobs_for(client).member_lifecycle() == 1
+    [standing] = standings(db)
+    assert (standing.purchases, standing.p_alive) == (0, None)

@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from loyalty.lifetime import fit_bgnbd, fit_gamma_gamma, summarise
+from loyalty.lifetime import fit_bgnbd, fit_gamma_gamma, summarise, summarise_days
 
 CDNOW = Path(__file__).resolve().parents[1] / "data" / "cdnow" / "CDNOW_sample.txt"
 CALIBRATION_END = date(1997, 9, 30)  # 39 weeks after the cohort's first day
@@ -40,6 +41,13 @@ def test_the_calibration_summary_is_the_paper_s() -> None:
         assert summary.frequency[i] == x, customer
         ours = (summary.recency[i], summary.T[i], summary.monetary[i])
         assert ours == pytest.approx((t_x, age, zbar), abs=0.0051), customer  # 2 decimals
+
+
+def test_no_receipts_summarise_to_no_customers() -> None:
+    none = np.zeros(0, dtype=np.int64)
+    summary = summarise_days(none, none, np.zeros(0), 20_000)
+    assert summary.customers == []
+    assert len(summary.frequency) == len(summary.T) == len(summary.monetary) == 0
 
 
 @pytest.mark.slow  # compiles the model (pytensor): tens of seconds
