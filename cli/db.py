@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from cli.common import console, fail
@@ -65,3 +68,38 @@ def _embedded_settings() -> Settings:
     if settings.database_url:
         console.print("note: MALLCAST_DATABASE_URL is set; this is about the embedded cluster only")
     return settings
+
+
+@db_app.command("backup")
+def db_backup(
+    file: Annotated[Path, typer.Argument(help="Where to write the backup (pg_dump's format)")],
+) -> None:
+    """Back up the embedded database while mallcast runs (a consistent snapshot). The file holds
+    personal data: it is written readable by its owner only."""
+    from runtime.backup import backup
+    from runtime.database import embedded_cluster
+
+    try:
+        size = backup(embedded_cluster(_embedded_settings()), file)
+    except EmbeddedError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"backed up to {file} ({size / 1e6:.1f} MB)")
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="A backup made by `mallcast db backup`")],
+    replace: Annotated[
+        bool, typer.Option(help="Replace a database that holds data (mallcast must be stopped)")
+    ] = False,
+) -> None:
+    """Restore a backup into the embedded database and bring it to this version's schema. A
+    backup that cannot be read whole leaves the database as it was."""
+    from runtime.backup import restore
+    from runtime.database import embedded_cluster
+
+    try:
+        restored = restore(embedded_cluster(_embedded_settings()), file, replace=replace)
+    except EmbeddedError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"restored {file} (malls: {restored.malls}, devices: {restored.devices})")

@@ -1,0 +1,150 @@
+"""Backups of the embedded cluster's database, and restoring one (`mallcast db backup|restore`).
+
+A backup is pg_dump's custom format of the whole database, taken from a running cluster (a
+consistent snapshot while the API and workers go on). It holds personal data (pings, push
+tokens, pseudonymous members and their receipts), so it is written readable by its owner only.
+A restore goes into a database of its own first and takes the place of the live one only when
+all of it came in: a damaged or foreign file leaves the mall as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from runtime.embedded import DATABASE, EmbeddedPostgres
+from runtime.migrate import upgrade
+from runtime.pg_host import EmbeddedError
+
+_RESTORING = f"{DATABASE}_restoring"
+# What says a database holds a mall's data, as opposed to a fresh schema.
+_DATA_TABLES = ("malls", "devices", "members", "api_keys")
+
+
+@dataclass(frozen=True)
+class Restored:
+    malls: int
+    devices: int
+
+
+def backup(cluster: EmbeddedPostgres, target: Path) -> int:
+    """Write the database to `target` (mode 0600, whole or not at all); returns its size."""
+    target = target.resolve()
+    if target.is_dir():
+        raise EmbeddedError(f"{target} is a directory: name the backup file")
+    if not target.parent.is_dir():
+        raise EmbeddedError(f"{target.parent} does not exist")
+    # Written in a private directory beside the target, then moved: no half file, and never
+    # readable by others, even while pg_dump writes it.
+    with (
+        _running(cluster),
+        tempfile.TemporaryDirectory(dir=target.parent, prefix=".mallcast-backup-") as work,
+    ):
+        partial = Path(work) / "backup.dump"
+        _tool(cluster, "pg_dump", "--format=custom", "--no-owner", "--file", str(partial),
+              "--dbname", cluster.conninfo(), what="pg_dump")  # fmt: skip
+        os.chmod(partial, 0o600)
+        os.replace(partial, target)
+    return target.stat().st_size
+
+
+def restore(cluster: EmbeddedPostgres, source: Path, *, replace: bool) -> Restored:
+    """Make the database the backup's, brought to this version's schema."""
+    if not source.is_file():
+        raise EmbeddedError(f"no backup at {source}")
+    with _running(cluster):
+        listed = _tool(cluster, "pg_restore", "--list", str(source), what="reading the backup",
+                       check=False)  # fmt: skip
+        if listed.returncode != 0 or "TABLE public malls" not in listed.stdout:
+            raise EmbeddedError(f"{source} is not a backup of mallcast (mallcast db backup)")
+        held = _holds(cluster)
+        if held and not replace:
+            raise EmbeddedError(
+                f"the database already holds data ({held}): restoring would replace it; stop "
+                "mallcast and run again with --replace, or restore into a new MALLCAST_HOME"
+            )
+        _refuse_if_in_use(cluster)
+        cluster.drop_database(_RESTORING)
+        _admin(cluster, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(_RESTORING)))
+        try:
+            _tool(cluster, "pg_restore", "--no-owner", "--exit-on-error", "--single-transaction",
+                  "--dbname", cluster.conninfo(_RESTORING), str(source),
+                  what="pg_restore")  # fmt: skip
+        except EmbeddedError:
+            cluster.drop_database(_RESTORING)
+            raise
+        _refuse_if_in_use(cluster)  # a server may have started meanwhile
+        cluster.drop_database(DATABASE)
+        _admin(cluster, sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+            sql.Identifier(_RESTORING), sql.Identifier(DATABASE)))  # fmt: skip
+        upgrade(cluster.url())
+        with psycopg.connect(cluster.conninfo()) as conn:
+            malls, devices = conn.execute(
+                "SELECT (SELECT count(*) FROM malls), (SELECT count(*) FROM devices)"
+            ).fetchone() or (0, 0)
+    return Restored(malls, devices)
+
+
+@contextmanager
+def _running(cluster: EmbeddedPostgres) -> Iterator[None]:
+    """The cluster up for the block, and left as it was found."""
+    started = cluster.start()
+    try:
+        yield
+    finally:
+        if started:
+            cluster.stop()
+
+
+def _holds(cluster: EmbeddedPostgres) -> str:
+    """What the live database holds, in words ("" when nothing worth keeping)."""
+    with psycopg.connect(cluster.conninfo("postgres")) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():
+            return ""
+    counts = []
+    with psycopg.connect(cluster.conninfo()) as conn:
+        for table in _DATA_TABLES:
+            if conn.execute("SELECT to_regclass(%s)", (f"public.{table}",)).fetchone() == (None,):
+                continue
+            row = conn.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+            ).fetchone()
+            if row and row[0]:
+                counts.append(f"{table.replace('_', ' ')}: {row[0]}")
+    return ", ".join(counts)
+
+
+def _refuse_if_in_use(cluster: EmbeddedPostgres) -> None:
+    with psycopg.connect(cluster.conninfo("postgres")) as conn:
+        users = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (DATABASE,),
+        ).fetchone()
+    if users and users[0]:
+        raise EmbeddedError(
+            f"{users[0]} connections use the database (mallcast serve or worker): stop them first"
+        )
+
+
+def _admin(cluster: EmbeddedPostgres, statement: sql.Composed) -> None:
+    with psycopg.connect(cluster.conninfo("postgres"), autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def _tool(
+    cluster: EmbeddedPostgres, name: str, *args: str, what: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    argv: Sequence[str] = [cluster.binaries.tool(name), *args]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise EmbeddedError(f"{what} failed: {last}")
+    return done

@@ -1,0 +1,95 @@
+"""Backing up a running mall and restoring it elsewhere, with the commands an SRE types."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime.embedded import ClusterState, EmbeddedPostgres
+from tests.conftest import private_tmpdir
+from tests.smoke.test_first_hour import MALL, feature, key, square
+from tests.support.shipped import Server, run
+
+pytestmark = [pytest.mark.smoke, pytest.mark.slow]
+
+
+def said(done: subprocess.CompletedProcess[str]) -> str:
+    return done.stdout + done.stderr
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[Path]:
+    """A second MALLCAST_HOME: the machine the backup is restored on."""
+    path = private_tmpdir("mallcast-restore-")
+    yield path
+    cluster = EmbeddedPostgres(path)
+    if cluster.status().state is ClusterState.RUNNING:
+        cluster.stop()
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_backup_of_a_running_mall_restores_whole_on_another_home(
+    home: Path, elsewhere: Path, tmp_path: Path
+) -> None:
+    server = Server(home).start()
+    operator = key(home, "--role", "operator")
+    mall = server.call("POST", "/v1/malls", key=operator, expect=201, json={
+        "name": "Backed-up Mall", "timezone": "UTC",
+        "footprint": {"type": "Polygon", "coordinates": [MALL]}}).json()  # fmt: skip
+    base = f"/v1/malls/{mall['id']}"
+    server.call(
+        "POST", f"{base}/levels", key=operator, expect=201, json={"ordinal": 0, "name": "G"}
+    )
+    store = server.call("POST", f"{base}/zones", key=operator, expect=201, json=feature(
+        "Books", square(10.001, 50.001), kind="store", level=0)).json()  # fmt: skip
+    device = server.call("POST", "/v1/devices", expect=201, json={
+        "platform": "android", "consents": {"location": True}}).json()  # fmt: skip
+    start = time.time() - 60
+
+    def stand(first: int, last: int) -> list[dict[str, Any]]:
+        """Fixes every 6 s, in the store; returns the store's events."""
+        answer = server.call("POST", "/v1/pings", key=device["token"], expect=200, json={"pings": [
+            {"ts": start + 6 * i, "lon": 10.0011, "lat": 50.0011, "accuracy_m": 3, "level": 0}
+            for i in range(first, last)]}).json()  # fmt: skip
+        return [e for e in answer["events"] if e["zone_id"] == store["id"]]
+
+    assert [e["kind"] for e in stand(0, 6)] == ["enter"]
+
+    dump = tmp_path / "mall.dump"
+    made = run(home, "db", "backup", str(dump))  # while the server runs
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert stat.S_IMODE(dump.stat().st_mode) == 0o600  # personal data: its owner's only
+    busy = run(home, "db", "restore", str(dump), "--replace")
+    assert busy.returncode != 0
+    assert "stop them first" in said(busy)
+    server.stop()
+
+    restored = run(elsewhere, "db", "restore", str(dump))
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "malls: 1, devices: 1" in said(restored)
+    again = run(elsewhere, "db", "restore", str(dump))
+    assert again.returncode != 0
+    assert "--replace" in said(again)
+    foreign = tmp_path / "not-a-backup.dump"
+    foreign.write_bytes(b"PGDMP" + bytes(100))
+    damaged = run(elsewhere, "db", "restore", str(foreign), "--replace")
+    assert damaged.returncode != 0
+    assert "not a backup" in said(damaged)
+
+    # The restored mall answers as the old one did: its keys, zones, devices and visits.
+    moved = Server(elsewhere).start()
+    zones = moved.call("GET", f"{base}/zones", key=operator, expect=200).json()["features"]
+    assert [z["id"] for z in zones] == [store["id"]]
+    mine = moved.call("GET", "/v1/devices/me", key=device["token"], expect=200).json()
+    assert mine["device_id"] == device["device_id"]
+    server = moved
+    assert "enter" not in [e["kind"] for e in stand(6, 12)]  # the same visit goes on
+    moved.stop()
+    assert "Traceback" not in moved.output(), moved.output()
