@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -214,3 +215,26 @@ def test_a_database_outage_is_one_log_line_per_job_not_one_per_run(
         "job presence_sweep runs again",
     ]
     assert all(r.exc_info is None for r in caplog.records)
+
+
+SCHEDULED = sorted(
+    name for name, value in vars(Jobs).items()
+    if callable(value) and not name.startswith("_") and name != "holding"
+)  # fmt: skip
+
+
+def test_every_job_runs_on_a_new_deployment(
+    client: TestClient, db: Database, platform: dict[str, str], bare_mall: dict[str, Any]
+) -> None:
+    # What a mall has on its first day: a plan without receipts, members or pushes (the nightly
+    # lifecycle once crashed on a mall without receipts, every night).
+    assert len(SCHEDULED) >= 8
+    jobs = jobs_for(client)
+    for name in SCHEDULED:
+        assert getattr(jobs, name)() is not None, name  # ran (None: another replica held it)
+    _, headers = register(client, loyalty=True)
+    linked = client.put("/v1/devices/me/member", headers=headers,
+                        json={"member_id": "NEW-1", "mall_id": bare_mall["id"]})  # fmt: skip
+    assert linked.status_code == 200, linked.text
+    for name in SCHEDULED:
+        assert getattr(jobs, name)() is not None, name
