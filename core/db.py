@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 from sqlalchemy import Engine, MetaData, create_engine, make_url
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm.util import identity_key
 
 from core.errors import Conflict
 
@@ -48,6 +51,17 @@ def raise_conflict(
         if session is not None:
             session.rollback()
         raise Conflict(message, code=code) from exc
+
+
+def put_row(session: Session, model: type[Base], key: str, values: dict[str, Any]) -> None:
+    """Insert or replace one row by its key, in one statement: two writers at once both succeed
+    and the later wins (an ORM read-then-add has the later meet the key as a conflict)."""
+    statement = pg_insert(model).values(values)
+    others = {name: value for name, value in values.items() if name != key}
+    session.execute(statement.on_conflict_do_update(index_elements=[key], set_=others))
+    cached = session.identity_map.get(identity_key(model, (values[key],)))
+    if cached is not None:
+        session.expire(cached)  # the statement went past the ORM
 
 
 _OVERFLOW = 8

@@ -17,6 +17,7 @@ from psycopg import sql
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from core.db import put_row
 from core.members.models import MemberStanding
 from core.members.service import mall_currency
 from loyalty import lifetime
@@ -59,9 +60,8 @@ def get_loyalty_rules(session: Session, mall_id: int) -> LoyaltyRulesIn:
 
 
 def put_loyalty_rules(session: Session, mall_id: int, rules: LoyaltyRulesIn) -> LoyaltyRulesIn:
-    row = session.get(LoyaltyRules, mall_id) or LoyaltyRules(mall_id=mall_id)
-    row.rules = rules.model_dump(mode="json")
-    session.add(row)
+    put_row(session, LoyaltyRules, "mall_id", {"mall_id": mall_id,
+                                               "rules": rules.model_dump(mode="json")})  # fmt: skip
     return rules
 
 

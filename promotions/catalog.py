@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.db import utcnow
+from core.db import put_row, utcnow
 from core.errors import Conflict, InvalidInput, NotFound
 from core.members.models import PURCHASE_SEGMENTS
 from core.zones import ZoneFact
@@ -64,12 +64,8 @@ def put_rules(
             code="duplicate_segment",
         )
     _check_windows(rules.send_windows, "send_windows")
-    row = session.get(MallRules, mall_id)
-    if row is None:
-        row = MallRules(mall_id=mall_id, rules={})
-        session.add(row)
-    row.rules = rules.model_dump(mode="json")
-    session.flush()
+    put_row(session, MallRules, "mall_id", {"mall_id": mall_id,
+                                            "rules": rules.model_dump(mode="json")})  # fmt: skip
     return rules
 
 

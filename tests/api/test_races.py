@@ -1,6 +1,10 @@
-"""Two reports of one redemption at once: the app's retry racing its first try, two tills
-scanning one code. One redemption is stored; the app's second answer is the first's, a second
-till is told the code was used (never a 409 "conflict" nor a 500)."""
+"""Two writers at once, each in its own transaction, the second while the first has not yet
+committed: what each is answered and what is stored.
+
+- One redemption at once: the app's retry racing its first try, two tills scanning one code.
+  One redemption is stored; the app's second answer is the first's, a second till is told the
+  code was used (never a 409 "conflict" nor a 500).
+- A mall's rules put twice at once (a double-clicked Save): both succeed, the later wins."""
 
 from __future__ import annotations
 
@@ -14,8 +18,11 @@ from sqlalchemy.orm import Session
 
 from core.db import Database
 from core.errors import Conflict
-from promotions import outcomes
+from loyalty.nightly import get_loyalty_rules, put_loyalty_rules
+from loyalty.schemas import LoyaltyRulesIn
+from promotions import catalog, outcomes
 from promotions.models import Decision, Redemption
+from promotions.schemas import MallRulesIn
 from tests.support.api import approved_promotion, evening_now, shopper, starbucks, walk_in
 
 
@@ -96,3 +103,24 @@ def test_two_tills_scanning_one_code_at_once_redeem_it_once(
     assert isinstance(first, int)
     assert second == "already_redeemed"
     assert stored(db) == 1
+
+
+def test_rules_put_twice_at_once_both_succeed_and_the_later_wins(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    mall_id = mall["id"]
+    loyalty = iter([LoyaltyRulesIn(lapsed_weeks=9), LoyaltyRulesIn(lapsed_weeks=11)])
+
+    def put_loyalty(session: Session) -> int:
+        return put_loyalty_rules(session, mall_id, next(loyalty)).lapsed_weeks
+
+    caps = iter([MallRulesIn(max_pushes_per_day=2), MallRulesIn(max_pushes_per_day=3)])
+
+    def put_caps(session: Session) -> int:
+        return catalog.put_rules(session, mall_id, next(caps), {}).max_pushes_per_day
+
+    assert race(db, put_loyalty) == (9, 11)
+    assert race(db, put_caps) == (2, 3)
+    with db.sessions() as session:
+        assert get_loyalty_rules(session, mall_id).lapsed_weeks == 11
+        assert catalog.get_rules(session, mall_id).max_pushes_per_day == 3
