@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,15 +66,23 @@ def private_tmpdir(prefix: str) -> Path:
     return path
 
 
+@contextmanager
+def mallcast_home(prefix: str = "mallcast-home-") -> Iterator[Path]:
+    """A MALLCAST_HOME of its own; an embedded cluster left running there is stopped."""
+    path = private_tmpdir(prefix)
+    try:
+        yield path
+    finally:
+        cluster = EmbeddedPostgres(path)
+        if cluster.status().state is ClusterState.RUNNING:
+            cluster.stop()
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture
 def home() -> Iterator[Path]:
-    """A MALLCAST_HOME of its own; an embedded cluster left running there is stopped."""
-    path = private_tmpdir("mallcast-home-")
-    yield path
-    cluster = EmbeddedPostgres(path)
-    if cluster.status().state is ClusterState.RUNNING:
-        cluster.stop()
-    shutil.rmtree(path, ignore_errors=True)
+    with mallcast_home() as path:
+        yield path
 
 
 @pytest.fixture(scope="session")

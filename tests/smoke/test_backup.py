@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import stat
 import subprocess
 import time
@@ -12,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from runtime.embedded import ClusterState, EmbeddedPostgres
-from tests.conftest import private_tmpdir
+from tests.conftest import mallcast_home
 from tests.smoke.test_first_hour import MALL, feature, key, square
 from tests.support.shipped import Server, run
 
@@ -27,12 +25,8 @@ def said(done: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture
 def elsewhere() -> Iterator[Path]:
     """A second MALLCAST_HOME: the machine the backup is restored on."""
-    path = private_tmpdir("mallcast-restore-")
-    yield path
-    cluster = EmbeddedPostgres(path)
-    if cluster.status().state is ClusterState.RUNNING:
-        cluster.stop()
-    shutil.rmtree(path, ignore_errors=True)
+    with mallcast_home("mallcast-restore-") as path:
+        yield path
 
 
 def test_a_backup_of_a_running_mall_restores_whole_on_another_home(
