@@ -80,7 +80,7 @@ def db_backup(
     from runtime.database import embedded_cluster
 
     try:
-        size = backup(embedded_cluster(_embedded_settings()), file)
+        size = backup(embedded_cluster(_embedded_only("back up")), file)
     except EmbeddedError as exc:
         raise fail(str(exc)) from None
     console.print(f"backed up to {file} ({size / 1e6:.1f} MB)")
@@ -99,7 +99,18 @@ def db_restore(
     from runtime.database import embedded_cluster
 
     try:
-        restored = restore(embedded_cluster(_embedded_settings()), file, replace=replace)
+        restored = restore(embedded_cluster(_embedded_only("restore")), file, replace=replace)
     except EmbeddedError as exc:
         raise fail(str(exc)) from None
     console.print(f"restored {file} (malls: {restored.malls}, devices: {restored.devices})")
+
+
+def _embedded_only(what: str) -> Settings:
+    """Backups are of the embedded cluster: with a database of one's own, its own tools."""
+    settings = get_settings()
+    if settings.database_url:
+        raise fail(
+            f"MALLCAST_DATABASE_URL is set: mallcast uses that database, not the embedded one; "
+            f"{what} it with its own tools (pg_dump and pg_restore, or the provider's snapshots)"
+        )
+    return settings

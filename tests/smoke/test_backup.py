@@ -71,6 +71,10 @@ def test_a_backup_of_a_running_mall_restores_whole_on_another_home(
     again = run(elsewhere, "db", "restore", str(dump))
     assert again.returncode != 0
     assert "--replace" in said(again)
+    theirs = run(elsewhere, "db", "backup", str(tmp_path / "theirs.dump"),
+                 database_url="postgresql+psycopg://mallcast@db.example/mallcast")  # fmt: skip
+    assert theirs.returncode != 0  # not an empty embedded cluster's backup, silently
+    assert "MALLCAST_DATABASE_URL is set" in said(theirs)
     foreign = tmp_path / "not-a-backup.dump"
     foreign.write_bytes(b"PGDMP" + bytes(100))
     damaged = run(elsewhere, "db", "restore", str(foreign), "--replace")
