@@ -119,6 +119,7 @@ def update_promotion(
     patch: PromotionUpdate,
     zones: Mapping[int, ZoneFact],
 ) -> Promotion:
+    _lock(session, promotion)
     if promotion.status not in _EDITABLE:
         raise Conflict(
             f"a {promotion.status} promotion cannot be edited (pause or end it, then create a "
@@ -145,7 +146,7 @@ def update_promotion(
 
 
 def submit(session: Session, promotion: Promotion) -> Promotion:
-    _move(promotion, allowed=_EDITABLE, to="submitted")
+    _move(session, promotion, allowed=_EDITABLE, to="submitted")
     texts = {"default": (promotion.title, promotion.body)} | {
         locale: (text["title"], text["body"]) for locale, text in promotion.translations.items()
     }
@@ -170,19 +171,24 @@ def submit(session: Session, promotion: Promotion) -> Promotion:
 
 
 def pause(session: Session, promotion: Promotion) -> Promotion:
-    _move(promotion, allowed=("approved",), to="paused")
+    _move(session, promotion, allowed=("approved",), to="paused")
     session.flush()
     return promotion
 
 
 def resume(session: Session, promotion: Promotion) -> Promotion:
-    _move(promotion, allowed=("paused",), to="approved")
+    _move(session, promotion, allowed=("paused",), to="approved")
     session.flush()
     return promotion
 
 
 def end(session: Session, promotion: Promotion) -> Promotion:
-    _move(promotion, allowed=("draft", "submitted", "approved", "rejected", "paused"), to="ended")
+    _move(
+        session,
+        promotion,
+        allowed=("draft", "submitted", "approved", "rejected", "paused"),
+        to="ended",
+    )
     session.flush()
     return promotion
 
@@ -191,14 +197,14 @@ def end(session: Session, promotion: Promotion) -> Promotion:
 
 
 def approve(session: Session, promotion: Promotion) -> Promotion:
-    _move(promotion, allowed=("submitted",), to="approved")
+    _move(session, promotion, allowed=("submitted",), to="approved")
     promotion.approved_at = utcnow()
     session.flush()
     return promotion
 
 
 def reject(session: Session, promotion: Promotion, reason: str) -> Promotion:
-    _move(promotion, allowed=("submitted",), to="rejected")
+    _move(session, promotion, allowed=("submitted",), to="rejected")
     promotion.rejection_reason = reason
     session.flush()
     return promotion
@@ -245,7 +251,14 @@ def _within(now: datetime, starts: str | None, ends: str | None) -> bool:
     return not (ends and now >= datetime.fromisoformat(ends))
 
 
-def _move(promotion: Promotion, *, allowed: Sequence[str], to: str) -> None:
+def _lock(session: Session, promotion: Promotion) -> None:
+    """Hold the promotion's row and read it as committed: of two changes at once (a store ends
+    its offer as the operator approves it), the later sees what the first did."""
+    session.refresh(promotion, with_for_update=True)
+
+
+def _move(session: Session, promotion: Promotion, *, allowed: Sequence[str], to: str) -> None:
+    _lock(session, promotion)
     if promotion.status not in allowed:
         raise Conflict(
             f"promotion {promotion.id} is {promotion.status}; it can become {to} only from "

@@ -124,3 +124,22 @@ def test_rules_put_twice_at_once_both_succeed_and_the_later_wins(
     with db.sessions() as session:
         assert get_loyalty_rules(session, mall_id).lapsed_weeks == 11
         assert catalog.get_rules(session, mall_id).max_pushes_per_day == 3
+
+
+def test_an_offer_its_store_ends_as_the_operator_approves_it_stays_ended(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    zone_id, _, _ = starbucks(db, mall["id"])
+    body = {"title": "Two coffees, one price", "body": "Tonight only", "category": "cafe",
+            "targets": {"zones": [zone_id]}, "trigger": "enter"}  # fmt: skip
+    made = client.post("/v1/tenant/promotions", json=body, headers=mall["starbucks"]).json()
+    client.post(f"/v1/tenant/promotions/{made['id']}/submit", headers=mall["starbucks"])
+    steps = iter([catalog.end, catalog.approve])  # the store first, the operator a moment later
+
+    def change(session: Session) -> str:
+        promotion = catalog.get_promotion(session, made["id"], mall_id=mall["id"])
+        return next(steps)(session, promotion).status
+
+    assert race(db, change) == ("ended", "invalid_transition")
+    with db.sessions() as session:
+        assert catalog.get_promotion(session, made["id"], mall_id=mall["id"]).status == "ended"
