@@ -127,6 +127,11 @@ def _parse_position(position: Any, path: str) -> tuple[float, float]:
         hint = ""
         if -90 <= lon <= 90 and -180 <= lat <= 180:
             hint = "; it looks like [latitude, longitude]: GeoJSON wants [longitude, latitude]"
+        elif max(abs(lon), abs(lat)) > 1000:
+            hint = (
+                "; it looks like metres of a projected system (Web Mercator, EPSG:3857, or "
+                "a local grid): GeoJSON wants WGS 84 degrees, so reproject the plan first"
+            )
         raise _error(
             "coordinate_out_of_range",
             f"{path} = [{lon}, {lat}] is outside longitude -180..180, latitude -90..90{hint}",

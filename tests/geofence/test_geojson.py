@@ -79,6 +79,15 @@ def test_latitude_longitude_order_gets_a_hint() -> None:
     assert "[latitude, longitude]" in caught.value.message
 
 
+def test_a_plan_in_metres_gets_a_hint() -> None:
+    # Web Mercator metres, as the real plan's own `point` property has them.
+    metres = polygon([[13366730.0 + x * 1e5, 3541383.0 + y * 1e5] for x, y in SQUARE])
+    with pytest.raises(InvalidGeometry) as caught:
+        parse_area(metres, max_vertices=100)
+    assert caught.value.code == "coordinate_out_of_range"
+    assert "EPSG:3857" in caught.value.message
+
+
 def test_too_many_vertices() -> None:
     with pytest.raises(InvalidGeometry) as caught:
         parse_area(polygon(SQUARE), max_vertices=3)
