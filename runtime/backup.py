@@ -25,6 +25,7 @@ from runtime.migrate import upgrade
 from runtime.pg_host import EmbeddedError
 
 _RESTORING = f"{DATABASE}_restoring"
+_REPLACED = f"{DATABASE}_replaced"
 # What says a database holds a mall's data, as opposed to a fresh schema.
 _DATA_TABLES = ("malls", "devices", "members", "api_keys")
 
@@ -72,6 +73,7 @@ def restore(cluster: EmbeddedPostgres, source: Path, *, replace: bool) -> Restor
                 "mallcast and run again with --replace, or restore into a new MALLCAST_HOME"
             )
         _refuse_if_in_use(cluster)
+        cluster.drop_database(_REPLACED)  # left by a restore cut short after its swap
         cluster.drop_database(_RESTORING)
         _admin(cluster, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(_RESTORING)))
         try:
@@ -81,16 +83,29 @@ def restore(cluster: EmbeddedPostgres, source: Path, *, replace: bool) -> Restor
         except EmbeddedError:
             cluster.drop_database(_RESTORING)
             raise
-        _refuse_if_in_use(cluster)  # a server may have started meanwhile
-        cluster.drop_database(DATABASE)
-        _admin(cluster, sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-            sql.Identifier(_RESTORING), sql.Identifier(DATABASE)))  # fmt: skip
+        _swap(cluster)
         upgrade(cluster.url())
         with psycopg.connect(cluster.conninfo()) as conn:
             malls, devices = conn.execute(
                 "SELECT (SELECT count(*) FROM malls), (SELECT count(*) FROM devices)"
             ).fetchone() or (0, 0)
     return Restored(malls, devices)
+
+
+def _swap(cluster: EmbeddedPostgres) -> None:
+    """The restored database takes the live one's name, in one transaction: a restore killed at
+    any moment leaves the live database or the restored one under that name, never neither.
+    Renaming a database someone is connected to fails: a server started meanwhile is not cut."""
+    rename = sql.SQL("ALTER DATABASE {} RENAME TO {}")
+    try:
+        with psycopg.connect(cluster.conninfo("postgres")) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():
+                conn.execute(rename.format(sql.Identifier(DATABASE), sql.Identifier(_REPLACED)))
+            conn.execute(rename.format(sql.Identifier(_RESTORING), sql.Identifier(DATABASE)))
+    except psycopg.errors.ObjectInUse:
+        cluster.drop_database(_RESTORING)
+        raise EmbeddedError("mallcast started while restoring: stop it and restore again") from None
+    cluster.drop_database(_REPLACED)
 
 
 @contextmanager
