@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from alembic.util.exc import CommandError
 from psycopg import sql
 
 from runtime.embedded import DATABASE, EmbeddedPostgres
@@ -80,16 +81,28 @@ def restore(cluster: EmbeddedPostgres, source: Path, *, replace: bool) -> Restor
             _tool(cluster, "pg_restore", "--no-owner", "--exit-on-error", "--single-transaction",
                   "--dbname", cluster.conninfo(_RESTORING), str(source),
                   what="pg_restore")  # fmt: skip
+            _migrate(
+                cluster
+            )  # before it takes the live one's place: it may be from a newer version
         except EmbeddedError:
             cluster.drop_database(_RESTORING)
             raise
         _swap(cluster)
-        upgrade(cluster.url())
         with psycopg.connect(cluster.conninfo()) as conn:
             malls, devices = conn.execute(
                 "SELECT (SELECT count(*) FROM malls), (SELECT count(*) FROM devices)"
             ).fetchone() or (0, 0)
     return Restored(malls, devices)
+
+
+def _migrate(cluster: EmbeddedPostgres) -> None:
+    try:
+        upgrade(cluster.url(_RESTORING))
+    except CommandError as exc:  # a revision this version does not know
+        raise EmbeddedError(
+            f"the backup's schema is not one this mallcast knows ({exc}): restore it with the "
+            "mallcast version that made it, or a newer one"
+        ) from None
 
 
 def _swap(cluster: EmbeddedPostgres) -> None:

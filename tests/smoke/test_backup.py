@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
+from runtime.embedded import EmbeddedPostgres
 from tests.conftest import mallcast_home
 from tests.smoke.test_first_hour import MALL, feature, key, square
 from tests.support.shipped import Server, run
@@ -27,6 +29,32 @@ def elsewhere() -> Iterator[Path]:
     """A second MALLCAST_HOME: the machine the backup is restored on."""
     with mallcast_home("mallcast-restore-") as path:
         yield path
+
+
+def from_a_newer_version(home: Path, target: Path) -> Path:
+    """A backup of `home` whose schema names a migration this version does not have."""
+    cluster = EmbeddedPostgres(home)
+    cluster.start()
+    try:
+        with psycopg.connect(cluster.conninfo()) as conn:
+            conn.execute("UPDATE alembic_version SET version_num = 'f00dfeedf00d'")
+        made = run(home, "db", "backup", str(target))
+        assert made.returncode == 0, said(made)
+        with psycopg.connect(cluster.conninfo()) as conn:  # the home itself stays as it was
+            conn.execute("UPDATE alembic_version SET version_num = %s", (head(),))
+    finally:
+        cluster.stop()
+    return target
+
+
+def head() -> str:
+    from alembic.script import ScriptDirectory
+
+    from runtime.migrate import alembic_config
+
+    revision = ScriptDirectory.from_config(alembic_config("postgresql://")).get_current_head()
+    assert revision is not None
+    return revision
 
 
 def test_a_backup_of_a_running_mall_restores_whole_on_another_home(
@@ -82,6 +110,10 @@ def test_a_backup_of_a_running_mall_restores_whole_on_another_home(
     assert "not a backup" in said(damaged)
     replaced = run(elsewhere, "db", "restore", str(dump), "--replace")  # over the first restore
     assert replaced.returncode == 0, said(replaced)
+    future = from_a_newer_version(elsewhere, tmp_path / "future.dump")
+    newer = run(elsewhere, "db", "restore", str(future), "--replace")
+    assert newer.returncode != 0
+    assert "not one this mallcast knows" in said(newer)  # and the restored mall stays, below
 
     # The restored mall answers as the old one did: its keys, zones, devices and visits.
     moved = Server(elsewhere).start()
