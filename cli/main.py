@@ -232,19 +232,19 @@ def migrate(
     from runtime.database import embedded_cluster
 
     settings = get_settings()
-    if settings.database_url:
-        _migrate(settings.database_url, check=check)
-        return
-    cluster = embedded_cluster(settings)
     try:
+        if settings.database_url:
+            _migrate(settings.database_url, check=check)
+            return
+        cluster = embedded_cluster(settings)
         started = cluster.start()
+        try:
+            _migrate(cluster.url(), check=check)
+        finally:
+            if started:  # it was not running: leave it as it was
+                cluster.stop()
     except EmbeddedError as exc:
         raise fail(str(exc)) from None
-    try:
-        _migrate(cluster.url(), check=check)
-    finally:
-        if started:  # it was not running: leave it as it was
-            cluster.stop()
 
 
 def _migrate(url: str, *, check: bool) -> None:

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from alembic.util.exc import CommandError
 from psycopg import sql
 
 from runtime.embedded import DATABASE, EmbeddedPostgres
-from runtime.migrate import upgrade
+from runtime.migrate import UnknownSchema, upgrade
 from runtime.pg_host import EmbeddedError
 
 _RESTORING = f"{DATABASE}_restoring"
@@ -98,10 +97,10 @@ def restore(cluster: EmbeddedPostgres, source: Path, *, replace: bool) -> Restor
 def _migrate(cluster: EmbeddedPostgres) -> None:
     try:
         upgrade(cluster.url(_RESTORING))
-    except CommandError as exc:  # a revision this version does not know
+    except UnknownSchema:
         raise EmbeddedError(
-            f"the backup's schema is not one this mallcast knows ({exc}): restore it with the "
-            "mallcast version that made it, or a newer one"
+            "the backup's schema is not one this mallcast knows: restore it with the mallcast "
+            "version that made it, or a newer one"
         ) from None
 
 

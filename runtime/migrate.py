@@ -6,10 +6,12 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.util.exc import CommandError
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 import migrations
+from runtime.pg_host import EmbeddedError
 
 
 def alembic_config(url: str) -> Config:
@@ -18,6 +20,10 @@ def alembic_config(url: str) -> Config:
     # ConfigParser treats % as interpolation; socket paths in URLs are percent-encoded.
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
+
+
+class UnknownSchema(EmbeddedError):
+    """The database was migrated by a newer mallcast (a release rolled back, a newer backup)."""
 
 
 # Any fixed number: the advisory lock that serialises migrations of one database.
@@ -33,6 +39,12 @@ def upgrade(url: str, revision: str = "head") -> None:
             lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
             try:
                 command.upgrade(alembic_config(url), revision)
+            except CommandError as exc:  # the database names a revision we do not have
+                raise UnknownSchema(
+                    f"the database's schema is not one this mallcast knows ({exc}): a newer "
+                    "mallcast migrated it; run that version or a newer one, or restore a "
+                    "backup made before the upgrade"
+                ) from None
             finally:
                 lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
     finally:

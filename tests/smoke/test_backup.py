@@ -15,7 +15,7 @@ import pytest
 from runtime.embedded import EmbeddedPostgres
 from tests.conftest import mallcast_home
 from tests.smoke.test_first_hour import MALL, feature, key, square
-from tests.support.shipped import Server, run
+from tests.support.shipped import Server, free_port, run
 
 pytestmark = [pytest.mark.smoke, pytest.mark.slow]
 
@@ -125,3 +125,19 @@ def test_a_backup_of_a_running_mall_restores_whole_on_another_home(
     assert "enter" not in [e["kind"] for e in stand(6, 12)]  # the same visit goes on
     moved.stop()
     assert "Traceback" not in moved.output(), moved.output()
+
+
+def test_a_database_a_newer_release_migrated_is_named_not_a_traceback(home: Path) -> None:
+    # A release rolled back: the database names a migration this version does not have.
+    made = run(home, "migrate")
+    assert made.returncode == 0, said(made)
+    cluster = EmbeddedPostgres(home)
+    cluster.start()
+    with psycopg.connect(cluster.conninfo()) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'f00dfeedf00d'")
+    cluster.stop()
+    for command in (("serve", "--port", str(free_port())), ("migrate",)):
+        refused = run(home, *command)
+        assert refused.returncode == 1, said(refused)
+        assert "a newer mallcast migrated it" in said(refused)
+        assert "Traceback" not in said(refused)
