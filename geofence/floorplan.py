@@ -28,8 +28,9 @@ from core.errors import Conflict, InvalidInput, MallcastError
 from core.tenants.models import Tenant
 from geofence.cache import bump_zones_version
 from geofence.geojson import Area, metres_to_degrees, parse_area, swap_axes
+from geofence.index import is_unit
 from geofence.models import Level, Mall, Zone
-from geofence.planreview import PlanZone, kind_from_category, review
+from geofence.planreview import PlanZone, StoredUnit, kind_from_category, review
 from geofence.schemas import ImportWarning, ZoneImportResult, ZoneProperties
 
 # Properties mallcast keeps in columns; everything else a feature carries stays in `properties`.
@@ -75,9 +76,10 @@ class FloorPlanWriter:
         existing: Zone | None = None,
         replace: bool = False,
         dry_run: bool = False,
+        review: bool = False,
     ) -> ZoneImportResult:
         """Dry or not, everything runs down to the database's own checks; the caller rolls a
-        dry run back (geofence.zones.import_zones)."""
+        dry run back (geofence.zones.import_zones). `review`: with the import's warnings."""
         checked, errors = self._check_all(features, default_level)
         by_ref = self._zones_by_ref([c.properties.ref for c in checked if c.properties.ref])
         if existing is not None and checked and checked[0].properties.ref is not None:
@@ -98,6 +100,8 @@ class FloorPlanWriter:
             errors.extend(self._duplicates(checked, targets))
         if errors:
             self._refuse(features, errors)
+        leaving = {*replaced, *(target.id for target in targets if target)}
+        kept = self._stored_units(checked, leaving) if review else []
 
         if replaced:
             self.session.execute(delete(Zone).where(Zone.id.in_(replaced)))
@@ -122,7 +126,7 @@ class FloorPlanWriter:
             deleted=len(replaced),
             zone_ids=[] if dry_run else zone_ids,
             dry_run=dry_run,
-            warnings=_warnings(features, checked),
+            warnings=_warnings(features, checked, kept) if review else [],
         )
 
     def _check_all(
@@ -275,6 +279,22 @@ class FloorPlanWriter:
             ]},
         )  # fmt: skip
 
+    def _stored_units(self, checked: list[_Checked], leaving: set[int]) -> list[StoredUnit]:
+        """The units the mall keeps on the levels the import touches (for its warnings)."""
+        level_ids = {item.level_id for item in checked}
+        on_levels: ColumnElement[bool] = Zone.level_id.in_([i for i in level_ids if i is not None])
+        if None in level_ids:
+            on_levels = on_levels | Zone.level_id.is_(None)
+        ordinals = {level_id: ordinal for ordinal, level_id in self.levels.items()}
+        return [
+            StoredUnit(zone_id, ordinals.get(level_id) if level_id else None, to_shape(geom), name)
+            for zone_id, name, level_id, geom, kind, occupancy in self.session.execute(
+                select(Zone.id, Zone.name, Zone.level_id, Zone.geom, Zone.kind, Zone.occupancy)
+                .where(Zone.mall_id == self.mall.id, on_levels)
+            )
+            if zone_id not in leaving and is_unit(kind, occupancy)
+        ]  # fmt: skip
+
     def _zones_by_ref(self, refs: list[str | None]) -> dict[str, Zone]:
         wanted = [ref for ref in refs if ref]
         if not wanted:
@@ -285,7 +305,9 @@ class FloorPlanWriter:
         return {zone.ref: zone for zone in zones if zone.ref is not None}
 
 
-def _warnings(features: Sequence[Any], checked: list[_Checked]) -> list[ImportWarning]:
+def _warnings(
+    features: Sequence[Any], checked: list[_Checked], stored: list[StoredUnit]
+) -> list[ImportWarning]:
     zones = [
         PlanZone(item.index, item.properties.level, item.shape, item.properties.kind.value,
                  item.properties.occupancy.value if item.properties.occupancy else None,
@@ -295,7 +317,7 @@ def _warnings(features: Sequence[Any], checked: list[_Checked]) -> list[ImportWa
     return [
         ImportWarning(index=warning.index, **_names(features[warning.index]), code=warning.code,
                       message=warning.message, details=warning.details)
-        for warning in review(zones)
+        for warning in review(zones, stored)
     ]  # fmt: skip
 
 

@@ -69,6 +69,11 @@ class LocalFrame:
 UNIT_KINDS = frozenset({"store", "restaurant", "restroom", "vacant"})
 
 
+def is_unit(kind: str, occupancy: str | None) -> bool:
+    """The operator's "unit" or "area" when they chose, else the kind's."""
+    return occupancy == "unit" if occupancy is not None else kind in UNIT_KINDS
+
+
 @dataclass(frozen=True)
 class ZoneShape:
     """What the index needs of a zone."""
@@ -84,9 +89,7 @@ class ZoneShape:
 
     @property
     def is_unit(self) -> bool:
-        if self.occupancy is not None:
-            return self.occupancy == "unit"
-        return self.kind in UNIT_KINDS
+        return is_unit(self.kind, self.occupancy)
 
 
 @dataclass(frozen=True)

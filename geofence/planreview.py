@@ -15,7 +15,7 @@ from typing import Any
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from geofence.index import UNIT_KINDS, LocalFrame
+from geofence.index import LocalFrame, is_unit
 from geofence.schemas import ZoneKind
 
 # A plan's words for kinds (IMDF unit categories among them), read when a feature has no `kind`.
@@ -58,7 +58,7 @@ class PlanZone:
 
     @property
     def is_unit(self) -> bool:
-        return self.occupancy == "unit" if self.occupancy else self.kind in UNIT_KINDS
+        return is_unit(self.kind, self.occupancy)
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,17 @@ class PlanWarning:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def review(zones: Sequence[PlanZone]) -> list[PlanWarning]:
+@dataclass(frozen=True)
+class StoredUnit:
+    """A unit the mall has already, on a level the import touches (and that it keeps)."""
+
+    zone_id: int
+    level: int | None
+    shape: BaseGeometry  # lon/lat
+    name: str
+
+
+def review(zones: Sequence[PlanZone], stored: Sequence[StoredUnit] = ()) -> list[PlanWarning]:
     """Warnings on an import that passed its checks, in the order of the features."""
     if not zones:
         return []
@@ -89,30 +99,53 @@ def review(zones: Sequence[PlanZone]) -> list[PlanWarning]:
                     {"area_m2": round(shape.area, 4)})
         for zone, shape in zip(zones, metric, strict=True) if shape.area < SMALLEST_ZONE_M2
     ]  # fmt: skip
-    warnings += _units_around_units(zones, metric)
+    warnings += _units_around_units(zones, metric, stored, frame)
     return sorted(warnings, key=lambda warning: warning.index)
 
 
-def _units_around_units(zones: Sequence[PlanZone], metric: list[BaseGeometry]) -> list[PlanWarning]:
-    """Units holding other units of their level: a concession in a department store is fine,
-    but a floor's outline brought in as a store holds every store of the floor."""
-    units = [i for i, zone in enumerate(zones) if zone.is_unit and not metric[i].is_empty]
+def _units_around_units(
+    zones: Sequence[PlanZone], metric: list[BaseGeometry], stored: Sequence[StoredUnit],
+    frame: LocalFrame,
+) -> list[PlanWarning]:  # fmt: skip
+    """Units holding other units of their level, in the import or stored: a concession in a
+    department store is fine, but a floor's outline brought in as a store holds every store of
+    the floor."""
+    # Every unit of the levels concerned: the import's (by feature) and the stored ones.
+    units: list[tuple[int | None, BaseGeometry, int | StoredUnit]] = [
+        (zones[i].level, metric[i], i) for i, zone in enumerate(zones)
+        if zone.is_unit and not metric[i].is_empty
+    ]  # fmt: skip
+    units += [(unit.level, frame.geometry(unit.shape), unit) for unit in stored]
     if len(units) < 2:
         return []
-    tree = shapely.STRtree([metric[i].representative_point() for i in units])
+    tree = shapely.STRtree([shape.representative_point() for _, shape, _ in units])
     warnings = []
-    for i in units:
+    for level, shape, who in units:
         held = [
-            units[j] for j in tree.query(metric[i], predicate="contains")
-            if units[j] != i and zones[units[j]].level == zones[i].level
-            and metric[units[j]].area < metric[i].area
+            units[j][2] for j in tree.query(shape, predicate="contains")
+            if units[j][2] is not who and units[j][0] == level and units[j][1].area < shape.area
         ]  # fmt: skip
-        if held:
+        if not held:
+            continue
+        if isinstance(who, int):  # a feature of the import
             warnings.append(PlanWarning(
-                zones[i].index, "unit_holds_units",
+                zones[who].index, "unit_holds_units",
                 f"this unit holds {len(held)} other units: a shopper surely in one of them is "
                 "placed there, elsewhere in this one; if it is the floor's outline, import it "
                 "as kind `footprint` (an area)",
-                {"units": len(held), "first": zones[held[0]].index},
+                {"units": len(held)},
             ))  # fmt: skip
+            continue
+        warnings += [
+            PlanWarning(
+                zones[i].index,
+                "unit_holds_units",
+                f"this unit lies in zone {who.zone_id} ({who.name}), a unit around it: a "
+                "shopper surely in this one is placed here, elsewhere in that one; if that is "
+                "the floor's outline, make it kind `footprint` (an area)",
+                {"inside_zone_id": who.zone_id},
+            )
+            for i in held
+            if isinstance(i, int)
+        ]
     return warnings

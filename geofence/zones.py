@@ -104,9 +104,8 @@ def list_zones(
 def create_zone(
     session: Session, scope: MallScope, mall_id: int, feature: ZoneFeature, limits: GeometryLimits
 ) -> ZoneView:
-    result = import_zones(
-        session, scope, mall_id, [feature.model_dump(mode="json")], limits, default_level=None
-    )
+    result = import_zones(session, scope, mall_id, [feature.model_dump(mode="json")], limits,
+                          default_level=None, review=False)  # fmt: skip
     return get_zone(session, scope, mall_id, result.zone_ids[0])
 
 
@@ -152,9 +151,11 @@ def import_zones(
     default_level: int | None,
     replace: bool = False,
     dry_run: bool = False,
+    review: bool = True,
 ) -> ZoneImportResult:
     """Create or update (by `ref`) every feature, or none: all errors are reported at once
-    (geofence.floorplan has the rules). `replace`: the level's other zones are deleted."""
+    (geofence.floorplan has the rules). `replace`: the level's other zones are deleted.
+    `review`: with warnings on what looks wrong."""
     mall = get_mall(session, scope, mall_id)
     if len(features) > limits.max_import_features:
         raise PayloadTooLarge(
@@ -171,7 +172,7 @@ def import_zones(
     # that it refuses exactly what the import would and leaves the transaction as it was.
     savepoint = session.begin_nested()
     result = FloorPlanWriter(session, mall, limits).write(
-        features, default_level=default_level, replace=replace, dry_run=dry_run
+        features, default_level=default_level, replace=replace, dry_run=dry_run, review=review
     )
     if dry_run:
         savepoint.rollback()

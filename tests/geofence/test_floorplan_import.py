@@ -179,3 +179,32 @@ def test_a_unit_around_units_and_a_zone_smaller_than_a_person_are_imported_with_
     ]  # fmt: skip
     assert warnings[0]["details"]["units"] >= len(body["features"]) - 3
     assert 0 < warnings[-1]["details"]["area_m2"] < 1
+
+
+def test_a_unit_around_units_is_found_across_imports(
+    client: TestClient, platform: dict[str, str], bare_mall: dict[str, Any]
+) -> None:
+    raw = raw_floor("F2")
+    outline, *units = raw["features"]
+    outline["properties"]["kind"] = "store"
+    for unit in units:
+        unit["properties"]["kind"] = "store"
+    url = f"{zones_url(bare_mall)}/import?level=1"
+    first = client.post(url, json={"type": "FeatureCollection", "features": units[:5]},
+                        headers=platform).json()  # fmt: skip
+    assert first["warnings"] == []
+    # The outline after the stores: it holds the five stored units.
+    alone = client.post(url, json={"type": "FeatureCollection", "features": [outline]},
+                        headers=platform).json()  # fmt: skip
+    [warning] = alone["warnings"]
+    assert (warning["code"], warning["details"]) == ("unit_holds_units", {"units": 5})
+    # Stores after the outline: each says it lies in it.
+    later = client.post(url, json={"type": "FeatureCollection", "features": units[5:8]},
+                        headers=platform).json()  # fmt: skip
+    assert [(w["index"], w["details"]) for w in later["warnings"]] == [
+        (i, {"inside_zone_id": alone["zone_ids"][0]}) for i in range(3)
+    ]
+    # Replacing the floor without the outline: nothing stored is around the new stores.
+    again = client.post(url + "&replace=true", json={"type": "FeatureCollection",
+                        "features": units[:8]}, headers=platform).json()  # fmt: skip
+    assert (again["deleted"], again["warnings"]) == (9, [])
