@@ -25,6 +25,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "The caller's role may not do this",
         404: "Not found, or not visible to the caller",
         409: "Conflicts with existing data (e.g. a duplicate name)",
+        412: "`If-Match` names a version that is no longer the current one: read it again",
         413: "Body or batch too large",
         422: "Well-formed but invalid content; `details` says where",
     }

@@ -64,6 +64,13 @@ class Conflict(MallcastError):
     status = 409
 
 
+class PreconditionFailed(MallcastError):
+    """The caller acted on a version of the thing that is no longer the current one."""
+
+    code = "precondition_failed"
+    status = 412
+
+
 class PayloadTooLarge(MallcastError):
     code = "payload_too_large"
     status = 413

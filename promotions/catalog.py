@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.db import put_row, utcnow
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from core.members.models import PURCHASE_SEGMENTS
 from core.zones import ZoneFact
 from promotions.models import MallRules, Promotion
@@ -196,15 +196,18 @@ def end(session: Session, promotion: Promotion) -> Promotion:
 # -- operators' side ----------------------------------------------------------------------------
 
 
-def approve(session: Session, promotion: Promotion) -> Promotion:
-    _move(session, promotion, allowed=("submitted",), to="approved")
+def approve(session: Session, promotion: Promotion, *, seen: str | None = None) -> Promotion:
+    """`seen`: the version the operator read (If-Match); None approves what is there."""
+    _move(session, promotion, allowed=("submitted",), to="approved", seen=seen)
     promotion.approved_at = utcnow()
     session.flush()
     return promotion
 
 
-def reject(session: Session, promotion: Promotion, reason: str) -> Promotion:
-    _move(session, promotion, allowed=("submitted",), to="rejected")
+def reject(
+    session: Session, promotion: Promotion, reason: str, *, seen: str | None = None
+) -> Promotion:
+    _move(session, promotion, allowed=("submitted",), to="rejected", seen=seen)
     promotion.rejection_reason = reason
     session.flush()
     return promotion
@@ -241,6 +244,7 @@ def promotion_out(promotion: Promotion) -> PromotionOut:
             "approved_at": promotion.approved_at,
             "created_at": promotion.created_at,
             "updated_at": promotion.updated_at,
+            "version": version(promotion),
         }
     )
 
@@ -251,14 +255,34 @@ def _within(now: datetime, starts: str | None, ends: str | None) -> bool:
     return not (ends and now >= datetime.fromisoformat(ends))
 
 
+def version(promotion: Promotion) -> str:
+    """Opaque, and new with every change (updated_at moves with each)."""
+    return f"{promotion.id}-{round(promotion.updated_at.timestamp() * 1_000_000)}"
+
+
+def _check_seen(promotion: Promotion, seen: str | None) -> None:
+    if seen is None or seen.strip().strip('"') in (version(promotion), "*"):
+        return
+    raise PreconditionFailed(
+        f"promotion {promotion.id} changed since you read it (the store may have edited and "
+        "resubmitted it): read it again before you decide",
+        code="promotion_changed",
+        details={"version": version(promotion), "status": promotion.status},
+    )
+
+
 def _lock(session: Session, promotion: Promotion) -> None:
     """Hold the promotion's row and read it as committed: of two changes at once (a store ends
     its offer as the operator approves it), the later sees what the first did."""
     session.refresh(promotion, with_for_update=True)
 
 
-def _move(session: Session, promotion: Promotion, *, allowed: Sequence[str], to: str) -> None:
+def _move(
+    session: Session, promotion: Promotion, *, allowed: Sequence[str], to: str,
+    seen: str | None = None,
+) -> None:  # fmt: skip
     _lock(session, promotion)
+    _check_seen(promotion, seen)
     if promotion.status not in allowed:
         raise Conflict(
             f"promotion {promotion.id} is {promotion.status}; it can become {to} only from "

@@ -193,6 +193,10 @@ class PromotionOut(PromotionCreate):
     approved_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    version: str = Field(
+        description="Changes with every change of the promotion; send it as `If-Match` to "
+        "approve or reject exactly what you read"
+    )
 
 
 class Rejection(BaseModel):

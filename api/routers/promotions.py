@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Response
 from sqlalchemy.orm import Session
 
 from api.auth import OperatorMall
@@ -22,6 +22,13 @@ from promotions.schemas import DecisionExplained, MallRulesIn, MallRulesOut, Pro
 router = APIRouter(
     prefix="/v1/malls/{mall_id}", tags=["operators: promotions"], route_class=UnitOfWorkRoute
 )
+
+
+# The `version` of the promotion the operator read: a decision on anything else is refused (412).
+IfMatch = Annotated[
+    str | None,
+    Header(max_length=200, description="The promotion's `version` as read (e.g. from the list)"),
+]
 
 
 def _promotion(session: Session, mall_id: int, promotion_id: int) -> Promotion:
@@ -52,33 +59,38 @@ def list_promotions(
     responses=error_responses(401, 403, 404),
 )
 def read_promotion(
-    mall: OperatorMall, promotion_id: PromotionId, session: SessionDep
+    mall: OperatorMall, promotion_id: PromotionId, session: SessionDep, response: Response
 ) -> PromotionOut:
-    return catalog.promotion_out(_promotion(session, mall.id, promotion_id))
+    promotion = catalog.promotion_out(_promotion(session, mall.id, promotion_id))
+    response.headers["ETag"] = f'"{promotion.version}"'
+    return promotion
 
 
 @router.post(
     "/promotions/{promotion_id}/approve",
     summary="Approve a submitted promotion: it is active from now (or its start date)",
     response_model=PromotionOut,
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(401, 403, 404, 409, 412),
 )
-def approve(mall: OperatorMall, promotion_id: PromotionId, session: SessionDep) -> PromotionOut:
-    promotion = catalog.approve(session, _promotion(session, mall.id, promotion_id))
-    return catalog.promotion_out(promotion)
+def approve(
+    mall: OperatorMall, promotion_id: PromotionId, session: SessionDep, if_match: IfMatch = None
+) -> PromotionOut:
+    promotion = _promotion(session, mall.id, promotion_id)
+    return catalog.promotion_out(catalog.approve(session, promotion, seen=if_match))
 
 
 @router.post(
     "/promotions/{promotion_id}/reject",
     summary="Reject a submitted promotion, saying why",
     response_model=PromotionOut,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(401, 403, 404, 409, 412, 422),
 )
 def reject(
-    mall: OperatorMall, promotion_id: PromotionId, body: Rejection, session: SessionDep
-) -> PromotionOut:
-    promotion = catalog.reject(session, _promotion(session, mall.id, promotion_id), body.reason)
-    return catalog.promotion_out(promotion)
+    mall: OperatorMall, promotion_id: PromotionId, body: Rejection, session: SessionDep,
+    if_match: IfMatch = None,
+) -> PromotionOut:  # fmt: skip
+    promotion = _promotion(session, mall.id, promotion_id)
+    return catalog.promotion_out(catalog.reject(session, promotion, body.reason, seen=if_match))
 
 
 @router.post(

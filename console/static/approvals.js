@@ -24,7 +24,9 @@
     const id = item.dataset.id;
     async function decide(action, body) {
       try {
-        await mallcast.api("POST", `/v1/malls/${mallId}/promotions/${id}/${action}`, body);
+        // Exactly the version on the screen: one the store changed meanwhile is refused (412).
+        await mallcast.api("POST", `/v1/malls/${mallId}/promotions/${id}/${action}`, body,
+          { "If-Match": `"${item.dataset.version}"` });
         const title = item.querySelector("h2").textContent;
         item.remove();
         mallcast.say(`${action === "approve" ? "Approved" : "Rejected"}: ${title}.`);

@@ -6,8 +6,8 @@
 const mallcast = (() => {
   const csrf = document.querySelector('meta[name="csrf-token"]')?.content;
 
-  async function api(method, path, body) {
-    const headers = { Accept: "application/json" };
+  async function api(method, path, body, extraHeaders = {}) {
+    const headers = { Accept: "application/json", ...extraHeaders };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (csrf && method !== "GET") headers["X-CSRF-Token"] = csrf;
     const response = await fetch(path, {

@@ -375,3 +375,30 @@ def test_ids_in_query_strings_and_translation_keys_are_checked(
         json={"translations": {"not a locale": {"title": "x", "body": "y"}}},
     )
     assert error_of(bad, 422)["code"] == "validation_error"
+
+
+def test_an_operator_decides_on_the_version_they_read(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    zone_id, _, _ = starbucks(db, mall["id"])
+    shop, desk = mall["starbucks"], mall["operator"]
+    body = {"title": "Two coffees, one price", "body": "Tonight only", "category": "cafe",
+            "targets": {"zones": [zone_id]}, "trigger": "enter"}  # fmt: skip
+    offer = client.post("/v1/tenant/promotions", json=body, headers=shop).json()
+    client.post(f"/v1/tenant/promotions/{offer['id']}/submit", headers=shop)
+    url = f"/v1/malls/{mall['id']}/promotions/{offer['id']}"
+    [read] = client.get(f"/v1/malls/{mall['id']}/promotions?status=submitted", headers=desk).json()
+    rejected = client.post(f"{url}/reject", json={"reason": "Say until when"},
+                           headers=desk | {"If-Match": f'"{read["version"]}"'})  # fmt: skip
+    assert rejected.status_code == 200, rejected.text
+    # The store fixes and resubmits; an operator still looking at the first text approves it.
+    client.patch(f"/v1/tenant/promotions/{offer['id']}", json={"body": "Until Sunday, 50% off"},
+                 headers=shop)  # fmt: skip
+    client.post(f"/v1/tenant/promotions/{offer['id']}/submit", headers=shop)
+    stale = client.post(f"{url}/approve", headers=desk | {"If-Match": f'"{read["version"]}"'})
+    assert error_of(stale, 412)["code"] == "promotion_changed"
+    assert client.get(url, headers=desk).json()["status"] == "submitted"
+    fresh = client.get(url, headers=desk)
+    approved = client.post(f"{url}/approve", headers=desk | {"If-Match": fresh.headers["ETag"]})
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["version"] != fresh.json()["version"]  # a new version with each change

@@ -114,7 +114,13 @@ def test_every_role_s_first_hour_on_a_cold_server(home: Path, server: Server, fc
     waiting = server.call("GET", f"{base}/promotions?status=submitted", key=operator,
                           expect=200).json()  # fmt: skip
     assert [p["id"] for p in waiting] == [promotion["id"]]
-    server.call("POST", f"{base}/promotions/{promotion['id']}/approve", key=operator, expect=200)
+    server.call(
+        "POST",
+        f"{base}/promotions/{promotion['id']}/approve",
+        key=operator,
+        expect=200,
+        headers={"If-Match": f'"{waiting[0]["version"]}"'},
+    )  # what the operator read
 
     # The worker delivers pushes, beside the API.
     worker = Process(
