@@ -102,7 +102,8 @@ def db_restore(
         restored = restore(embedded_cluster(_embedded_only("restore")), file, replace=replace)
     except EmbeddedError as exc:
         raise fail(str(exc)) from None
-    console.print(f"restored {file} (malls: {restored.malls}, devices: {restored.devices})")
+    console.print(f"restored {file} (malls: {restored.malls}, devices: {restored.devices}; "
+                  f"erased again since the backup: {restored.erased_again})")  # fmt: skip
 
 
 def _embedded_only(what: str) -> Settings:

@@ -20,6 +20,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from core.erasures import ERASE_AGAIN
 from runtime.embedded import DATABASE, EmbeddedPostgres
 from runtime.migrate import UnknownSchema, upgrade
 from runtime.pg_host import EmbeddedError
@@ -34,6 +35,7 @@ _DATA_TABLES = ("malls", "devices", "members", "api_keys")
 class Restored:
     malls: int
     devices: int
+    erased_again: int  # devices and members erased after the backup was taken
 
 
 def backup(cluster: EmbeddedPostgres, target: Path) -> int:
@@ -80,9 +82,9 @@ def restore(cluster: EmbeddedPostgres, source: Path, *, replace: bool) -> Restor
             _tool(cluster, "pg_restore", "--no-owner", "--exit-on-error", "--single-transaction",
                   "--dbname", cluster.conninfo(_RESTORING), str(source),
                   what="pg_restore")  # fmt: skip
-            _migrate(
-                cluster
-            )  # before it takes the live one's place: it may be from a newer version
+            # Before it takes the live one's place: it may be from a newer version.
+            _migrate(cluster)
+            erased = _erase_again(cluster)
         except EmbeddedError:
             cluster.drop_database(_RESTORING)
             raise
@@ -91,7 +93,7 @@ def restore(cluster: EmbeddedPostgres, source: Path, *, replace: bool) -> Restor
             malls, devices = conn.execute(
                 "SELECT (SELECT count(*) FROM malls), (SELECT count(*) FROM devices)"
             ).fetchone() or (0, 0)
-    return Restored(malls, devices)
+    return Restored(malls, devices, erased)
 
 
 def _migrate(cluster: EmbeddedPostgres) -> None:
@@ -102,6 +104,30 @@ def _migrate(cluster: EmbeddedPostgres) -> None:
             "the backup's schema is not one this mallcast knows: restore it with the mallcast "
             "version that made it, or a newer one"
         ) from None
+
+
+def _erase_again(cluster: EmbeddedPostgres) -> int:
+    """Carry the live database's erasure ledger into the restored one and erase again everyone
+    it names: those who asked to be forgotten after the backup was taken."""
+    with psycopg.connect(cluster.conninfo("postgres")) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():
+            return 0
+    with psycopg.connect(cluster.conninfo()) as conn:
+        if conn.execute("SELECT to_regclass('public.erasures')").fetchone() == (None,):
+            return 0
+        ledger = conn.execute("SELECT kind, mall_id, key, at FROM erasures").fetchall()
+    if not ledger:
+        return 0
+    kinds, malls, keys, ats = (list(column) for column in zip(*ledger, strict=True))
+    with psycopg.connect(cluster.conninfo(_RESTORING)) as conn:  # one transaction
+        conn.execute(
+            "INSERT INTO erasures (kind, mall_id, key, at) "
+            "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bytea[], %s::timestamptz[]) "
+            "AS t(kind, mall_id, key, at) WHERE NOT EXISTS (SELECT 1 FROM erasures e "
+            "WHERE e.kind = t.kind AND e.key = t.key AND e.mall_id IS NOT DISTINCT FROM t.mall_id)",
+            (kinds, malls, keys, ats),
+        )
+        return sum(conn.execute(statement).rowcount for statement in ERASE_AGAIN)
 
 
 def _swap(cluster: EmbeddedPostgres) -> None:

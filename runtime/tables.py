@@ -5,6 +5,7 @@ from __future__ import annotations
 # Importing the model modules registers their tables on the shared metadata.
 import access.models
 import core.devices.models
+import core.erasures
 import core.members.models
 import core.tenants.models
 import geofence.models

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from core.db import utcnow
 from core.devices.models import Device
 from core.devices.schemas import Consents, DeviceCreate, DeviceOut, DevicePatch, QuietHours
+from core.erasures import record_device
 from core.members.service import unlink_device
 
 
@@ -81,7 +82,9 @@ def rotate_token(session: Session, device: Device) -> Device:
 
 
 def erase_device(session: Session, device: Device) -> None:
-    """Erase the device with everything about it (pings, presence, events: by cascade)."""
+    """Erase the device with everything about it (pings, presence, events: by cascade), and
+    say so in the erasure ledger (a restored backup erases it again)."""
+    record_device(session, device.id)
     session.delete(device)
     session.flush()
 

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
+from core.erasures import record_member
 from core.errors import InvalidInput
 from core.members.models import Member, MemberDevice, PseudonymKey
 
@@ -103,7 +104,10 @@ def erase_member(session: Session, mall_id: int, member_id: str) -> bool:
     (ON DELETE CASCADE). True when there was such a member."""
     key = pseudonym(pseudonym_key(session), mall_id, member_id)
     gone = session.execute(delete(Member).where(Member.mall_id == mall_id, Member.pseudonym == key))
-    return bool(getattr(gone, "rowcount", 0))
+    if not getattr(gone, "rowcount", 0):
+        return False
+    record_member(session, mall_id, key)  # a restored backup erases them again
+    return True
 
 
 def count_members(session: Session, mall_id: int) -> int:

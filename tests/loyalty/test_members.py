@@ -3,6 +3,8 @@ withdrawing it, and erased with the device or with the member."""
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -73,3 +75,25 @@ def test_a_link_names_a_mall_that_exists_and_can_be_undone(
     client.put("/v1/devices/me/member", headers=headers, json=MEMBER | {"mall_id": mall["id"]})
     assert client.delete("/v1/devices/me/member", headers=headers).status_code == 204
     assert client.get("/v1/devices/me", headers=headers).json()["member_linked"] is False
+
+
+def test_the_erasure_ledger_keeps_hashes_only(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    headers = shopper(client, loyalty=True)
+    device_id = uuid.UUID(client.get("/v1/devices/me", headers=headers).json()["device_id"])
+    client.put("/v1/devices/me/member", headers=headers, json=MEMBER | {"mall_id": mall["id"]})
+    assert client.delete("/v1/devices/me", headers=headers).status_code == 204
+    erased = client.post(f"/v1/malls/{mall['id']}/members/erase", headers=mall["operator"],
+                         json=MEMBER)  # fmt: skip
+    assert erased.json() == {"erased": True}
+    with db.engine.connect() as conn:
+        ledger = conn.execute(text("SELECT kind, mall_id, key FROM erasures ORDER BY id")).all()
+        pseudonyms = conn.execute(text("SELECT count(*) FROM members")).scalar_one()
+    assert [(kind, mall_id) for kind, mall_id, _ in ledger] == [("device", None),
+                                                               ("member", mall["id"])]  # fmt: skip
+    assert bytes(ledger[0][2]) == hashlib.sha256(device_id.bytes).digest()
+    assert device_id.bytes not in bytes(ledger[0][2])
+    assert b"77001" not in bytes(ledger[1][2])
+    assert len(bytes(ledger[1][2])) == 32  # the member's pseudonym, a keyed hash
+    assert pseudonyms == 0

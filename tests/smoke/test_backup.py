@@ -141,3 +141,41 @@ def test_a_database_a_newer_release_migrated_is_named_not_a_traceback(home: Path
         assert refused.returncode == 1, said(refused)
         assert "a newer mallcast migrated it" in said(refused)
         assert "Traceback" not in said(refused)
+
+
+def test_a_restore_erases_again_who_asked_to_be_forgotten_since_the_backup(
+    home: Path, tmp_path: Path
+) -> None:
+    server = Server(home).start()
+    operator = key(home, "--role", "operator")
+    mall = server.call("POST", "/v1/malls", key=operator, expect=201, json={
+        "name": "Forgetful Mall", "timezone": "UTC",
+        "footprint": {"type": "Polygon", "coordinates": [MALL]}}).json()  # fmt: skip
+    base = f"/v1/malls/{mall['id']}"
+    stays, leaves = (server.call("POST", "/v1/devices", expect=201, json={
+        "platform": "android", "consents": {"location": True, "loyalty": True}}).json()
+        for _ in range(2))  # fmt: skip
+    for device, card in ((stays, "CARD-1"), (leaves, "CARD-2")):
+        server.call("PUT", "/v1/devices/me/member", key=device["token"], expect=200,
+                    json={"member_id": card, "mall_id": mall["id"]})  # fmt: skip
+    dump = tmp_path / "before.dump"
+    assert run(home, "db", "backup", str(dump)).returncode == 0
+    # After the backup: one shopper erases their device, the mall erases their card.
+    server.call("DELETE", "/v1/devices/me", key=leaves["token"], expect=204)
+    erased = server.call("POST", f"{base}/members/erase", key=operator, expect=200,
+                         json={"member_id": "CARD-2"}).json()  # fmt: skip
+    assert erased == {"erased": True}
+    server.stop()
+
+    restored = run(home, "db", "restore", str(dump), "--replace")
+    assert restored.returncode == 0, said(restored)
+    assert "erased again since the backup: 2" in said(restored)
+    back = Server(home).start()
+    back.call("GET", "/v1/devices/me", key=leaves["token"], expect=401)
+    assert back.call("GET", "/v1/devices/me", key=stays["token"], expect=200).json()[
+        "member_linked"
+    ]
+    for card, known in (("CARD-1", 200), ("CARD-2", 404)):
+        back.call("POST", f"{base}/members/view", key=operator, expect=known,
+                  json={"member_id": card})  # fmt: skip
+    back.stop()
