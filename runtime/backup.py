@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 
 from core.erasures import ERASE_AGAIN
-from runtime.embedded import DATABASE, EmbeddedPostgres
+from runtime.embedded import DATABASE, ClusterState, EmbeddedPostgres
 from runtime.migrate import UnknownSchema, upgrade
 from runtime.pg_host import EmbeddedError
 
@@ -45,6 +45,11 @@ def backup(cluster: EmbeddedPostgres, target: Path) -> int:
         raise EmbeddedError(f"{target} is a directory: name the backup file")
     if not target.parent.is_dir():
         raise EmbeddedError(f"{target.parent} does not exist")
+    if cluster.status().state is ClusterState.ABSENT:
+        raise EmbeddedError(
+            f"there is no database under {cluster.home} to back up: is MALLCAST_HOME the one "
+            "mallcast runs with?"
+        )
     # Written in a private directory beside the target, then moved: no half file, and never
     # readable by others, even while pg_dump writes it.
     with (

@@ -93,8 +93,11 @@ def test_a_backup_of_a_running_mall_restores_whole_on_another_home(
     assert "stop them first" in said(busy)
     server.stop()
 
+    nothing = run(elsewhere, "db", "backup", str(tmp_path / "nothing.dump"))  # a wrong home
+    assert nothing.returncode != 0
+    assert "no database under" in said(nothing)
     restored = run(elsewhere, "db", "restore", str(dump))
-    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert restored.returncode == 0, said(restored)
     assert "malls: 1, devices: 1" in said(restored)
     again = run(elsewhere, "db", "restore", str(dump))
     assert again.returncode != 0
