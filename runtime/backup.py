@@ -114,9 +114,8 @@ def _migrate(cluster: EmbeddedPostgres) -> None:
 def _erase_again(cluster: EmbeddedPostgres) -> int:
     """Carry the live database's erasure ledger into the restored one and erase again everyone
     it names: those who asked to be forgotten after the backup was taken."""
-    with psycopg.connect(cluster.conninfo("postgres")) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():
-            return 0
+    if not _exists(cluster, DATABASE):
+        return 0
     with psycopg.connect(cluster.conninfo()) as conn:
         if conn.execute("SELECT to_regclass('public.erasures')").fetchone() == (None,):
             return 0
@@ -141,8 +140,9 @@ def _swap(cluster: EmbeddedPostgres) -> None:
     Renaming a database someone is connected to fails: a server started meanwhile is not cut."""
     rename = sql.SQL("ALTER DATABASE {} RENAME TO {}")
     try:
+        live = _exists(cluster, DATABASE)
         with psycopg.connect(cluster.conninfo("postgres")) as conn:
-            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():
+            if live:
                 conn.execute(rename.format(sql.Identifier(DATABASE), sql.Identifier(_REPLACED)))
             conn.execute(rename.format(sql.Identifier(_RESTORING), sql.Identifier(DATABASE)))
     except psycopg.errors.ObjectInUse:
@@ -164,9 +164,8 @@ def _running(cluster: EmbeddedPostgres) -> Iterator[None]:
 
 def _holds(cluster: EmbeddedPostgres) -> str:
     """What the live database holds, in words ("" when nothing worth keeping)."""
-    with psycopg.connect(cluster.conninfo("postgres")) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():
-            return ""
+    if not _exists(cluster, DATABASE):
+        return ""
     counts = []
     with psycopg.connect(cluster.conninfo()) as conn:
         for table in _DATA_TABLES:
@@ -190,6 +189,12 @@ def _refuse_if_in_use(cluster: EmbeddedPostgres) -> None:
         raise EmbeddedError(
             f"{users[0]} connections use the database (mallcast serve or worker): stop them first"
         )
+
+
+def _exists(cluster: EmbeddedPostgres, database: str) -> bool:
+    with psycopg.connect(cluster.conninfo("postgres")) as conn:
+        query = "SELECT 1 FROM pg_database WHERE datname = %s"
+        return conn.execute(query, (database,)).fetchone() is not None
 
 
 def _admin(cluster: EmbeddedPostgres, statement: sql.Composed) -> None:
