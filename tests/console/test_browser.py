@@ -234,6 +234,7 @@ def test_import_highlights_the_refused_feature_then_imports_the_fixed_plan(
     expect(warned).to_contain_text("no kind: imported as a store")
     warned.get_by_text("Which").click()
     expect(warned).to_contain_text("Pop-up south")
+    shot(page, "operator-import-warnings")
 
     page.get_by_label("GeoJSON FeatureCollection").set_input_files(str(plan("store")))
     page.get_by_role("button", name="Check (dry run)").click()
