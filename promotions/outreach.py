@@ -42,6 +42,7 @@ from promotions.schedule import (
     local_time,
     next_window_start,
     parse_days,
+    quiet_begins,
 )
 from promotions.schedule import parse_hhmm as hhmm
 from promotions.schemas import MallRulesIn
@@ -172,5 +173,9 @@ def _decide(
                               card.id)  # fmt: skip
     if decision.outcome != "sent":
         return 0
-    enqueue_push(session, decision, card, device.locale, PUSH_TTL)
+    # Out before the quiet hours begin (the mall's or the shopper's), even if FCM or the phone
+    # is late: an evening's offer must not light a phone up at night.
+    quiet = quiet_begins(now, (rules.quiet, shopper.quiet), rules.timezone)
+    ttl = PUSH_TTL if quiet is None else min(PUSH_TTL, quiet - now)
+    enqueue_push(session, decision, card, device.locale, ttl)
     return 1

@@ -94,6 +94,22 @@ def in_windows(windows: Iterable[WeeklyWindow], local: datetime) -> bool:
     return not windows or any(window.contains(local) for window in windows)
 
 
+def quiet_begins(
+    instant: datetime, quiets: Iterable[QuietWindow | None], timezone: str
+) -> datetime | None:
+    """The first instant after `instant` (UTC) at which one of the quiet windows begins on the
+    mall's wall clock: a push must be out by then. None without quiet windows."""
+    zone = ZoneInfo(timezone)
+    today = instant.astimezone(zone).date()
+    starts = [
+        datetime.combine(today + timedelta(days=offset), quiet.hours.start, zone).astimezone(UTC)
+        for offset in (0, 1)
+        for quiet in quiets
+        if quiet is not None
+    ]
+    return min((start for start in starts if start > instant), default=None)
+
+
 def next_window_start(
     instant: datetime, windows: Iterable[WeeklyWindow], timezone: str
 ) -> datetime | None:

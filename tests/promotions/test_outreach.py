@@ -158,3 +158,20 @@ def test_a_segment_trigger_needs_the_mall_and_a_segment(
         json=WIN_BACK | {"audience": {"segments": ["lapsed_buyers"]}},
     )
     assert error_of(unknown, 422)["code"] == "unknown_segment"  # fmt: skip
+
+
+def test_an_outreach_push_must_be_out_before_the_quiet_hours_begin(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    # Quiet from 20:00: a push decided at 19:xx expires by then, however late FCM or the phone.
+    quiet_at_eight = {"holdout_share": 0, "quiet_hours": {"start": "20:00", "end": "09:00"}}
+    client.put(f"/v1/malls/{mall['id']}/rules", headers=mall["operator"], json=quiet_at_eight)
+    approve(client, mall, WIN_BACK)
+    evening = local_instant(19)
+    lapsed_member(client, db, mall, datetime.fromtimestamp(evening, UTC))
+    assert jobs_at(client, evening).outreach() == 1
+    with db.engine.connect() as conn:
+        ttl = conn.execute(text("SELECT expires_at - created_at FROM deliveries")).scalar_one()
+    local = datetime.fromtimestamp(evening, SHANGHAI)
+    quiet = local.replace(hour=20, minute=0, second=0, microsecond=0)
+    assert timedelta(0) < ttl <= quiet - local

@@ -16,6 +16,7 @@ from promotions.schedule import (
     next_window_start,
     parse_days,
     parse_hhmm,
+    quiet_begins,
 )
 
 WEEKDAY_EVENINGS = WeeklyWindow(
@@ -140,3 +141,24 @@ def test_a_window_that_opens_in_the_skipped_hour_opens_when_the_clocks_get_there
 
 def test_no_send_window_never_opens() -> None:
     assert next_window_start(datetime(2026, 3, 8, tzinfo=UTC), [], "Asia/Shanghai") is None
+
+
+@pytest.mark.parametrize(
+    ("local", "begins"),
+    [
+        ("2026-12-04T19:30:00", "2026-12-04T22:00:00+08:00"),  # this evening
+        ("2026-12-04T23:00:00", "2026-12-05T22:00:00+08:00"),  # already quiet: tomorrow's
+        ("2026-12-05T08:00:00", "2026-12-05T22:00:00+08:00"),
+    ],
+)
+def test_when_the_quiet_hours_begin(local: str, begins: str) -> None:
+    shanghai = ZoneInfo("Asia/Shanghai")
+    instant = datetime.fromisoformat(local).replace(tzinfo=shanghai).astimezone(UTC)
+    found = quiet_begins(instant, [QUIET, None], "Asia/Shanghai")
+    assert found is not None
+    assert found.astimezone(shanghai).isoformat() == begins
+    earlier = QuietWindow(TimeRange(parse_hhmm("20:00"), parse_hhmm("07:00")))  # the shopper's
+    assert quiet_begins(instant, [QUIET, earlier], "Asia/Shanghai") == min(
+        found, datetime.fromisoformat(begins[:11] + "20:00:00+08:00").astimezone(UTC)
+    )
+    assert quiet_begins(instant, [None], "Asia/Shanghai") is None
