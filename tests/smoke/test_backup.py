@@ -31,6 +31,16 @@ def elsewhere() -> Iterator[Path]:
         yield path
 
 
+def a_mall(home: Path) -> tuple[Server, str, dict[str, Any]]:
+    """A cold server on `home`, an operator's key, and a mall."""
+    server = Server(home).start()
+    operator = key(home, "--role", "operator")
+    mall = server.call("POST", "/v1/malls", key=operator, expect=201, json={
+        "name": "Backed-up Mall", "timezone": "UTC",
+        "footprint": {"type": "Polygon", "coordinates": [MALL]}}).json()  # fmt: skip
+    return server, operator, mall
+
+
 def from_a_newer_version(home: Path, target: Path) -> Path:
     """A backup of `home` whose schema names a migration this version does not have."""
     cluster = EmbeddedPostgres(home)
@@ -60,11 +70,7 @@ def head() -> str:
 def test_a_backup_of_a_running_mall_restores_whole_on_another_home(
     home: Path, elsewhere: Path, tmp_path: Path
 ) -> None:
-    server = Server(home).start()
-    operator = key(home, "--role", "operator")
-    mall = server.call("POST", "/v1/malls", key=operator, expect=201, json={
-        "name": "Backed-up Mall", "timezone": "UTC",
-        "footprint": {"type": "Polygon", "coordinates": [MALL]}}).json()  # fmt: skip
+    server, operator, mall = a_mall(home)
     base = f"/v1/malls/{mall['id']}"
     server.call(
         "POST", f"{base}/levels", key=operator, expect=201, json={"ordinal": 0, "name": "G"}
@@ -149,11 +155,7 @@ def test_a_database_a_newer_release_migrated_is_named_not_a_traceback(home: Path
 def test_a_restore_erases_again_who_asked_to_be_forgotten_since_the_backup(
     home: Path, tmp_path: Path
 ) -> None:
-    server = Server(home).start()
-    operator = key(home, "--role", "operator")
-    mall = server.call("POST", "/v1/malls", key=operator, expect=201, json={
-        "name": "Forgetful Mall", "timezone": "UTC",
-        "footprint": {"type": "Polygon", "coordinates": [MALL]}}).json()  # fmt: skip
+    server, operator, mall = a_mall(home)
     base = f"/v1/malls/{mall['id']}"
     stays, leaves = (server.call("POST", "/v1/devices", expect=201, json={
         "platform": "android", "consents": {"location": True, "loyalty": True}}).json()
