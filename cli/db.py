@@ -72,18 +72,22 @@ def _embedded_settings() -> Settings:
 
 @db_app.command("backup")
 def db_backup(
-    file: Annotated[Path, typer.Argument(help="Where to write the backup (pg_dump's format)")],
-) -> None:
+    file: Annotated[
+        Path,
+        typer.Argument(help="The backup file (pg_dump's format), or a directory to write "
+                       "mallcast-<UTC time>.dump into"),
+    ],
+) -> None:  # fmt: skip
     """Back up the embedded database while mallcast runs (a consistent snapshot). The file holds
     personal data: it is written readable by its owner only."""
     from runtime.backup import backup
     from runtime.database import embedded_cluster
 
     try:
-        size = backup(embedded_cluster(_embedded_only("back up")), file)
+        written = backup(embedded_cluster(_embedded_only("back up")), file)
     except EmbeddedError as exc:
         raise fail(str(exc)) from None
-    console.print(f"backed up to {file} ({size / 1e6:.1f} MB)")
+    console.print(f"backed up to {written} ({written.stat().st_size / 1e6:.1f} MB)")
 
 
 @db_app.command("restore")

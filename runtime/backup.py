@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -38,11 +39,14 @@ class Restored:
     erased_again: int  # devices and members erased after the backup was taken
 
 
-def backup(cluster: EmbeddedPostgres, target: Path) -> int:
-    """Write the database to `target` (mode 0600, whole or not at all); returns its size."""
+def backup(cluster: EmbeddedPostgres, target: Path, now: datetime | None = None) -> Path:
+    """Write the database to `target` (mode 0600, whole or not at all), or into the directory
+    `target` as mallcast-<UTC time>.dump (a nightly cron line needs no date arithmetic);
+    returns the file written."""
     target = target.resolve()
     if target.is_dir():
-        raise EmbeddedError(f"{target} is a directory: name the backup file")
+        stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+        target = target / f"mallcast-{stamp}.dump"
     if not target.parent.is_dir():
         raise EmbeddedError(f"{target.parent} does not exist")
     if cluster.status().state is ClusterState.ABSENT:
@@ -61,7 +65,7 @@ def backup(cluster: EmbeddedPostgres, target: Path) -> int:
               "--dbname", cluster.conninfo(), what="pg_dump")  # fmt: skip
         os.chmod(partial, 0o600)
         os.replace(partial, target)
-    return target.stat().st_size
+    return target
 
 
 def restore(cluster: EmbeddedPostgres, source: Path, *, replace: bool) -> Restored:

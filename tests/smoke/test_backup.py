@@ -94,6 +94,13 @@ def test_a_backup_of_a_running_mall_restores_whole_on_another_home(
     made = run(home, "db", "backup", str(dump))  # while the server runs
     assert made.returncode == 0, made.stdout + made.stderr
     assert stat.S_IMODE(dump.stat().st_mode) == 0o600  # personal data: its owner's only
+    nightly = tmp_path / "nightly"
+    nightly.mkdir()
+    into = run(home, "db", "backup", str(nightly))  # a directory: a dated file in it
+    assert into.returncode == 0, said(into)
+    [dated] = nightly.glob("mallcast-*Z.dump")
+    assert str(dated) in said(into).replace("\n", "")
+    assert stat.S_IMODE(dated.stat().st_mode) == 0o600
     busy = run(home, "db", "restore", str(dump), "--replace")
     assert busy.returncode != 0
     assert "stop them first" in said(busy)
