@@ -56,15 +56,18 @@ def backup(cluster: EmbeddedPostgres, target: Path, now: datetime | None = None)
         )
     # Written in a private directory beside the target, then moved: no half file, and never
     # readable by others, even while pg_dump writes it.
-    with (
-        _running(cluster),
-        tempfile.TemporaryDirectory(dir=target.parent, prefix=".mallcast-backup-") as work,
-    ):
-        partial = Path(work) / "backup.dump"
-        _tool(cluster, "pg_dump", "--format=custom", "--no-owner", "--file", str(partial),
-              "--dbname", cluster.conninfo(), what="pg_dump")  # fmt: skip
-        os.chmod(partial, 0o600)
-        os.replace(partial, target)
+    try:
+        with (
+            _running(cluster),
+            tempfile.TemporaryDirectory(dir=target.parent, prefix=".mallcast-backup-") as work,
+        ):
+            partial = Path(work) / "backup.dump"
+            _tool(cluster, "pg_dump", "--format=custom", "--no-owner", "--file", str(partial),
+                  "--dbname", cluster.conninfo(), what="pg_dump")  # fmt: skip
+            os.chmod(partial, 0o600)
+            os.replace(partial, target)
+    except OSError as exc:  # a full disk, a directory we may not write, a read-only mount
+        raise EmbeddedError(f"cannot write {target}: {exc.strerror or exc}") from None
     return target
 
 
@@ -94,9 +97,11 @@ def restore(cluster: EmbeddedPostgres, source: Path, *, replace: bool) -> Restor
             # Before it takes the live one's place: it may be from a newer version.
             _migrate(cluster)
             erased = _erase_again(cluster)
-        except EmbeddedError:
-            cluster.drop_database(_RESTORING)
-            raise
+        except (EmbeddedError, psycopg.Error) as exc:
+            cluster.drop_database(_RESTORING)  # the live database stays as it was
+            if isinstance(exc, EmbeddedError):
+                raise
+            raise EmbeddedError(f"restoring failed: {type(exc).__name__}: {exc}") from None
         _swap(cluster)
         with psycopg.connect(cluster.conninfo()) as conn:
             malls, devices = conn.execute(

@@ -101,6 +101,10 @@ def test_a_backup_of_a_running_mall_restores_whole_on_another_home(
     [dated] = nightly.glob("mallcast-*Z.dump")
     assert str(dated) in said(into).replace("\n", "")
     assert stat.S_IMODE(dated.stat().st_mode) == 0o600
+    nowhere = run(home, "db", "backup", "/proc/mallcast.dump")  # a place no one may write
+    assert nowhere.returncode == 1
+    assert "cannot write /proc/mallcast.dump" in said(nowhere)
+    assert "Traceback" not in said(nowhere)
     busy = run(home, "db", "restore", str(dump), "--replace")
     assert busy.returncode != 0
     assert "stop them first" in said(busy)
