@@ -25,6 +25,7 @@ from runtime.embedded import ClusterState, EmbeddedPostgres
 from runtime.migrate import upgrade
 from tests.support.api import bearer, create_mall, issue_key
 from tests.support.fresh import DemoMall, empty
+from tests.support.shipped import stop_all
 
 
 class TestServer:
@@ -73,6 +74,7 @@ def mallcast_home(prefix: str = "mallcast-home-") -> Iterator[Path]:
     try:
         yield path
     finally:
+        stop_all(path)
         cluster = EmbeddedPostgres(path)
         if cluster.status().state is ClusterState.RUNNING:
             cluster.stop()

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 MALLCAST = str(Path(sys.executable).parent / "mallcast")
+STARTED: list[Process] = []  # every process a test started, until its home is cleaned up
 
 
 def env_for(home: Path, **settings: str) -> dict[str, str]:
@@ -45,6 +46,15 @@ def run(home: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[
     )  # fmt: skip
 
 
+def stop_all(home: Path) -> None:
+    """Stop what a test started on `home` and left running (an assertion failed before it
+    stopped its server): no `mallcast serve` outlives its test."""
+    for process in [p for p in STARTED if p.home == home]:
+        STARTED.remove(process)
+        if process.alive():
+            process.stop(signal.SIGKILL, timeout_s=10)
+
+
 @dataclass
 class Process:
     """A running `mallcast` command whose output goes to a file (a pipe could fill and stall it)."""
@@ -61,6 +71,7 @@ class Process:
         return self.home / f"{self.args[0]}-{id(self)}.log"
 
     def start(self) -> Process:
+        STARTED.append(self)
         log = self.log_path.open("wb")
         self.popen = subprocess.Popen(
             [MALLCAST, *self.args], env=env_for(self.home, **self.settings), stdout=log,
