@@ -7,9 +7,10 @@ int that `float()` cannot hold (OverflowError). Both are a client's mistake, nev
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import BeforeValidator
+from pydantic import AwareDatetime, BeforeValidator
 
 
 def finite_float(value: object) -> float | None:
@@ -36,6 +37,13 @@ def _number_not_text(value: object) -> object:
     return value
 
 
+def _text_not_number(value: object) -> object:
+    # A date-time in JSON is RFC 3339 text; pydantic's lax mode would read 0 as 1970-01-01.
+    if isinstance(value, int | float | bool):
+        raise ValueError("a date-time is text (RFC 3339 with its offset), not a number")
+    return value
+
+
 def _only_boolean(value: object) -> object:
     if not isinstance(value, bool):
         raise ValueError("true or false is expected")
@@ -51,3 +59,5 @@ JsonInt = Annotated[int, BeforeValidator(_number_not_text)]
 JSON_ID_MAX = 2**53 - 1
 JsonFloat = Annotated[float, BeforeValidator(_number_not_text)]
 JsonBool = Annotated[bool, BeforeValidator(_only_boolean)]
+JsonDatetime = Annotated[datetime, BeforeValidator(_text_not_number)]
+JsonAwareDatetime = Annotated[AwareDatetime, BeforeValidator(_text_not_number)]

@@ -6,9 +6,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from core.numbers import JSON_ID_MAX, JsonFloat, JsonInt
+from core.numbers import JSON_ID_MAX, JsonAwareDatetime, JsonFloat, JsonInt
 
 MAX_BATCH = 1000
 Money = Annotated[Decimal, Field(ge=0, le=Decimal("9999999999.99"), max_digits=12,
@@ -40,7 +40,7 @@ class PurchaseIn(BaseModel):
         description="The loyalty member id, as the card shows it; stored only as a keyed hash",
         examples=["M0012345"],
     )
-    at: AwareDatetime = Field(description="When the purchase was made (with its offset)")
+    at: JsonAwareDatetime = Field(description="When the purchase was made (with its offset)")
     amount: Money = Field(description="What the receipt totals, in `currency`")
     currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["CNY"], description="ISO 4217")
     items: JsonInt = Field(ge=1, le=100_000, description="Items on the receipt")

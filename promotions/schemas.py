@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from core.fields import omitted_when_none
-from core.numbers import JSON_ID_MAX, JsonBool, JsonFloat, JsonInt
+from core.numbers import JSON_ID_MAX, JsonBool, JsonDatetime, JsonFloat, JsonInt
 
 # -- promotions -----------------------------------------------------------------------------
 
@@ -93,8 +93,8 @@ class Window(BaseModel):
 class Schedule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    starts_at: datetime | None = Field(default=None, description="Default: from approval")
-    ends_at: datetime | None = None
+    starts_at: JsonDatetime | None = Field(default=None, description="Default: from approval")
+    ends_at: JsonDatetime | None = None
     windows: list[Window] = Field(
         default_factory=list, max_length=20, description="Mall local time; none: any time"
     )

@@ -299,3 +299,20 @@ def test_a_misspelt_query_parameter_is_named_not_ignored(
     assert error_of(refused, 422)["details"]["field"] == "query.levl"
     assert rows(db, Zone) == 0
     assert client.get(f"{zones_url(bare_mall)}?level=0&kind=store", headers=platform).is_success
+
+
+def test_a_date_time_sent_as_a_number_is_refused_not_read_as_1970(
+    client: TestClient, mall: dict[str, Any]
+) -> None:
+    # JSON Schema types these as text; pydantic's lax mode read 0 as 1970-01-01 (found by fuzzing).
+    offer = {"title": "Two coffees", "body": "Tonight", "category": "cafe",
+             "targets": {"kinds": ["food_court"]}, "trigger": "enter",
+             "schedule": {"starts_at": 0}}  # fmt: skip
+    refused = client.post("/v1/tenant/promotions", json=offer, headers=mall["starbucks"])
+    assert error_of(refused, 422)["details"]["fields"][0]["field"] == "body.schedule.starts_at"
+    receipt = {"txn_id": "T-1", "member_id": "M-1", "at": 1764900000, "amount": 10,
+               "currency": "CNY", "items": 1}  # fmt: skip
+    till = client.post("/v1/tenant/purchases", json={"purchases": [receipt]},
+                       headers=mall["starbucks"])  # fmt: skip
+    assert error_of(till, 422)["code"] == "validation_error"
+    assert "not a number" in till.text

@@ -202,13 +202,15 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing(
             gateway.submit([Send(send.push, lambda *_: None) for send in sends[:5]])
             raise SystemExit("killed")
 
-    doomed = Dispatcher(db.engine, SendThenDie(), batch=10, lease_s=0.5, policy=FAST)
+    # A lease long enough that a loaded machine does not see it run out before the survivor's
+    # first tick (it did at 0.5 s: the survivor then sent all 30 at once).
+    doomed = Dispatcher(db.engine, SendThenDie(), batch=10, lease_s=3.0, policy=FAST)
     with pytest.raises(SystemExit):
         doomed.tick()
     assert states(db) == {"sending": 10, "pending": 20}
     survivor = Dispatcher(db.engine, gateway, batch=50, lease_s=0.5, policy=FAST)
     assert survivor.tick().sent == 20  # the claimed ten stay leased for now
-    time.sleep(0.6)
+    time.sleep(3.1)
     drain(survivor, db)
     assert states(db) == {"sent": 30}
     per_address = Counter(r.address for r in fcm.accepted())
