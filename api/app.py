@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +55,17 @@ Operators and tenants authenticate with `Authorization: Bearer <API key>`
 
 
 def create_app(
-    settings: Settings, db: Database, *, warm: bool = False, owns_database: bool = False
+    settings: Settings,
+    db: Database,
+    *,
+    warm: bool = False,
+    owns_database: bool = False,
+    clock: Callable[[], float] | None = time.time,
 ) -> FastAPI:
     """warm: build every mall's zone index before serving (what `mallcast serve` wants; tests
-    leave it to the first request). owns_database: dispose of it when the app stops."""
+    leave it to the first request). owns_database: dispose of it when the app stops. clock: when
+    promotions are decided (the demo's is simulated; None: at each event's own instant, for
+    tests that walk at a past evening whatever the hour now)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,7 +95,10 @@ def create_app(
         refresh_s=settings.zone_refresh_s, mall_radius_m=settings.mall_radius_m
     )
     app.state.metrics = Metrics(db.engine)
-    app.state.event_sink = PromotionEngine(push_ttl=timedelta(seconds=settings.push_ttl_s))
+    app.state.event_sink = PromotionEngine(
+        push_ttl=timedelta(seconds=settings.push_ttl_s),
+        now=None if clock is None else lambda: datetime.fromtimestamp(clock(), UTC),
+    )
     app.state.ingest_gate = IngestGate(
         db, app.state.zone_cache, app.state.event_sink, settings, app.state.metrics,
         lanes=settings.ingest_lanes,

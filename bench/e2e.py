@@ -23,6 +23,7 @@ import asyncio
 import sys
 import time
 import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,6 @@ from bench.common import (
 )
 from core.db import libpq_conninfo
 from demo.http import LeanClient
-from demo.run import evening_start
 from demo.simulator import Simulation
 from push.gateway import FcmGateway
 
@@ -186,16 +186,30 @@ def naive(url: str, mall_id: int, pings: list[dict[str, Any]], fcm_url: str) -> 
     return rate
 
 
+def evening_zone(now: float) -> str:
+    """A time zone (Etc/GMT-14 to Etc/GMT+12) in which it is 18:00-18:59 at `now`."""
+    offset = (18 - datetime.fromtimestamp(now, UTC).hour) % 24
+    offset = offset - 24 if offset > 14 else offset
+    return f"Etc/GMT{-offset:+d}"  # POSIX signs: Etc/GMT-8 is eight hours ahead of UTC
+
+
+def move_to_evening(url: str, mall_id: int, now: float) -> None:
+    with psycopg.connect(libpq_conninfo(url), autocommit=True) as conn:
+        conn.execute("UPDATE malls SET timezone = %s WHERE id = %s", (evening_zone(now), mall_id))
+
+
 def main() -> None:
     args = arguments(__doc__ or "")
     devices, per_device = (200, 100) if args.quick else (1000, 200)
     single_devices, single_per_device = (100, 10) if args.quick else (300, 20)
     with local_fcm() as fcm_url, bench_database(with_promotions=True) as (url, mall_id):
-        env = {"MALLCAST_FCM_URL": fcm_url, "MALLCAST_SCHEDULER": "false", "MALLCAST_WORKERS": "2",
-               "MALLCAST_PING_HORIZON_S": str(3 * 86400)}  # fmt: skip
-        # An evening in the mall, whatever the hour here: pings in quiet hours cause no push,
-        # and the steady phase's latency needs pushes.
-        start = evening_start(30, time.time(), horizon_s=3 * 86400)
+        env = {"MALLCAST_FCM_URL": fcm_url, "MALLCAST_SCHEDULER": "false", "MALLCAST_WORKERS": "2"}
+        # Live pings (the server decides on its wall clock: older ones are too late for an
+        # offer) in a mall where it is evening now, whatever the hour here: pings in quiet hours
+        # cause no push, and the steady phase's latency needs pushes. The steady phase's pings
+        # begin now, the batched ones ten minutes before.
+        move_to_evening(url, mall_id, time.time())
+        start = time.time() - 600
         batched_pings = simulated_pings(devices, per_device, start)
         single_pings = simulated_pings(single_devices, single_per_device, start)
         steady_pings = simulated_pings(devices, 50, start + 600)

@@ -170,7 +170,10 @@ class Settings(BaseSettings):
         "its own HTTP connections.",
     )
     push_ttl_s: float = Field(
-        default=900, gt=0, description="An offer not sent within this is never sent late."
+        default=900,
+        gt=0,
+        description="An offer's shelf life after the zone event: an event uploaded later gets no "
+        "push, and a push not sent within it is never sent.",
     )
     push_max_attempts: int = Field(default=8, ge=1, description="Attempts before dead-lettering.")
     push_quota_backoff_s: float = Field(

@@ -65,8 +65,9 @@ def evening_start(minutes: float, now: float, *, horizon_s: float = 86_400) -> f
 class SimClock:
     """The demo's time: `speedup` times faster than the wall clock from `start` until `end`.
 
-    While the simulation runs, the scheduled jobs (presence timeouts above all) run on it: the
-    simulated pings are hours old in wall-clock time. Afterwards the jobs follow the wall clock.
+    While the simulation runs, the scheduled jobs (presence timeouts above all) and the promotion
+    decisions run on it: the simulated pings are hours old in wall-clock time, and would all be
+    too late for an offer. Afterwards both follow the wall clock.
     """
 
     start: float
@@ -82,7 +83,7 @@ class SimClock:
         self.now = max(self.now, min(self.end, self.start + elapsed_s * self.speedup))
         return self.now
 
-    def jobs_now(self) -> float:
+    def time(self) -> float:
         return self.now if self.running else time.time()
 
 
@@ -102,7 +103,7 @@ def run_demo(settings: Settings, *, shoppers: int, minutes: float, speedup: floa
         seed_purchases(database, seeded[0].mall_id)  # before the jobs: members placed at start
         on_ready(seeded[0])
 
-    parts = Parts(scheduler=True, dispatcher=True, jobs_clock=clock.jobs_now)
+    parts = Parts(scheduler=True, dispatcher=True, clock=clock.time)
     with Runtime(settings, parts, prepare=prepare) as running:
         assert running.pushes is not None  # parts.dispatcher
         return _serve_and_simulate(

@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,10 +17,11 @@ import numpy as np
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from core.db import utcnow
 from core.devices.models import Device
 from core.events import DecisionSummary, StoredEvent
 from promotions.catalog import get_rules
-from promotions.engine import Occasion, Offer, Stats, Usage, could_fire, decide
+from promotions.engine import Occasion, Offer, Stats, Usage, could_fire, decide, push_life
 from promotions.inputs import (
     Card,
     card_of,
@@ -69,8 +70,14 @@ class PromotionEngine:
         push_ttl: timedelta = timedelta(minutes=15),
         stats_ttl_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] | None = utcnow,
     ) -> None:
-        self.push_ttl = push_ttl  # an offer for someone in the store is stale soon after
+        # An offer for someone in the store is stale soon after the event: its push expires
+        # push_ttl after it, and an event uploaded later than that is answered with no push.
+        self.push_ttl = push_ttl
+        # When decisions are made: the wall clock (the demo's simulated one; None: each event's
+        # own instant)
+        self._now = now
         self._rng = np.random.default_rng(seed)
         self._rng_lock = threading.Lock()  # request threads share the generator
         # The bandit's counts (all sends and redemptions of the mall's offers) are read at most
@@ -96,9 +103,10 @@ class PromotionEngine:
         timezone = events[0].timezone
         catalog = self._catalog(session, mall_id)
         settings, offers, by_id = catalog.settings, catalog.offers, catalog.cards
-        rules = mall_rules(settings, timezone)
+        rules = replace(mall_rules(settings, timezone), shelf_life=self.push_ttl)
         answers: dict[int, DecisionSummary] = {}
-        occasions = {e.id: _occasion(e) for e in events}
+        decided_at = self._now() if self._now else None
+        occasions = {e.id: _occasion(e, decided_at) for e in events}
         # Most events (a corridor, a back-of-house area) are no promotion's business: their
         # decisions need no shopper facts, and are stored together in one statement.
         relevant = [e for e in events if any(could_fire(o, occasions[e.id]) for o in offers)]
@@ -124,7 +132,8 @@ class PromotionEngine:
             promotion = by_id.get(choice.offer_id) if choice.offer_id else None
             decision = store_decision(session, device.id, event, choice, promotion, segments)
             if decision.outcome == "sent" and promotion is not None:
-                enqueue_push(session, decision, promotion, device.locale, self.push_ttl)
+                ttl = push_life(occasion, rules, shopper)
+                enqueue_push(session, decision, promotion, device.locale, ttl)
             if choice.outcome == "sent" and promotion is not None:
                 usage = _count_push(usage, promotion, event.at)
             answers[event.id] = decision_summary(decision, promotion, device.locale)
@@ -166,9 +175,9 @@ class PromotionEngine:
         return stats
 
 
-def _occasion(event: StoredEvent) -> Occasion:
+def _occasion(event: StoredEvent, decided_at: datetime | None) -> Occasion:
     return Occasion(event.kind, event.zone_id, event.at, event.level, event.zone_kind,
-                    event.zone_tenant_id)  # fmt: skip
+                    event.zone_tenant_id, decided_at)  # fmt: skip
 
 
 def _count_push(usage: Usage, promotion: Card, at: datetime) -> Usage:

@@ -2,10 +2,11 @@
 
 decide(occasion, shopper, offers, usage, rules, stats, rng) -> Choice
 
-1. Eligibility: every offer is checked against the occasion (trigger, target, level), its
-   schedule (dates, weekly windows in the mall's time zone), its audience, the shopper's consent
-   and quiet hours, the mall's quiet hours, every cap and budget, and past redemptions. Each
-   dropped offer keeps the reasons it was dropped for.
+1. Eligibility: every offer is checked against the occasion (trigger, target, level, an upload
+   too late for an offer), its schedule (dates, weekly windows in the mall's time zone), its
+   audience, the shopper's consent and quiet hours, the mall's quiet hours (then and now),
+   every cap and budget, and past redemptions. Each dropped offer keeps the reasons it was
+   dropped for.
 2. Ranking of the eligible: relevance to the shopper's interests and dwell history, proximity
    (the tenant's own store beats a mall-wide target), audience fit, priority, fatigue, and a
    Thompson sample of the offer's conversion in the shopper's segment (Beta over redemptions and
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from promotions.schedule import QuietWindow, WeeklyWindow, in_windows, local_time
+from promotions.schedule import QuietWindow, WeeklyWindow, in_windows, local_time, quiet_begins
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,13 @@ class Occasion:
     level: int | None = None
     zone_kind: str | None = None
     zone_tenant_id: int | None = None
+    # When the push would leave: pings may be uploaded long after they were taken (a phone
+    # without signal in the car park). None: at the event itself.
+    decided_at: datetime | None = None
+
+    @property
+    def sent_at(self) -> datetime:
+        return self.decided_at or self.at
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,8 @@ class Rules:
     quiet: QuietWindow | None = None
     tenant_daily_cap: int | None = None
     holdout_share: float = 0.10
+    # An offer for someone in a zone is stale soon after: a later upload of the event is too late
+    shelf_life: timedelta = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -170,6 +180,16 @@ def decide(
     return Choice(outcome, best.id, None, dropped, scores, variant, why)
 
 
+def push_life(occasion: Occasion, rules: Rules, shopper: Shopper) -> timedelta:
+    """How long the push of a decision may wait for delivery: what is left of the offer's shelf
+    life, ending before quiet hours begin. A push held up by FCM or an unreachable phone is
+    dropped, not shown late or at night."""
+    now = occasion.sent_at
+    life = rules.shelf_life - max(now - occasion.at, timedelta(0))
+    quiet = quiet_begins(now, (rules.quiet, shopper.quiet), rules.timezone)
+    return life if quiet is None else min(life, quiet - now)
+
+
 def variant_for(offer: Offer, shopper: Shopper) -> tuple[str | None, dict[str, Any] | None]:
     """The variant of the member's tier, if the offer has one; the offer itself otherwise."""
     if not offer.tiers:
@@ -186,16 +206,21 @@ def eligibility(
     """Why the offer cannot be sent now; empty when it can. In a fixed order: the offer and
     the occasion, then the shopper and the hour, then the caps."""
     local = local_time(occasion.at, rules.timezone)
+    # Quiet hours hold both when the shopper was there and when the push would light their
+    # phone up: an evening's walk uploaded at 3 a.m. stays unsent.
+    hours = (local, local_time(occasion.sent_at, rules.timezone))
     return (
-        _occasion_reasons(offer, occasion, local)
-        + _shopper_reasons(offer, shopper, rules, local)
+        _occasion_reasons(offer, occasion, local, rules)
+        + _shopper_reasons(offer, shopper, rules, hours)
         + _cap_reasons(offer, occasion, usage, rules)
     )
 
 
-def _occasion_reasons(offer: Offer, occasion: Occasion, local: datetime) -> list[str]:
+def _occasion_reasons(offer: Offer, occasion: Occasion, local: datetime, rules: Rules) -> list[str]:
     at = occasion.at
     reasons = []
+    if occasion.sent_at - at > rules.shelf_life:
+        reasons.append("late_event")
     if offer.status != "approved":
         reasons.append(f"status_{offer.status}")
     if (offer.starts_at and at < offer.starts_at) or (offer.ends_at and at >= offer.ends_at):
@@ -209,7 +234,9 @@ def _occasion_reasons(offer: Offer, occasion: Occasion, local: datetime) -> list
     return reasons
 
 
-def _shopper_reasons(offer: Offer, shopper: Shopper, rules: Rules, local: datetime) -> list[str]:
+def _shopper_reasons(
+    offer: Offer, shopper: Shopper, rules: Rules, hours: tuple[datetime, ...]
+) -> list[str]:
     reasons = []
     if offer.segments and not offer.segments & shopper.segments:
         reasons.append("audience_segment")
@@ -223,9 +250,9 @@ def _shopper_reasons(offer: Offer, shopper: Shopper, rules: Rules, local: dateti
         reasons.append("no_marketing_consent")
     elif not shopper.reachable:
         reasons.append("no_push_address")
-    if rules.quiet and rules.quiet.contains(local):
+    if rules.quiet and any(rules.quiet.contains(local) for local in hours):
         reasons.append("mall_quiet_hours")
-    if shopper.quiet and shopper.quiet.contains(local):
+    if shopper.quiet and any(shopper.quiet.contains(local) for local in hours):
         reasons.append("shopper_quiet_hours")
     return reasons
 
@@ -304,8 +331,8 @@ def _reached(count: int, limit: int | None) -> bool:
 # When nothing is eligible, the reason reported is the first of these that applies to every
 # offer targeted at this occasion (what an operator asks first), else the commonest one.
 _GLOBAL_REASONS = (
-    "no_marketing_consent", "no_push_address", "mall_quiet_hours", "shopper_quiet_hours",
-    "mall_daily_cap", "too_soon_after_last_push",
+    "late_event", "no_marketing_consent", "no_push_address", "mall_quiet_hours",
+    "shopper_quiet_hours", "mall_daily_cap", "too_soon_after_last_push",
 )  # fmt: skip
 
 

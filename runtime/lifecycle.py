@@ -36,7 +36,8 @@ class Parts:
     scheduler: bool = True
     dispatcher: bool = True
     warm: bool = False  # build every mall's zone index before serving
-    jobs_clock: Callable[[], float] = time.time  # the demo runs the jobs on its simulated clock
+    # The demo runs the jobs and the promotion decisions on its simulated clock.
+    clock: Callable[[], float] = time.time
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,9 @@ class Runtime:
         self.database = database = Database(url, pool_size=settings.db_pool_size)
         if self._prepare is not None:
             self._prepare(database)
-        app = with_console(create_app(settings, database, warm=parts.warm))
+        app = with_console(create_app(settings, database, warm=parts.warm, clock=parts.clock))
         if parts.scheduler:
-            self.scheduler = start_scheduler(app, clock=parts.jobs_clock)
+            self.scheduler = start_scheduler(app, clock=parts.clock)
         if parts.dispatcher:
             self.pushes = PushRuntime(settings, database.engine, app.state.metrics).start()
             if self.pushes.local is not None:

@@ -138,7 +138,11 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 def client(db: Database, settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, db), raise_server_exceptions=False) as test_client:
+    # Tests walk at a past evening whatever the hour (tests/support/api.py, evening_now) and
+    # promotions are decided at the walk's own instants; the shipped server's wall clock is
+    # tested as shipped (tests/smoke) and with a clock of its own (late uploads).
+    app = create_app(settings, db, clock=None)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
 

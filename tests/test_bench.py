@@ -72,3 +72,15 @@ def test_the_ideal_judge_enters_once_the_shopper_stands_and_only_when_sure() -> 
     late = ideal_enter(world, unit, walk, observations, 1000.0, 0.5)
     assert late is not None
     assert late >= walk.stood
+
+
+@pytest.mark.parametrize("hour", range(24))
+def test_the_end_to_end_mall_is_in_its_evening_whatever_the_hour_here(hour: int) -> None:
+    sys.path.insert(0, str(ROOT))
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from bench.e2e import evening_zone
+
+    now = datetime(2026, 12, 5, hour, 37, tzinfo=UTC)
+    assert now.astimezone(ZoneInfo(evening_zone(now.timestamp()))).hour == 18

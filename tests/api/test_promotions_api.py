@@ -13,7 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from api.app import create_app
 from core.db import Database
+from core.settings import Settings
 from promotions.models import Decision
 from tests.support.api import (
     approved_promotion,
@@ -24,11 +26,26 @@ from tests.support.api import (
     register,
     shopper,
     starbucks,
+    states,
     stay,
     walk_in,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def test_a_walk_uploaded_late_is_answered_without_a_push(
+    db: Database, settings: Settings, mall: dict[str, Any]
+) -> None:
+    """On the wall clock, as served: the walk at a past evening (20 minutes to a day ago) that
+    the other tests decide at its own instants is too late for an offer now."""
+    with TestClient(create_app(settings, db), raise_server_exceptions=False) as served:
+        zone_id, lon, lat = starbucks(db, mall["id"])
+        approved_promotion(served, mall, zone_id)
+        events = walk_in(served, shopper(served), lon, lat, evening_now())
+    enter = next(e for e in events if e["kind"] == "enter" and e["zone_id"] == zone_id)
+    assert (enter["decision"]["outcome"], enter["decision"]["reason"]) == ("none", "late_event")
+    assert states(db) == Counter()
 
 
 def test_submit_approve_walk_in_and_the_decision_names_it(

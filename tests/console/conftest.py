@@ -22,7 +22,7 @@ PASSWORD = "a long enough password"
 
 @pytest.fixture
 def console(db: Database, settings: Settings) -> Iterator[TestClient]:
-    app = install(create_app(settings, db))
+    app = install(create_app(settings, db, clock=None))  # as the client fixture of tests/
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 

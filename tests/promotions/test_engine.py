@@ -20,6 +20,7 @@ from promotions.engine import (
     decide,
     eligibility,
     in_holdout,
+    push_life,
 )
 from promotions.schedule import QuietWindow, TimeRange, WeeklyWindow, parse_days, parse_hhmm
 from promotions.segments import Clause, SegmentRule, ShopperFacts, segments_of
@@ -68,6 +69,14 @@ def at_local(hour: int, minute: int = 0) -> datetime:
         ({}, {}, {"reachable": False}, {}, ["no_push_address"]),
         ({}, {"at": at_local(3)}, {}, {}, ["mall_quiet_hours"]),
         ({}, {"at": at_local(22, 30)}, {}, {}, ["mall_quiet_hours"]),
+        # Uploaded late: an evening's walk sent at 3 a.m. is late and in the quiet hours; one
+        # sent 10 minutes on is neither.
+        ({}, {"decided_at": at_local(3) + timedelta(days=1)}, {}, {},
+         ["late_event", "mall_quiet_hours"]),
+        ({}, {"decided_at": EVENING + timedelta(minutes=16)}, {}, {}, ["late_event"]),
+        ({}, {"decided_at": EVENING + timedelta(minutes=10)}, {}, {}, []),
+        ({}, {"at": at_local(21, 55), "decided_at": at_local(22, 1)}, {}, {},
+         ["mall_quiet_hours"]),
         ({}, {}, {"quiet": QuietWindow(TimeRange(parse_hhmm("18:00"), parse_hhmm("20:00")))}, {},
          ["shopper_quiet_hours"]),
         ({}, {}, {}, {"shopper_today": 3}, ["mall_daily_cap"]),
@@ -116,6 +125,31 @@ def test_nothing_eligible_says_the_main_reason() -> None:
                   np.random.default_rng(0)).reason == "no_offer_for_this_zone"  # fmt: skip
     assert decide(OCCASION, SHOPPER, [], Usage(), RULES, Stats(),
                   np.random.default_rng(0)).reason == "no_offers"  # fmt: skip
+
+
+def test_a_late_upload_says_so() -> None:
+    late = replace(OCCASION, decided_at=EVENING + timedelta(hours=15))
+    choice = decide(late, SHOPPER, [OFFER], Usage(), RULES, Stats(), np.random.default_rng(0))
+    assert (choice.outcome, choice.reason) == ("none", "late_event")
+
+
+@pytest.mark.parametrize(
+    ("at", "decided_at", "shopper_quiet", "life"),
+    [
+        (EVENING, None, None, timedelta(minutes=15)),
+        (EVENING, EVENING + timedelta(minutes=5), None, timedelta(minutes=10)),
+        (EVENING, EVENING - timedelta(minutes=2), None, timedelta(minutes=15)),  # phone ahead
+        (at_local(21, 50), at_local(21, 55), None, timedelta(minutes=5)),  # quiet from 22:00
+        (EVENING, EVENING, ("19:05", "23:00"), timedelta(minutes=5)),
+    ],
+)  # fmt: skip
+def test_a_push_lives_what_is_left_of_the_offer_and_not_into_the_night(
+    at: datetime, decided_at: datetime | None, shopper_quiet: tuple[str, str] | None,
+    life: timedelta,
+) -> None:  # fmt: skip
+    quiet = shopper_quiet and QuietWindow(TimeRange(*map(parse_hhmm, shopper_quiet)))
+    occasion = replace(OCCASION, at=at, decided_at=decided_at)
+    assert push_life(occasion, RULES, replace(SHOPPER, quiet=quiet or None)) == life
 
 
 def test_the_bandit_prefers_what_converts() -> None:

@@ -160,6 +160,18 @@ def test_every_role_s_first_hour_on_a_cold_server(home: Path, server: Server, fc
         assert worker.stop(signal.SIGINT) == 0, worker.output()
     assert "Traceback" not in worker.output(), worker.output()
 
+    # A phone that was without signal in the mall uploads its walk two hours on: too late for
+    # an offer in the store (pushed now it would follow the shopper home).
+    offline = server.call("POST", "/v1/devices", expect=201, json={
+        "platform": "android", "fcm_token": "offline-token",
+        "consents": {"location": True, "marketing_push": True}}).json()  # fmt: skip
+    then = time.time() - 2 * 3600
+    late = server.call("POST", "/v1/pings", key=offline["token"], expect=200, json={"pings": [
+        {"ts": then + 6 * i, "lon": lon, "lat": lat, "accuracy_m": 3, "level": 0}
+        for i in range(6)]}).json()  # fmt: skip
+    enter = next(e for e in late["events"] if e["kind"] == "enter" and e["zone_id"] == store["id"])
+    assert (enter["decision"]["outcome"], enter["decision"]["reason"]) == ("none", "late_event")
+
     # The shopper opens and redeems it; OwnTracks speaks for a second phone.
     server.call("POST", f"/v1/offers/{promotion['id']}/opened", key=device["token"], expect=200)
     server.call("POST", f"/v1/offers/{promotion['id']}/redeemed", key=device["token"],
