@@ -18,7 +18,7 @@ import_app = typer.Typer(help="Bulk imports (history from other systems)")
 def import_purchases(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
                                          help="CSV: txn_id, member_id, store, at, amount, "
-                                         "currency, items[, lines]")],
+                                         "currency, items[, lines][, refund_of]")],
     mall: Annotated[int, typer.Option(help="The mall the receipts are of")],
 ) -> None:  # fmt: skip
     """Load receipts from a CSV, all or nothing; those stored before are skipped."""
@@ -32,10 +32,11 @@ def import_purchases(
             raise fail(exc.message) from None
         session.commit()
     rate = summary.received / summary.seconds if summary.seconds else 0.0
+    returns = f" ({summary.refunds:,} of them returns)" if summary.refunds else ""
     console.print(
-        f"{summary.received:,} receipts read: {summary.stored:,} stored, {summary.duplicates:,} "
-        f"stored before; {summary.members_new:,} new members; {summary.seconds:.1f} s "
-        f"({rate:,.0f} receipts/s)", highlight=False,
+        f"{summary.received:,} receipts read: {summary.stored:,} stored{returns}, "
+        f"{summary.duplicates:,} stored before; {summary.members_new:,} new members; "
+        f"{summary.seconds:.1f} s ({rate:,.0f} receipts/s)", highlight=False,
     )  # fmt: skip
 
 

@@ -1,11 +1,13 @@
 """History in bulk: a CSV of receipts loaded with COPY, all or nothing.
 
 Columns (a header row names them, in any order): txn_id, member_id, store (tenant id), at (ISO
-8601 with its offset), amount, currency, items, and optionally lines (JSON). Every row is
-checked before anything is written, and a wrong one is named by its line. Member ids are
-hashed here: they never reach the database. The rows go into a temporary table with COPY, then
-into members and purchases with one INSERT ... SELECT each, duplicates (the same store and
-txn_id, in the file or stored before) skipped.
+8601 with its offset), amount, currency, items, and optionally lines (JSON) and refund_of (a
+return: the txn_id of the receipt it gives money back on). Every row is checked before anything
+is written, and a wrong one is named by its line. Member ids are hashed here: they never reach
+the database. The rows go into a temporary table with COPY, then into members and purchases
+with one INSERT ... SELECT each, duplicates (the same store and txn_id, in the file or stored
+before) skipped. Returns wait in a table of their own until every sale of the file is in (a
+file need not be in time order), then are checked and stored together.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from loyalty.purchases import time_problem
 from loyalty.schemas import ImportSummary
 
 COLUMNS = ("txn_id", "member_id", "store", "at", "amount", "currency", "items")
+OPTIONAL = ("lines", "refund_of")
 MAX_AMOUNT = Decimal("9999999999.99")
 MAX_ID = 2**63 - 1
 
@@ -37,13 +40,17 @@ _STAGE = text(
     """
     CREATE TEMPORARY TABLE purchase_stage (
         line bigint, tenant_id bigint, txn_id text, pseudonym bytea, at timestamptz,
-        amount numeric(12, 2), currency text, items integer, lines jsonb
+        amount numeric(12, 2), currency text, items integer, lines jsonb, refund_of text
     ) ON COMMIT DROP
     """
 )
+_REFUND_STAGE = text(
+    "CREATE TEMPORARY TABLE refund_stage ON COMMIT DROP AS "
+    "SELECT * FROM purchase_stage WITH NO DATA"
+)
 _COPY = (
     "COPY purchase_stage (line, tenant_id, txn_id, pseudonym, at, amount, currency, items, "
-    "lines) FROM STDIN"
+    "lines, refund_of) FROM STDIN"
 )
 _UNKNOWN_STORES = text(
     "SELECT DISTINCT tenant_id FROM purchase_stage EXCEPT "
@@ -51,7 +58,8 @@ _UNKNOWN_STORES = text(
 )
 _MEMBERS = text(
     "INSERT INTO members (mall_id, pseudonym, created_at) "
-    "SELECT DISTINCT :mall, pseudonym, now() FROM purchase_stage ORDER BY 2 "
+    "SELECT DISTINCT :mall, pseudonym, now() FROM purchase_stage WHERE refund_of IS NULL "
+    "ORDER BY 2 "
     "ON CONFLICT (mall_id, pseudonym) DO NOTHING"
 )
 _PURCHASES = text(
@@ -60,9 +68,69 @@ _PURCHASES = text(
                            lines, received_at)
     SELECT :mall, m.id, s.tenant_id, s.txn_id, s.at, s.amount, s.currency, s.items, s.lines, now()
     FROM purchase_stage s JOIN members m ON m.mall_id = :mall AND m.pseudonym = s.pseudonym
+    WHERE s.refund_of IS NULL
     ORDER BY s.tenant_id, s.txn_id
     ON CONFLICT (tenant_id, txn_id) DO NOTHING
     """
+)
+_SET_ASIDE = text(
+    "INSERT INTO refund_stage SELECT * FROM purchase_stage WHERE refund_of IS NOT NULL"
+)
+# The first return that cannot be taken, by line; the same rules as the API's
+# (loyalty.purchases.refund_problem), the receipts it refunds locked.
+_LOCK_REFUNDED = text(
+    """
+    SELECT p.id FROM purchases p JOIN refund_stage r
+      ON p.tenant_id = r.tenant_id AND p.txn_id = r.refund_of
+    ORDER BY p.id FOR UPDATE OF p
+    """
+)
+_WRONG_REFUND = text(
+    """
+    SELECT r.line, CASE
+        WHEN p.id IS NULL THEN 'unknown_receipt'
+        WHEN m.pseudonym <> r.pseudonym THEN 'refund_of_another_member'
+        WHEN p.currency <> r.currency THEN 'refund_in_another_currency'
+        WHEN r.at < p.at THEN 'refund_before_purchase'
+        WHEN r.amount <= 0 THEN 'refund_without_amount' END AS problem
+    FROM refund_stage r
+    LEFT JOIN purchases p ON p.tenant_id = r.tenant_id AND p.txn_id = r.refund_of
+    LEFT JOIN members m ON m.id = p.member_id
+    WHERE p.id IS NULL OR m.pseudonym <> r.pseudonym OR p.currency <> r.currency
+       OR r.at < p.at OR r.amount <= 0
+    ORDER BY r.line LIMIT 1
+    """
+)
+_REFUNDS = text(
+    """
+    INSERT INTO refunds (purchase_id, tenant_id, txn_id, at, amount, items, lines, received_at)
+    SELECT DISTINCT ON (r.tenant_id, r.txn_id) p.id, r.tenant_id, r.txn_id, r.at, r.amount,
+           r.items, r.lines, now()
+    FROM refund_stage r JOIN purchases p ON p.tenant_id = r.tenant_id AND p.txn_id = r.refund_of
+    ORDER BY r.tenant_id, r.txn_id, r.line
+    ON CONFLICT (tenant_id, txn_id) DO NOTHING
+    """
+)
+# What the refunds of each receipt returned on add up to, with the last line returning on it
+# (which names one that would give back more than the receipt was).
+_TOTALS = text(
+    """
+    CREATE TEMPORARY TABLE refund_totals ON COMMIT DROP AS
+    SELECT p.id, p.txn_id, p.amount,
+           (SELECT sum(f.amount) FROM refunds f WHERE f.purchase_id = p.id) AS total,
+           (SELECT max(r.line) FROM refund_stage r
+            WHERE r.tenant_id = p.tenant_id AND r.refund_of = p.txn_id) AS line
+    FROM purchases p WHERE (p.tenant_id, p.txn_id) IN (SELECT tenant_id, refund_of
+                                                       FROM refund_stage)
+    """
+)
+_OVER_REFUNDED = text(
+    "SELECT line, txn_id, total, amount FROM refund_totals WHERE total > amount "
+    "ORDER BY line LIMIT 1"
+)
+_REFUNDED = text(
+    "UPDATE purchases p SET refunded = t.total FROM refund_totals t "
+    "WHERE p.id = t.id AND p.refunded <> t.total"
 )
 
 
@@ -80,7 +148,8 @@ def import_purchases(session: Session, mall_id: int, source: IO[str]) -> ImportS
     session.execute(_STAGE)
     raw = session.connection().connection.driver_connection
     assert raw is not None
-    received = stored = members_new = 0
+    session.execute(_REFUND_STAGE)
+    received = stored = members_new = returns = 0
     with _Chunks(read_rows(source, key, mall_id)) as chunks:
         for chunk in chunks:
             with raw.cursor() as cursor, cursor.copy(_COPY) as copy:
@@ -92,12 +161,44 @@ def import_purchases(session: Session, mall_id: int, source: IO[str]) -> ImportS
                                    details={"stores": unknown})  # fmt: skip
             members_new += _rowcount(session.execute(_MEMBERS, {"mall": mall_id}))
             stored += _rowcount(session.execute(_PURCHASES, {"mall": mall_id}))
+            returns += _rowcount(session.execute(_SET_ASIDE))
             session.execute(text("TRUNCATE purchase_stage"))
             received += len(chunk)
+    refunds = _store_refunds(session) if returns else 0
     return ImportSummary(
-        received=received, stored=stored, duplicates=received - stored,
-        members_new=members_new, seconds=round(time.perf_counter() - started, 3),
+        received=received, stored=stored + refunds, duplicates=received - stored - refunds,
+        refunds=refunds, members_new=members_new,
+        seconds=round(time.perf_counter() - started, 3),
     )  # fmt: skip
+
+
+def _store_refunds(session: Session) -> int:
+    """The file's returns, once all its sales are in; raises on the first that cannot be."""
+    session.execute(_LOCK_REFUNDED)
+    wrong = session.execute(_WRONG_REFUND).first()
+    if wrong is not None:
+        line, code = wrong
+        raise InvalidInput(f"line {line}: the return {_REFUND_PROBLEMS[code]}", code=code,
+                           details={"line": line})  # fmt: skip
+    stored = _rowcount(session.execute(_REFUNDS))
+    session.execute(_TOTALS)
+    over = session.execute(_OVER_REFUNDED).first()
+    if over is not None:
+        line, txn_id, total, amount = over
+        raise InvalidInput(f"line {line}: the returns on {txn_id} would give back {total} of its "
+                           f"{amount}", code="refund_exceeds_purchase",
+                           details={"line": line})  # fmt: skip
+    session.execute(_REFUNDED)
+    return stored
+
+
+_REFUND_PROBLEMS = {
+    "unknown_receipt": "names no receipt of its store (refund_of)",
+    "refund_of_another_member": "is not of the member of the receipt it names",
+    "refund_in_another_currency": "is not in the currency of the receipt it names",
+    "refund_before_purchase": "lies before the receipt it names",
+    "refund_without_amount": "gives nothing back",
+}
 
 
 class _Chunks:
@@ -152,10 +253,11 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 def copy_line(row: tuple[Any, ...]) -> str:
     """A staged row in COPY's text format: one write for a whole chunk, not a call per row."""
-    line, tenant_id, txn_id, hashed, at, amount, currency, items, lines = row
+    line, tenant_id, txn_id, hashed, at, amount, currency, items, lines, refund_of = row
     fields = (str(line), str(tenant_id), txn_id.translate(_ESCAPES), "\\\\x" + hashed.hex(),
               at.isoformat(), str(amount), currency, str(items),
-              "\\N" if lines is None else lines.translate(_ESCAPES))  # fmt: skip
+              "\\N" if lines is None else lines.translate(_ESCAPES),
+              "\\N" if refund_of is None else refund_of.translate(_ESCAPES))  # fmt: skip
     return "\t".join(fields) + "\n"
 
 
@@ -164,14 +266,17 @@ def read_rows(source: IO[str], key: bytes, mall_id: int) -> Iterator[tuple[Any, 
     reader = csv.reader(source)
     header = _header(reader)
     at = [header.index(c) for c in COLUMNS]
-    lines_at = header.index("lines") if "lines" in header else None
+    lines_at, refund_at = (header.index(c) if c in header else None for c in OPTIONAL)
     now = datetime.now(UTC)
     try:
         for record in reader:
             if record:  # a blank line is none
                 values = [record[i] for i in at]
                 lines = (record[lines_at] or None) if lines_at is not None else None
-                yield (reader.line_num, *_row(values, lines, key, mall_id, now))
+                refund_of = (record[refund_at] or None) if refund_at is not None else None
+                if refund_of is not None:
+                    _txn_id(refund_of, "refund_of")
+                yield (reader.line_num, *_row(values, lines, key, mall_id, now), refund_of)
     except (ValueError, IndexError, InvalidOperation, csv.Error, InvalidInput) as exc:
         # A wrong value, a NUL byte or a broken quote (csv.Error), text that is not UTF-8
         # (UnicodeDecodeError is a ValueError), a member id that is none.
@@ -209,8 +314,7 @@ def _row(values: list[str], lines: str | None, key: bytes, mall_id: int,
     items = int(items_text)
     if not 1 <= items <= 100_000:
         raise ValueError(f"items {items} is not 1 to 100000")
-    if not 1 <= len(txn_id) <= 64 or any(ord(c) < 32 for c in txn_id):
-        raise ValueError("txn_id has 1 to 64 printable characters")
+    _txn_id(txn_id, "txn_id")
     tenant_id = int(store)
     if not 1 <= tenant_id <= MAX_ID:
         raise ValueError(f"store {store!r} is not a tenant id")
@@ -218,6 +322,11 @@ def _row(values: list[str], lines: str | None, key: bytes, mall_id: int,
         raise ValueError("lines is a JSON list (stored as sent; no \\u0000)")
     return (tenant_id, txn_id, pseudonym(key, mall_id, member_id), at, amount, currency,
             items, lines)  # fmt: skip
+
+
+def _txn_id(value: str, column: str) -> None:
+    if not 1 <= len(value) <= 64 or any(ord(c) < 32 for c in value):
+        raise ValueError(f"{column} has 1 to 64 printable characters")
 
 
 def import_file(session: Session, mall_id: int, path: Path) -> ImportSummary:

@@ -111,6 +111,10 @@ _TIMELINE = text(
     UNION ALL
     (SELECT at, 'purchase', NULL, NULL, NULL, tenant_id, NULL, NULL, amount, currency, items
      FROM purchases WHERE member_id = :member)
+    UNION ALL
+    (SELECT f.at, 'refund', NULL, NULL, NULL, f.tenant_id, NULL, NULL, f.amount, p.currency,
+            f.items
+     FROM refunds f JOIN purchases p ON p.id = f.purchase_id WHERE p.member_id = :member)
     ORDER BY at DESC LIMIT :limit
     """
 )

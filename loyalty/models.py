@@ -34,6 +34,7 @@ class Purchase(Base):
         UniqueConstraint("tenant_id", "txn_id"),
         CheckConstraint("amount >= 0", name="amount"),
         CheckConstraint("items >= 1", name="items"),
+        CheckConstraint("refunded >= 0 AND refunded <= amount", name="refunded"),
         Index("ix_purchases_mall_id_at", "mall_id", "at"),
         Index("ix_purchases_member_id_at", "member_id", "at"),
     )
@@ -48,6 +49,35 @@ class Purchase(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3))
+    items: Mapped[int] = mapped_column(Integer)
+    lines: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # What its refunds gave back: the figures read a receipt net (amount - refunded), and one
+    # refunded whole is no purchase at all.
+    refunded: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal(0),
+                                              server_default="0")  # fmt: skip
+
+
+class Refund(Base):
+    """A return at the till: money given back on one earlier receipt of the same store. A
+    refund is a transaction of its own (its `txn_id`, stored once, as receipts are); what it
+    gives back is added to the receipt's `refunded` in the same transaction."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "txn_id"),
+        CheckConstraint("amount > 0", name="amount"),
+        CheckConstraint("items >= 1", name="items"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    purchase_id: Mapped[int] = mapped_column(
+        ForeignKey("purchases.id", ondelete="CASCADE"), index=True
+    )
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    txn_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     items: Mapped[int] = mapped_column(Integer)
     lines: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -36,10 +36,11 @@ MIN_MEMBERS, MIN_REPEATERS = 50, 20
 P_ALIVE_EDGES = (0.25, 0.5, 0.75)
 YEARS_OF_WEEKS = 156  # the figures go back three years at most
 
+# Net of refunds: a receipt refunded whole is no purchase (what was returned was not bought).
 _BASKETS = """
     SELECT member_id, tenant_id, (at AT TIME ZONE {tz})::date - {epoch} AS day,
-           count(*) AS purchases, sum(amount)::float8 AS revenue
-    FROM purchases WHERE mall_id = {m} AND at <= {now}
+           count(*) AS purchases, sum(amount - refunded)::float8 AS revenue
+    FROM purchases WHERE mall_id = {m} AND at <= {now} AND refunded < amount
     GROUP BY 1, 2, 3
 """
 _MEMBERS = (

@@ -2,23 +2,27 @@
 
 Idempotent by the store's transaction id: the unique (tenant, txn_id) makes a batch sent again,
 or sent once by the till and once by the programme, store each receipt once. Members are found
-by the pseudonym of their member id, made on first sight.
+by the pseudonym of their member id, made on first sight. A receipt with `refund_of` is a
+return: money given back on an earlier receipt of the same store and member.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput
+from core.members.models import Member
 from core.members.service import members_by_pseudonym, pseudonym, pseudonym_key
 from core.tenants.models import Tenant
-from loyalty.models import Purchase
+from loyalty.models import Purchase, Refund
 from loyalty.schemas import PurchaseIn, PurchasesStored
 
 FUTURE_S = 300  # a till's clock may run a little fast; a receipt from tomorrow is a mistake
@@ -40,19 +44,33 @@ def time_problem(at: datetime, now: datetime) -> tuple[str, str] | None:
 def store_purchases(
     session: Session, mall_id: int, receipts: Sequence[tuple[int, PurchaseIn]], now: datetime
 ) -> PurchasesStored:
-    """Store (store id, receipt) pairs of one mall; returns how many were new."""
+    """Store (store id, receipt) pairs of one mall, refunds after the sales (a batch may hold a
+    sale and its return); returns how many were new."""
     _check(session, mall_id, receipts, now)
     key = pseudonym_key(session)
-    names = [pseudonym(key, mall_id, receipt.member_id) for _, receipt in receipts]
-    members = members_by_pseudonym(session, mall_id, names)
+    batch = [(i, store, receipt, pseudonym(key, mall_id, receipt.member_id))
+             for i, (store, receipt) in enumerate(receipts)]  # fmt: skip
+    sales = _store_sales(session, mall_id, [r for r in batch if r[2].refund_of is None])
+    refunds = [r for r in batch if r[2].refund_of is not None]
+    returned = _store_refunds(session, refunds) if refunds else 0
+    return PurchasesStored(received=len(receipts), stored=sales + returned,
+                           duplicates=len(receipts) - sales - returned,
+                           refunds=returned)  # fmt: skip
+
+
+Receipt = tuple[int, int, PurchaseIn, bytes]  # index in the batch, store, receipt, pseudonym
+
+
+def _store_sales(session: Session, mall_id: int, sales: Sequence[Receipt]) -> int:
+    if not sales:
+        return 0
+    members = members_by_pseudonym(session, mall_id, [name for *_, name in sales])
     rows: dict[tuple[int, str], dict[str, Any]] = {}
-    for (store, receipt), name in zip(receipts, names, strict=True):
+    for _, store, receipt, name in sales:
         rows.setdefault((store, receipt.txn_id), {
             "mall_id": mall_id, "member_id": members[name], "tenant_id": store,
             "txn_id": receipt.txn_id, "at": receipt.at, "amount": receipt.amount,
-            "currency": receipt.currency, "items": receipt.items,
-            "lines": [line.model_dump(mode="json") for line in receipt.lines]
-            if receipt.lines is not None else None,
+            "currency": receipt.currency, "items": receipt.items, "lines": _lines(receipt),
         })  # fmt: skip
     # In key order: two batches sharing receipts lock them in the same order (no deadlock).
     values = [rows[k] for k in sorted(rows)]
@@ -60,8 +78,84 @@ def store_purchases(
         insert(Purchase).values(values).on_conflict_do_nothing(
             index_elements=["tenant_id", "txn_id"]).returning(Purchase.id)
     ).all()  # fmt: skip
-    return PurchasesStored(received=len(receipts), stored=len(stored),
-                           duplicates=len(receipts) - len(stored))  # fmt: skip
+    return len(stored)
+
+
+def _store_refunds(session: Session, refunds: Sequence[Receipt]) -> int:
+    """Refunds on earlier receipts, each stored once; the receipts refunded are locked, so that
+    batches refunding the same receipt at once never give back more than it was."""
+    wanted = sorted({(store, str(receipt.refund_of)) for _, store, receipt, _ in refunds})
+    originals = {
+        (row.tenant_id, row.txn_id): row
+        for row in session.execute(
+            select(Purchase.id, Purchase.tenant_id, Purchase.txn_id, Purchase.at,
+                   Purchase.amount, Purchase.refunded, Purchase.currency, Member.pseudonym)
+            .join(Member, Member.id == Purchase.member_id)
+            .where(tuple_(Purchase.tenant_id, Purchase.txn_id).in_(wanted))
+            .order_by(Purchase.id).with_for_update(of=Purchase)
+        )
+    }  # fmt: skip
+    rows: dict[tuple[int, str], dict[str, Any]] = {}
+    last: dict[int, int] = {}  # receipt refunded -> the batch's last refund of it
+    for index, store, receipt, name in refunds:
+        original = originals.get((store, str(receipt.refund_of)))
+        if problem := refund_problem(receipt, name, original):
+            field, code, what = problem
+            raise InvalidInput(f"purchases.{index}.{field} {what}", code=code,
+                               details={"field": f"purchases.{index}.{field}"})  # fmt: skip
+        assert original is not None  # refund_problem says so
+        last[original.id] = index
+        rows.setdefault((store, receipt.txn_id), {
+            "purchase_id": original.id, "tenant_id": store, "txn_id": receipt.txn_id,
+            "at": receipt.at, "amount": receipt.amount, "items": receipt.items,
+            "lines": _lines(receipt),
+        })  # fmt: skip
+    stored = session.execute(
+        insert(Refund).values([rows[k] for k in sorted(rows)])
+        .on_conflict_do_nothing(index_elements=["tenant_id", "txn_id"])
+        .returning(Refund.purchase_id, Refund.amount)
+    ).all()  # fmt: skip
+    given: dict[int, Decimal] = defaultdict(Decimal)
+    for purchase_id, amount in stored:
+        given[purchase_id] += amount
+    by_id = {row.id: row for row in originals.values()}
+    for purchase_id, amount in given.items():
+        original = by_id[purchase_id]
+        if original.refunded + amount > original.amount:
+            index = last[purchase_id]
+            raise InvalidInput(
+                f"purchases.{index}.amount: the refunds of {original.txn_id} would give back "
+                f"{original.refunded + amount} of its {original.amount}",
+                code="refund_exceeds_purchase", details={"field": f"purchases.{index}.amount"},
+            )  # fmt: skip
+    if given:
+        session.execute(update(Purchase), [
+            {"id": pid, "refunded": by_id[pid].refunded + amount} for pid, amount in given.items()
+        ])  # fmt: skip
+    return len(stored)
+
+
+def refund_problem(
+    refund: PurchaseIn, member: bytes, original: Any | None
+) -> tuple[str, str, str] | None:
+    """Why a refund cannot be taken (field, code, what is wrong), or None."""
+    if original is None:
+        return "refund_of", "unknown_receipt", "names no receipt of this store"
+    if bytes(original.pseudonym) != member:
+        return "member_id", "refund_of_another_member", "is not the member of that receipt"
+    if refund.currency != original.currency:
+        return "currency", "refund_in_another_currency", f"is not {original.currency}"
+    if refund.at < original.at:
+        return "at", "refund_before_purchase", "lies before the receipt it refunds"
+    if refund.amount <= 0:
+        return "amount", "refund_without_amount", "gives nothing back"
+    return None
+
+
+def _lines(receipt: PurchaseIn) -> list[dict[str, Any]] | None:
+    if receipt.lines is None:
+        return None
+    return [line.model_dump(mode="json") for line in receipt.lines]
 
 
 def _check(

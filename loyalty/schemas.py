@@ -45,6 +45,15 @@ class PurchaseIn(BaseModel):
     currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["CNY"], description="ISO 4217")
     items: JsonInt = Field(ge=1, le=100_000, description="Items on the receipt")
     lines: list[PurchaseLine] | None = Field(default=None, max_length=500)
+    refund_of: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="A return: the txn_id of the earlier receipt of the same store and member "
+        "that it gives money back on; `amount` is what was given back, `items` how many came "
+        "back",
+        examples=[None],
+    )
 
 
 class StorePurchaseIn(PurchaseIn):
@@ -67,8 +76,9 @@ class ProgrammeBatch(BaseModel):
 
 class PurchasesStored(BaseModel):
     received: int
-    stored: int = Field(description="New receipts")
+    stored: int = Field(description="New receipts (refunds included)")
     duplicates: int = Field(description="Receipts stored before (the same store and txn_id)")
+    refunds: int = Field(default=0, description="Of the new receipts, refunds")
 
 
 class ImportSummary(PurchasesStored):
@@ -187,7 +197,9 @@ class MemberLookup(BaseModel):
 
 class TimelineEntry(BaseModel):
     at: datetime
-    kind: str = Field(description="visit | dwell | push | holdout | open | redemption | purchase")
+    kind: str = Field(
+        description="visit | dwell | push | holdout | open | redemption | purchase | refund"
+    )
     zone_id: int | None = None
     zone: str | None = None
     level: int | None = None

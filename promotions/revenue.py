@@ -16,7 +16,8 @@ from promotions.result_schemas import PromotionRevenue, RevenueOut, TierRevenue
 
 # One unit per promotion and device (its first send or holdout, as conversion counts them),
 # whose device is linked to a loyalty member; the member's receipts afterwards, read through
-# the (member_id, at) index. A pair whose churn window has not ended has no churn yet.
+# the (member_id, at) index, net of refunds (one refunded whole is no purchase). A pair whose
+# churn window has not ended has no churn yet.
 _UNITS = text(
     """
     WITH units AS (
@@ -31,11 +32,13 @@ _UNITS = text(
            coalesce(b.revenue, 0) AS revenue, coalesce(b.purchases, 0) AS purchases,
            CASE WHEN u.at + :churn > :now THEN NULL
                 ELSE NOT EXISTS (SELECT 1 FROM purchases p WHERE p.member_id = u.member_id
-                                 AND p.at > u.at AND p.at <= u.at + :churn) END AS churned
+                                 AND p.at > u.at AND p.at <= u.at + :churn
+                                 AND p.refunded < p.amount) END AS churned
     FROM units u LEFT JOIN LATERAL (
-        SELECT sum(p.amount)::float8 AS revenue, count(*) AS purchases FROM purchases p
+        SELECT sum(p.amount - p.refunded)::float8 AS revenue, count(*) AS purchases
+        FROM purchases p
         WHERE p.member_id = u.member_id AND p.tenant_id = u.tenant_id
-          AND p.at > u.at AND p.at <= u.at + :window
+          AND p.at > u.at AND p.at <= u.at + :window AND p.refunded < p.amount
     ) b ON true
     """
 )

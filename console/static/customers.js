@@ -56,7 +56,7 @@
   if (!form) return;
   const what = { visit: "Visited the mall", dwell: "Stayed in", push: "Was pushed offer",
     holdout: "Was held out of offer", open: "Opened offer", redemption: "Redeemed offer",
-    purchase: "Bought" };
+    purchase: "Bought", refund: "Returned" };
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     mallcast.clearErrors(form);

@@ -40,9 +40,9 @@ def test_a_batch_sent_again_stores_nothing_twice(
 ) -> None:
     batch = {"purchases": [receipt("T-1"), receipt("T-2", "M-0002"), receipt("T-1")]}
     first = client.post("/v1/tenant/purchases", headers=mall["starbucks"], json=batch)
-    assert first.json() == {"received": 3, "stored": 2, "duplicates": 1}
+    assert first.json() == {"received": 3, "stored": 2, "duplicates": 1, "refunds": 0}
     again = client.post("/v1/tenant/purchases", headers=mall["starbucks"], json=batch)
-    assert again.json() == {"received": 3, "stored": 0, "duplicates": 3}
+    assert again.json() == {"received": 3, "stored": 0, "duplicates": 3, "refunds": 0}
     # The programme sends the same receipt of Starbucks: still one.
     store = tenant_ids(db)["STARBUCKS COFFEE"]
     same = {"purchases": [receipt("T-2", "M-0002", store=store)]}

@@ -43,7 +43,24 @@ def test_history_from_csv_then_the_till_sends_the_same_receipt(
     till = server.call("POST", "/v1/tenant/purchases", key=shop.stdout.strip(), expect=200, json={
         "purchases": [{"txn_id": "T-3", "member_id": "M-3", "at": "2026-11-13T18:30:00+08:00",
                        "amount": "23.50", "currency": "CNY", "items": 1}]}).json()  # fmt: skip
-    assert till == {"received": 1, "stored": 0, "duplicates": 1}
+    assert till == {"received": 1, "stored": 0, "duplicates": 1, "refunds": 0}
+
+    # Returns come later, in a file of their own; one names a sale the till sent.
+    returns = tmp_path / "returns.csv"
+    returns.write_text(
+        "txn_id,member_id,store,at,amount,currency,items,refund_of\n"
+        f"R-1,M-1,{starbucks},2026-11-20T12:00:00+08:00,21.50,CNY,1,T-1\n"
+        f"R-3,M-3,{starbucks},2026-11-20T12:00:00+08:00,5.00,CNY,1,T-3\n"
+    )
+    taken = run(home, "import", "purchases", str(returns), "--mall", "1")
+    assert "2 receipts read: 2 stored (2 of them returns), 0 stored before" in taken.stderr, (
+        taken.stderr)  # fmt: skip
+    more = tmp_path / "more.csv"
+    more.write_text("txn_id,member_id,store,at,amount,currency,items,refund_of\n"
+                    f"R-9,M-1,{starbucks},2026-11-21T12:00:00+08:00,0.01,CNY,1,T-1\n")  # fmt: skip
+    over = run(home, "import", "purchases", str(more), "--mall", "1")
+    assert over.returncode == 1
+    assert "line 2: the returns on T-1 would give back 21.51 of its 21.50" in over.stderr
 
     broken = tmp_path / "broken.csv"
     broken.write_text(history.read_text() + "\nT-41,M-1,1,yesterday,1,CNY,1")

@@ -39,9 +39,10 @@ def decided(db: Database, mall: dict[str, Any], promotion: dict[str, Any], devic
 
 
 def bought(client: TestClient, headers: dict[str, str], member_id: str, at: datetime,
-           amount: str) -> None:  # fmt: skip
-    receipt = {"txn_id": uuid.uuid4().hex[:16], "member_id": member_id, "at": at.isoformat(),
-               "amount": amount, "currency": "CNY", "items": 1}  # fmt: skip
+           amount: str, txn: str | None = None, refund_of: str | None = None) -> None:  # fmt: skip
+    receipt = {"txn_id": txn or uuid.uuid4().hex[:16], "member_id": member_id,
+               "at": at.isoformat(), "amount": amount, "currency": "CNY", "items": 1,
+               "refund_of": refund_of}  # fmt: skip
     answer = client.post("/v1/tenant/purchases", headers=headers, json={"purchases": [receipt]})
     assert answer.json()["stored"] == 1, answer.text
 
@@ -86,6 +87,29 @@ def test_revenue_lift_counts_what_members_bought_after(
     assert (severe["treated"], severe["holdout"]) == (1, 0)
     assert severe["incremental_revenue_per_shopper"] == {"estimate": None, "low": None,
                                                          "high": None}  # fmt: skip
+
+
+def test_what_came_back_is_not_revenue(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    zone_id, _, _ = starbucks(db, mall["id"])
+    promotion = approved_promotion(client, mall, zone_id)
+    then = NOW - timedelta(days=70)
+    (a, a_device), (b, b_device) = member(client, mall), member(client, mall)
+    decided(db, mall, promotion, a_device, "sent", then)
+    decided(db, mall, promotion, b_device, "holdout", then)
+    bought(client, mall["starbucks"], a, then + timedelta(days=1), "100.00", txn="A-1")
+    bought(client, mall["starbucks"], b, then + timedelta(days=2), "50.00", txn="B-1")
+    bought(client, mall["starbucks"], a, then + timedelta(days=9), "100.00", refund_of="A-1")
+    bought(client, mall["starbucks"], b, then + timedelta(days=3), "20.00", refund_of="B-1")
+
+    body = client.get(f"/v1/malls/{mall['id']}/analytics/revenue",
+                      headers=mall["operator"]).json()  # fmt: skip
+    everyone = body["promotions"][0]["tiers"][0]["revenue"]
+    assert (everyone["revenue_per_shopper_treated"], everyone["revenue_per_shopper_holdout"]) == (
+        0.0, 30.0)  # fmt: skip
+    assert (everyone["conversion_treated"], everyone["conversion_holdout"]) == (0.0, 1.0)
+    assert (everyone["churn_treated"], everyone["churn_holdout"]) == (1.0, 0.0)
 
 
 def test_churn_waits_for_its_window_and_tenants_see_their_own(

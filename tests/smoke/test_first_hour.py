@@ -14,6 +14,7 @@ import re
 import signal
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -196,10 +197,21 @@ def test_every_role_s_first_hour_on_a_cold_server(home: Path, server: Server, fc
     server.call("GET", "/v1/tenant/results", key=shop, expect=200)
     assert "mallcast_pings_total" in server.call("GET", "/metrics", expect=200).text
 
+    # The till sends a sale and its return; a second return of it would give back too much.
+    sale = {"txn_id": "S-1", "member_id": "M-SMOKE-7", "amount": "18.00", "currency": "EUR",
+            "items": 1, "at": datetime.now(UTC).isoformat()}  # fmt: skip
+    back = sale | {"txn_id": "S-1-R", "refund_of": "S-1"}
+    stored = server.call("POST", "/v1/tenant/purchases", key=shop, expect=200,
+                         json={"purchases": [sale, back]}).json()  # fmt: skip
+    assert (stored["stored"], stored["refunds"]) == (2, 1), stored
+    again = server.call("POST", "/v1/tenant/purchases", key=shop, expect=422, json={
+        "purchases": [back | {"txn_id": "S-1-R2", "amount": "0.01"}]})  # fmt: skip
+    assert again.json()["error"]["code"] == "refund_exceeds_purchase"
+
     assert server.stop(signal.SIGINT) == 0, server.output()
     assert "Traceback" not in server.output(), server.output()
     assert "Running job" not in server.output()  # APScheduler's line for every run of every job
-    for personal in (device["device_id"], device["token"], phone["device_id"]):
+    for personal in (device["device_id"], device["token"], phone["device_id"], "M-SMOKE-7"):
         assert personal not in server.output()
 
 
