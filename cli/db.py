@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -77,17 +78,27 @@ def db_backup(
         typer.Argument(help="The backup file (pg_dump's format), or a directory to write "
                        "mallcast-<UTC time>.dump into"),
     ],
+    keep_days: Annotated[
+        int | None,
+        typer.Option(min=1, help="With a directory: then remove its dated backups older than "
+                     "this many days"),
+    ] = None,
 ) -> None:  # fmt: skip
     """Back up the embedded database while mallcast runs (a consistent snapshot). The file holds
     personal data: it is written readable by its owner only."""
-    from runtime.backup import backup
+    from runtime.backup import backup, prune
     from runtime.database import embedded_cluster
 
+    if keep_days is not None and not file.is_dir():
+        raise fail("--keep-days removes old backups from a directory: give one")
     try:
         written = backup(embedded_cluster(_embedded_only("back up")), file)
+        removed = prune(file, timedelta(days=keep_days)) if keep_days is not None else []
     except EmbeddedError as exc:
         raise fail(str(exc)) from None
     console.print(f"backed up to {written} ({written.stat().st_size / 1e6:.1f} MB)")
+    if removed:
+        console.print(f"removed {len(removed)} backups older than {keep_days} days")
 
 
 @db_app.command("restore")

@@ -10,12 +10,13 @@ all of it came in: a damaged or foreign file leaves the mall as it was.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -39,13 +40,29 @@ class Restored:
     erased_again: int  # devices and members erased after the backup was taken
 
 
+_STAMP = "%Y%m%dT%H%M%SZ"
+_DATED = re.compile(r"mallcast-(\d{8}T\d{6}Z)\.dump")
+
+
+def expired(names: Iterable[str], now: datetime, keep: timedelta) -> list[str]:
+    """The dated backups (mallcast-<UTC time>.dump, as `backup` names them in a directory)
+    older than `keep`; any other file is not ours to remove."""
+    old = []
+    for name in names:
+        if (match := _DATED.fullmatch(name)) is not None:
+            taken = datetime.strptime(match[1], _STAMP).replace(tzinfo=UTC)
+            if now - taken > keep:
+                old.append(name)
+    return sorted(old)
+
+
 def backup(cluster: EmbeddedPostgres, target: Path, now: datetime | None = None) -> Path:
     """Write the database to `target` (mode 0600, whole or not at all), or into the directory
     `target` as mallcast-<UTC time>.dump (a nightly cron line needs no date arithmetic);
     returns the file written."""
     target = target.resolve()
     if target.is_dir():
-        stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+        stamp = (now or datetime.now(UTC)).strftime(_STAMP)
         target = target / f"mallcast-{stamp}.dump"
     if not target.parent.is_dir():
         raise EmbeddedError(f"{target.parent} does not exist")
@@ -69,6 +86,19 @@ def backup(cluster: EmbeddedPostgres, target: Path, now: datetime | None = None)
     except OSError as exc:  # a full disk, a directory we may not write, a read-only mount
         raise EmbeddedError(f"cannot write {target}: {exc.strerror or exc}") from None
     return target
+
+
+def prune(directory: Path, keep: timedelta, now: datetime | None = None) -> list[Path]:
+    """Remove the dated backups in `directory` older than `keep` (personal data is kept no
+    longer than it may be); returns what was removed."""
+    try:
+        names = expired((p.name for p in directory.iterdir()), now or datetime.now(UTC), keep)
+        for name in names:
+            (directory / name).unlink()
+    except OSError as exc:
+        raise EmbeddedError(f"cannot remove old backups in {directory}: "
+                            f"{exc.strerror or exc}") from None  # fmt: skip
+    return [directory / name for name in names]
 
 
 def restore(cluster: EmbeddedPostgres, source: Path, *, replace: bool) -> Restored:

@@ -96,11 +96,24 @@ def test_a_backup_of_a_running_mall_restores_whole_on_another_home(
     assert stat.S_IMODE(dump.stat().st_mode) == 0o600  # personal data: its owner's only
     nightly = tmp_path / "nightly"
     nightly.mkdir()
+    last_year = nightly / "mallcast-20251201T020000Z.dump"
+    for kept in (last_year, nightly / "before-upgrade.dump"):
+        kept.write_bytes(b"")
     into = run(home, "db", "backup", str(nightly))  # a directory: a dated file in it
     assert into.returncode == 0, said(into)
-    [dated] = nightly.glob("mallcast-*Z.dump")
+    [dated] = set(nightly.glob("mallcast-*Z.dump")) - {last_year}
     assert str(dated) in said(into).replace("\n", "")
     assert stat.S_IMODE(dated.stat().st_mode) == 0o600
+    # The cron line that also keeps backups no longer than pings are kept.
+    pruned = run(home, "db", "backup", str(nightly), "--keep-days", "30")
+    assert pruned.returncode == 0, said(pruned)
+    assert "removed 1 backups older than 30 days" in said(pruned)
+    assert not last_year.exists()
+    assert len(list(nightly.glob("mallcast-*Z.dump"))) in (1, 2)  # two unless in one second
+    assert (nightly / "before-upgrade.dump").exists()
+    not_a_directory = run(home, "db", "backup", str(dump), "--keep-days", "30")
+    assert not_a_directory.returncode == 1
+    assert "give one" in said(not_a_directory)
     nowhere = run(home, "db", "backup", "/proc/mallcast.dump")  # a place no one may write
     assert nowhere.returncode == 1
     assert "cannot write /proc/mallcast.dump" in said(nowhere)
