@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ from core.errors import (
 from core.events import DecisionSummary, EventSink, StoredEvent
 from geofence.cache import MallDirectory, ZoneIndexCache
 from geofence.index import NO_LEVEL, ZoneIndex
-from geofence.pings import Fix, PingLimits, RejectedPing, parse_pings
+from geofence.pings import Fix, PingLimits, RejectedPing, parse_pings, phone_clock_offset
 from geofence.presence import (
     Observation,
     PingFlag,
@@ -52,6 +52,7 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     outside: int = 0
+    clock_offset_s: float = 0.0  # how far the pings' times were moved (the phone's clock is off)
     rejections: list[RejectedPing] = field(default_factory=list)
     flagged: list[tuple[int, PingFlag]] = field(default_factory=list)
     events: list[StoredEvent] = field(default_factory=list)
@@ -66,6 +67,7 @@ class IngestRequest:
     raw: Sequence[Any]
     mall_hint: int | None = None
     token_version: int | None = None  # checked against the device row; None: checked already
+    sent_at: float | None = None  # the phone's clock when it sent the batch
 
 
 @dataclass
@@ -181,13 +183,16 @@ def _plan(
     limits: IngestLimits,
 ) -> _Plan:
     """Parse one admitted request and advance its device's presence, in memory."""
-    pings, rejections = parse_pings(list(request.raw), now=now, limits=limits.pings)
-    plan = _Plan(request, IngestResult(rejections=rejections))
+    state = PresenceState.from_json(row.state) if row.state else PresenceState()
+    offset = phone_clock_offset(state.clock_offset_s, request.sent_at, now)
+    if offset != state.clock_offset_s:  # rarely: most phones' clocks are right
+        state = replace(state, clock_offset_s=offset)
+    pings, rejections = parse_pings(list(request.raw), now=now, limits=limits.pings, offset=offset)
+    plan = _Plan(request, IngestResult(rejections=rejections, clock_offset_s=offset))
     pings, duplicates = _first_of_each_timestamp(pings)
     plan.result.duplicates += duplicates
     if not pings:
         return plan
-    state = PresenceState.from_json(row.state) if row.state else PresenceState()
     state_mall = row.mall_id
 
     found = directory.find(

@@ -1,4 +1,5 @@
-"""Checking pings one by one: a bad ping is rejected with its reason, the others go on. Pure."""
+"""Checking pings one by one: a bad ping is rejected with its reason, the others go on; a phone's
+clock that is off is corrected by the batch's `sent_at`. Pure."""
 
 from __future__ import annotations
 
@@ -38,23 +39,52 @@ class RejectedPing:
     message: str
 
 
+# A phone's clock within this of the server's is taken as it is (the request's transit time is
+# in the difference too); a correction changes only when the phone's clock moved by more.
+CLOCK_TOLERANCE_S = 60.0
+
+
+def phone_clock_offset(kept: float, sent_at: float | None, now: float) -> float:
+    """How far to move a phone's ping times onto the server's clock: the batch's `sent_at` (the
+    phone's clock when it sent) against the server's `now`, or the correction `kept` from its
+    earlier batches. Stable while the phone's clock stays put, so that a batch sent again gets
+    the same times and is known as a duplicate."""
+    if sent_at is None:
+        return kept
+    measured = now - sent_at
+    if abs(measured - kept) <= CLOCK_TOLERANCE_S:
+        return kept
+    return 0.0 if abs(measured) <= CLOCK_TOLERANCE_S else float(round(measured))
+
+
+def instant(value: Any, name: str) -> float:
+    """A time a client sends, as UTC seconds; ValueError (with what is wrong) if it is none."""
+    try:
+        return parse_timestamp(value, name)
+    except _Rejected as exc:
+        raise ValueError(exc.message) from None
+
+
 def parse_pings(
-    raw: list[Any], *, now: float, limits: PingLimits
+    raw: list[Any], *, now: float, limits: PingLimits, offset: float = 0.0
 ) -> tuple[list[Fix], list[RejectedPing]]:
+    """offset: seconds added to every ping's time (phone_clock_offset)."""
     pings: list[Fix] = []
     rejections: list[RejectedPing] = []
     for index, item in enumerate(raw):
         try:
-            pings.append(parse_ping(index, item, now=now, limits=limits))
+            pings.append(parse_ping(index, item, now=now, limits=limits, offset=offset))
         except _Rejected as exc:
             rejections.append(RejectedPing(index, exc.code, exc.message))
     return pings, rejections
 
 
-def parse_ping(index: int, item: Any, *, now: float, limits: PingLimits) -> Fix:
+def parse_ping(
+    index: int, item: Any, *, now: float, limits: PingLimits, offset: float = 0.0
+) -> Fix:
     if not isinstance(item, dict):
         raise _Rejected("invalid_ping", "a ping must be a JSON object")
-    ts = parse_timestamp(item.get("ts"))
+    ts = parse_timestamp(item.get("ts")) + offset
     if ts > now + limits.future_s:
         raise _Rejected(
             "timestamp_in_future",
@@ -96,17 +126,18 @@ def parse_ping(index: int, item: Any, *, now: float, limits: PingLimits) -> Fix:
     return Fix(index, ts, lon, lat, accuracy, level, speed, heading)
 
 
-def parse_timestamp(value: Any) -> float:
+def parse_timestamp(value: Any, name: str = "ts") -> float:
     """Unix seconds (a number) or RFC 3339 with a time zone, as UTC seconds."""
     if isinstance(value, bool) or value is None:
-        raise _Rejected("invalid_timestamp", "ts is required: Unix seconds or RFC 3339")
+        raise _Rejected("invalid_timestamp", f"{name} is required: Unix seconds or RFC 3339")
     if is_number(value):
         seconds = finite_float(value)
         if seconds is None:
-            raise _Rejected("invalid_timestamp", "ts is NaN, infinite or too large")
+            raise _Rejected("invalid_timestamp", f"{name} is NaN, infinite or too large")
         if seconds > 1e11:
             raise _Rejected(
-                "invalid_timestamp", f"ts {seconds:.0f} looks like milliseconds; send Unix seconds"
+                "invalid_timestamp",
+                f"{name} {seconds:.0f} looks like milliseconds; send Unix seconds",
             )
         return seconds
     if isinstance(value, str):
@@ -114,14 +145,14 @@ def parse_timestamp(value: Any) -> float:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
             raise _Rejected(
-                "invalid_timestamp", f"ts {value!r} is neither Unix seconds nor RFC 3339"
+                "invalid_timestamp", f"{name} {value!r} is neither Unix seconds nor RFC 3339"
             ) from None
         if parsed.tzinfo is None:
             raise _Rejected(
-                "invalid_timestamp", f"ts {value!r} has no time zone (add Z or an offset)"
+                "invalid_timestamp", f"{name} {value!r} has no time zone (add Z or an offset)"
             )
         return parsed.timestamp()
-    raise _Rejected("invalid_timestamp", "ts must be Unix seconds or an RFC 3339 string")
+    raise _Rejected("invalid_timestamp", f"{name} must be Unix seconds or an RFC 3339 string")
 
 
 def _required(item: dict[str, Any], key: str) -> float:

@@ -91,12 +91,14 @@ class PresenceState:
     level: int | None = None
     stays: dict[int, ZoneStay] = field(default_factory=dict)
     occupancy: Occupancy = field(default_factory=Occupancy)  # which unit, and its evidence
+    clock_offset_s: float = 0.0  # added to the phone's times (geofence.pings.phone_clock_offset)
 
     def to_json(self) -> dict[str, Any]:
         occupancy = self.occupancy
         tracked = occupancy.unit is not None or occupancy.stop is not None or occupancy.window
         return {
             **({"occupancy": occupancy.to_json()} if tracked else {}),
+            **({"clock_offset_s": self.clock_offset_s} if self.clock_offset_s else {}),
             "last_ts": self.last_ts,
             "last_lon": self.last_lon,
             "last_lat": self.last_lat,
@@ -123,6 +125,7 @@ class PresenceState:
             occupancy=Occupancy.from_json(data["occupancy"])
             if "occupancy" in data
             else Occupancy(),
+            clock_offset_s=data.get("clock_offset_s", 0.0),
         )
 
 

@@ -6,10 +6,11 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from core.fields import omitted_when_none
 from core.numbers import JSON_ID_MAX, JsonFloat, JsonInt
+from geofence.pings import instant
 
 GEOJSON_POLYGON_EXAMPLE = {
     "type": "Polygon",
@@ -257,11 +258,28 @@ class PingIn(BaseModel):
 PING_EXAMPLE = {"ts": 1795500000, "lon": 120.07537, "lat": 30.29315, "accuracy_m": 5, "level": 0}
 
 
+# Unix seconds or RFC 3339, read as a ping's `ts` is; documented as either.
+SentAt = Annotated[
+    float,
+    BeforeValidator(lambda value: instant(value, "sent_at")),
+    WithJsonSchema({"anyOf": [{"type": "number", "maximum": 1e11},
+                              {"type": "string", "format": "date-time"}]}),
+]  # fmt: skip
+
+
 class PingBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mall_id: JsonInt | None = Field(
         default=None, ge=1, le=JSON_ID_MAX, description="The mall, if the app knows it"
+    )
+    sent_at: SentAt | None = Field(
+        default=None,
+        description="The phone's clock when it sent this batch (Unix seconds or RFC 3339). Send "
+        "it with every batch: a phone whose clock is more than a minute off the server's has its "
+        "pings' times moved by the difference (`clock_offset_s` in the answer), so that they are "
+        "neither refused as in the future nor too late for an offer",
+        examples=[1795500030],
     )
     # Items are checked one by one, not here: a bad ping is rejected alone, in the answer,
     # while the others are ingested (docs/testing.md lists this as a deliberate leniency).
@@ -330,6 +348,10 @@ class PingBatchResult(BaseModel):
     duplicates: int = Field(description="Pings sent before (or twice in this batch)")
     rejected: int
     outside: int = Field(description="Pings outside every mall: used to end a visit, not stored")
+    clock_offset_s: float = Field(
+        description="Seconds added to this batch's ping times: how far the phone's clock is off "
+        "(from `sent_at`); 0 within a minute"
+    )
     rejections: list[PingRejection]
     flagged: list[PingFlags]
     events: list[EventOut]

@@ -147,7 +147,8 @@ def erase_device(device: ShopperDevice, session: SessionDep) -> Response:
 async def send_pings(
     body: PingBatch, claims: ShopperClaims, gate: IngestGateDep, metrics: MetricsDep
 ) -> PingBatchResult:
-    request = IngestRequest(claims.device_id, body.pings, body.mall_id, claims.version)
+    request = IngestRequest(claims.device_id, body.pings, body.mall_id, claims.version,
+                            body.sent_at)  # fmt: skip
     result = await gate.ingest(request)
     count(metrics, result)
     return batch_result(result)
@@ -176,6 +177,7 @@ def batch_result(result: IngestResult) -> PingBatchResult:
         duplicates=result.duplicates,
         rejected=len(result.rejections),
         outside=result.outside,
+        clock_offset_s=result.clock_offset_s,
         rejections=[
             PingRejection(index=r.index, code=r.code, message=r.message) for r in result.rejections
         ],

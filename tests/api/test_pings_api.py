@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -287,3 +288,27 @@ def test_a_rotated_or_erased_token_is_refused_on_pings_too(
     assert error_of(client.post("/v1/pings", headers=new, json=batch), 401)["code"] == (
         "invalid_credentials"
     )
+
+
+def test_a_phone_whose_clock_is_off_says_when_it_sent_and_its_pings_are_moved(
+    client: TestClient, db: Database, mall_id: int
+) -> None:
+    _, headers = register(client, location=True)
+    _, lon, lat = starbucks(db, mall_id)
+    fast = 20 * 60  # the phone's clock runs twenty minutes fast
+    now = time.time()
+    pings = stay(lon, lat, now - 60 + fast)
+    refused = client.post("/v1/pings", headers=headers, json={"pings": pings}).json()
+    assert {r["code"] for r in refused["rejections"]} == {"timestamp_in_future"}
+
+    batch = {"pings": pings, "sent_at": now + fast}
+    taken = client.post("/v1/pings", headers=headers, json=batch).json()
+    assert (taken["accepted"], taken["rejected"], taken["clock_offset_s"]) == (6, 0, -fast)
+    enter = next(e for e in taken["events"] if e["kind"] == "enter" and e["zone_id"])
+    assert abs(datetime.fromisoformat(enter["at"]).timestamp() - now) < 90  # the server's clock
+    # Sent again a few seconds later (the answer was lost): the same pings, known.
+    again = client.post("/v1/pings", headers=headers, json=batch | {"sent_at": now + fast + 4})
+    assert (again.json()["duplicates"], again.json()["accepted"]) == (6, 0)
+    for wrong in ("yesterday", "2026-12-05T18:00:00", 1.8e12):  # no zone; milliseconds
+        bad = client.post("/v1/pings", headers=headers, json=batch | {"sent_at": wrong})
+        assert error_of(bad, 422)["details"]["fields"][0]["field"] == "body.sent_at"

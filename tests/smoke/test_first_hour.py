@@ -172,6 +172,18 @@ def test_every_role_s_first_hour_on_a_cold_server(home: Path, server: Server, fc
         for i in range(6)]}).json()  # fmt: skip
     enter = next(e for e in late["events"] if e["kind"] == "enter" and e["zone_id"] == store["id"])
     assert (enter["decision"]["outcome"], enter["decision"]["reason"]) == ("none", "late_event")
+    # A phone whose clock runs half an hour slow says when it sent: its visit is live.
+    slow = server.call("POST", "/v1/devices", expect=201, json={
+        "platform": "ios", "fcm_token": "slow-token",
+        "consents": {"location": True, "marketing_push": True}}).json()  # fmt: skip
+    behind = time.time() - 1800
+    live = server.call("POST", "/v1/pings", key=slow["token"], expect=200, json={
+        "sent_at": behind, "pings": [
+            {"ts": behind - 40 + 6 * i, "lon": lon, "lat": lat, "accuracy_m": 3, "level": 0}
+            for i in range(6)]}).json()  # fmt: skip
+    assert live["clock_offset_s"] == pytest.approx(1800, abs=5)
+    enter = next(e for e in live["events"] if e["kind"] == "enter" and e["zone_id"] == store["id"])
+    assert enter["decision"]["outcome"] == "sent", enter
 
     # The shopper opens and redeems it; OwnTracks speaks for a second phone.
     server.call("POST", f"/v1/offers/{promotion['id']}/opened", key=device["token"], expect=200)
