@@ -13,7 +13,7 @@ The rules an import follows (docs/geofencing.md):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ from geofence.geojson import Area, metres_to_degrees, parse_area, swap_axes
 from geofence.index import is_unit
 from geofence.models import Level, Mall, Zone
 from geofence.planreview import PlanZone, StoredUnit, kind_from_category, review
-from geofence.schemas import ImportWarning, ZoneImportResult, ZoneProperties
+from geofence.schemas import ImportWarning, ZoneImportResult, ZoneKind, ZoneProperties
 
 # Properties mallcast keeps in columns; everything else a feature carries stays in `properties`.
 COLUMN_PROPERTIES = ("name", "kind", "level", "tenant", "dwell_seconds", "ref", "occupancy")
@@ -56,10 +56,17 @@ class _Checked:
 class FloorPlanWriter:
     """Checks a batch of features against one mall and writes them when all pass."""
 
-    def __init__(self, session: Session, mall: Mall, limits: GeometryLimits) -> None:
+    def __init__(
+        self,
+        session: Session,
+        mall: Mall,
+        limits: GeometryLimits,
+        categories: Mapping[str, ZoneKind] | None = None,
+    ) -> None:
         self.session = session
         self.mall = mall
         self.limits = limits
+        self.categories = categories  # the plan's own category words for kinds
         self.footprint = to_shape(mall.footprint)
         self.allowed = prep(self.footprint.buffer(metres_to_degrees(limits.footprint_tolerance_m)))
         self.levels = {
@@ -171,7 +178,7 @@ class FloorPlanWriter:
                 raw_properties = {**raw_properties, "level": default_level}
         kind_given = isinstance(raw_properties, dict) and raw_properties.get("kind") is not None
         if not kind_given and isinstance(raw_properties, dict):
-            kind = kind_from_category(raw_properties.get("category"))
+            kind = kind_from_category(raw_properties.get("category"), self.categories)
             if kind is not None:
                 raw_properties, kind_given = {**raw_properties, "kind": kind.value}, True
         try:

@@ -8,7 +8,7 @@ around other units (a floor's outline brought in as a store).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,12 +37,20 @@ _CATEGORY_KINDS: dict[str, ZoneKind] = {kind.value: kind for kind in ZoneKind} |
 SMALLEST_ZONE_M2 = 1.0  # less than a person standing: no fix, nor the mean of many, lands in it
 
 
-def kind_from_category(category: Any) -> ZoneKind | None:
-    """The kind a plan's `category` names (`restroom.female` is a restroom), or None."""
-    if not isinstance(category, str):
-        return None
-    word = category.strip().lower().replace("-", "_").replace(" ", "_")
-    return _CATEGORY_KINDS.get(word) or _CATEGORY_KINDS.get(word.split(".")[0])
+def kind_from_category(category: Any, own: Mapping[str, ZoneKind] | None = None) -> ZoneKind | None:
+    """The kind a plan's `category` names (`restroom.female` is a restroom), or None. A plan may
+    give several categories (a list: the first that names a kind counts) and its own words for
+    kinds (`own`: a converter's category ids, say), which come first."""
+    for value in category if isinstance(category, list) else [category]:
+        if not isinstance(value, str):
+            continue
+        if own and value in own:
+            return own[value]
+        word = value.strip().lower().replace("-", "_").replace(" ", "_")
+        kind = _CATEGORY_KINDS.get(word) or _CATEGORY_KINDS.get(word.split(".")[0])
+        if kind is not None:
+            return kind
+    return None
 
 
 @dataclass(frozen=True)

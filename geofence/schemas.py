@@ -188,6 +188,13 @@ class ZoneFeatureCollection(BaseModel):
     type: Literal["FeatureCollection"] = "FeatureCollection"
     # At least one (the import says so itself, naming the problem: empty_import).
     features: list[dict[str, Any]] = Field(json_schema_extra={"minItems": 1})
+    categories: dict[Annotated[str, Field(max_length=200)], ZoneKind] | None = Field(
+        default=None,
+        max_length=1000,
+        description="The plan's own words for kinds, read for features without a `kind` (a "
+        'converter\'s category ids, say: {"5d3579f37ea32247d2a96081": "parking"}); a '
+        "feature's `category` may be one word or a list",
+    )
 
 
 class ImportWarning(BaseModel):

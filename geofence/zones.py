@@ -1,7 +1,7 @@
 """Zones of a mall: one at a time from a GeoJSON Feature, or a whole floor plan imported at
 once (geofence.floorplan has the rules); and the facts about zones other domains read."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from geofence.schemas import (
     ZoneFeature,
     ZoneFeatureOut,
     ZoneImportResult,
+    ZoneKind,
     ZonePatch,
     ZonePropertiesOut,
 )
@@ -152,10 +153,12 @@ def import_zones(
     replace: bool = False,
     dry_run: bool = False,
     review: bool = True,
+    categories: Mapping[str, ZoneKind] | None = None,
 ) -> ZoneImportResult:
     """Create or update (by `ref`) every feature, or none: all errors are reported at once
     (geofence.floorplan has the rules). `replace`: the level's other zones are deleted.
-    `review`: with warnings on what looks wrong."""
+    `review`: with warnings on what looks wrong. `categories`: the plan's own category words
+    for kinds, read for features without one."""
     mall = get_mall(session, scope, mall_id)
     if len(features) > limits.max_import_features:
         raise PayloadTooLarge(
@@ -171,7 +174,7 @@ def import_zones(
     # A dry run goes down to the database's own checks, in a savepoint rolled back after, so
     # that it refuses exactly what the import would and leaves the transaction as it was.
     savepoint = session.begin_nested()
-    result = FloorPlanWriter(session, mall, limits).write(
+    result = FloorPlanWriter(session, mall, limits, categories).write(
         features, default_level=default_level, replace=replace, dry_run=dry_run, review=review
     )
     if dry_run:

@@ -66,10 +66,13 @@ def export_zones(
     return FeatureCollectionOut(features=[view.feature() for view in views])
 
 
-_IMPORT_BODY = {
-    "required": True,
-    "content": {"application/json": {"schema": ZoneFeatureCollection.model_json_schema()}},
-}
+# The body is read by the handler (below), so its schema is written here; its kinds refer to
+# the document's own ZoneKind, not to a copy of their own.
+_IMPORT_SCHEMA = ZoneFeatureCollection.model_json_schema(
+    ref_template="#/components/schemas/{model}"
+)
+_IMPORT_SCHEMA.pop("$defs", None)
+_IMPORT_BODY = {"required": True, "content": {"application/json": {"schema": _IMPORT_SCHEMA}}}
 
 
 @router.post(
@@ -109,7 +112,9 @@ def _feature_collection(raw: bytes) -> ZoneFeatureCollection:
     try:
         return ZoneFeatureCollection.model_validate_json(raw)
     except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False), body=None) from None
+        # Named from the body, as FastAPI names the fields of the bodies it reads itself.
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors, body=None) from None
 
 
 def _import(
@@ -131,6 +136,7 @@ def _import(
         default_level=level,
         replace=replace,
         dry_run=dry_run,
+        categories=body.categories,
     )
 
 

@@ -159,6 +159,30 @@ def test_a_category_that_names_a_kind_is_read_when_the_feature_has_no_kind(
     assert kinds == ["restroom", "corridor", "restaurant", "vacant"]
 
 
+def test_a_plan_s_own_category_ids_are_read_through_the_kinds_it_is_given(
+    client: TestClient, platform: dict[str, str], bare_mall: dict[str, Any]
+) -> None:
+    """The real plan's units name their category by a converter's ids, in a list: one mapping
+    in the import makes its restaurants restaurants."""
+    body = raw_floor("F4")  # its food floor
+    restaurant = "5d35733bdb07255e495599ac"
+    eateries = [i for i, f in enumerate(body["features"])
+                if restaurant in (f["properties"].get("category") or [])]  # fmt: skip
+    assert len(eateries) > 3
+    url = f"{zones_url(bare_mall)}/import?level=1"
+    done = client.post(url, json=body | {"categories": {restaurant: "restaurant"}},
+                       headers=platform).json()  # fmt: skip
+    warned = {w["index"] for w in done["warnings"] if w["code"] == "kind_not_given"}
+    assert warned == set(range(1, len(body["features"]))) - set(eateries)
+    zones = {z["id"]: z["properties"]["kind"] for z in
+             client.get(zones_url(bare_mall), headers=platform).json()["features"]}  # fmt: skip
+    assert {zones[done["zone_ids"][i]] for i in eateries} == {"restaurant"}
+
+    wrong = client.post(url + "&dry_run=true", json=body | {"categories": {restaurant: "eatery"}},
+                        headers=platform)  # fmt: skip
+    assert error_of(wrong, 422)["details"]["fields"][0]["field"] == f"body.categories.{restaurant}"
+
+
 def test_a_unit_around_units_and_a_zone_smaller_than_a_person_are_imported_with_a_warning(
     client: TestClient, platform: dict[str, str], bare_mall: dict[str, Any]
 ) -> None:

@@ -248,6 +248,20 @@ def test_a_plan_as_its_makers_wrote_it_on_a_cold_server(home: Path, server: Serv
     codes = {(w["index"], w["code"]) for w in imported["warnings"]}
     assert (0, "unit_holds_units") in codes
     assert {(i, "kind_not_given") for i in range(1, len(units) + 1)} <= codes
+    # Its makers' id for restaurants, given once, makes its restaurants restaurants.
+    eatery = "5d35733bdb07255e495599ac"
+    named = server.call(
+        "POST",
+        f"{base}/zones/import?level=0&replace=true&dry_run=true",
+        key=operator,
+        expect=200,
+        json=plan | {"categories": {eatery: "restaurant"}},
+    ).json()
+    unnamed = {w["index"] for w in named["warnings"] if w["code"] == "kind_not_given"}
+    eateries = {i for i, unit in enumerate(units, 1)
+                if eatery in unit["properties"]["category"]}  # fmt: skip
+    assert len(eateries) == 7
+    assert unnamed == set(range(1, len(units) + 1)) - eateries
     ids = dict(zip(range(len(plan["features"])), imported["zone_ids"], strict=True))
     starbucks = next(i for i, unit in enumerate(units, 1)
                      if unit["properties"]["name"] == "STARBUCKS COFFEE")  # fmt: skip
