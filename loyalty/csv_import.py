@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput
 from core.members.service import pseudonym, pseudonym_key
-from loyalty.purchases import time_problem
+from loyalty.purchases import Sale, refund_problem, time_problem
 from loyalty.schemas import ImportSummary
 
 COLUMNS = ("txn_id", "member_id", "store", "at", "amount", "currency", "items")
@@ -76,8 +76,9 @@ _PURCHASES = text(
 _SET_ASIDE = text(
     "INSERT INTO refund_stage SELECT * FROM purchase_stage WHERE refund_of IS NOT NULL"
 )
-# The first return that cannot be taken, by line; the same rules as the API's
-# (loyalty.purchases.refund_problem), the receipts it refunds locked.
+# The receipts the file's returns name, locked (returns at once never give back more than a
+# receipt was); then every return beside the receipt it names, checked in Python by the API's
+# rule (loyalty.purchases.refund_problem).
 _LOCK_REFUNDED = text(
     """
     SELECT p.id FROM purchases p JOIN refund_stage r
@@ -85,20 +86,15 @@ _LOCK_REFUNDED = text(
     ORDER BY p.id FOR UPDATE OF p
     """
 )
-_WRONG_REFUND = text(
+_STAGED_REFUNDS = text(
     """
-    SELECT r.line, CASE
-        WHEN p.id IS NULL THEN 'unknown_receipt'
-        WHEN m.pseudonym <> r.pseudonym THEN 'refund_of_another_member'
-        WHEN p.currency <> r.currency THEN 'refund_in_another_currency'
-        WHEN r.at < p.at THEN 'refund_before_purchase'
-        WHEN r.amount <= 0 THEN 'refund_without_amount' END AS problem
+    SELECT r.line, r.pseudonym, r.currency, r.at, r.amount,
+           p.id AS sale_id, m.pseudonym AS sale_member, p.currency AS sale_currency,
+           p.at AS sale_at
     FROM refund_stage r
     LEFT JOIN purchases p ON p.tenant_id = r.tenant_id AND p.txn_id = r.refund_of
     LEFT JOIN members m ON m.id = p.member_id
-    WHERE p.id IS NULL OR m.pseudonym <> r.pseudonym OR p.currency <> r.currency
-       OR r.at < p.at OR r.amount <= 0
-    ORDER BY r.line LIMIT 1
+    ORDER BY r.line
     """
 )
 _REFUNDS = text(
@@ -175,11 +171,14 @@ def import_purchases(session: Session, mall_id: int, source: IO[str]) -> ImportS
 def _store_refunds(session: Session) -> int:
     """The file's returns, once all its sales are in; raises on the first that cannot be."""
     session.execute(_LOCK_REFUNDED)
-    wrong = session.execute(_WRONG_REFUND).first()
-    if wrong is not None:
-        line, code = wrong
-        raise InvalidInput(f"line {line}: the return {_REFUND_PROBLEMS[code]}", code=code,
-                           details={"line": line})  # fmt: skip
+    for row in session.execute(_STAGED_REFUNDS):
+        sale = None if row.sale_id is None else Sale(bytes(row.sale_member), row.sale_currency,
+                                                     row.sale_at)  # fmt: skip
+        if problem := refund_problem(bytes(row.pseudonym), row.currency, row.at, row.amount,
+                                     sale):  # fmt: skip
+            field, code, what = problem
+            raise InvalidInput(f"line {row.line}: {field} {what}", code=code,
+                               details={"line": row.line})  # fmt: skip
     stored = _rowcount(session.execute(_REFUNDS))
     session.execute(_TOTALS)
     over = session.execute(_OVER_REFUNDED).first()
@@ -190,15 +189,6 @@ def _store_refunds(session: Session) -> int:
                            details={"line": line})  # fmt: skip
     session.execute(_REFUNDED)
     return stored
-
-
-_REFUND_PROBLEMS = {
-    "unknown_receipt": "names no receipt of its store (refund_of)",
-    "refund_of_another_member": "is not of the member of the receipt it names",
-    "refund_in_another_currency": "is not in the currency of the receipt it names",
-    "refund_before_purchase": "lies before the receipt it names",
-    "refund_without_amount": "gives nothing back",
-}
 
 
 class _Chunks:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
@@ -99,7 +99,8 @@ def _store_refunds(session: Session, refunds: Sequence[Receipt]) -> int:
     last: dict[int, int] = {}  # receipt refunded -> the batch's last refund of it
     for index, store, receipt, name in refunds:
         original = originals.get((store, str(receipt.refund_of)))
-        if problem := refund_problem(receipt, name, original):
+        sale = original and Sale(bytes(original.pseudonym), original.currency, original.at)
+        if problem := refund_problem(name, receipt.currency, receipt.at, receipt.amount, sale):
             field, code, what = problem
             raise InvalidInput(f"purchases.{index}.{field} {what}", code=code,
                                details={"field": f"purchases.{index}.{field}"})  # fmt: skip
@@ -135,19 +136,28 @@ def _store_refunds(session: Session, refunds: Sequence[Receipt]) -> int:
     return len(stored)
 
 
+class Sale(NamedTuple):
+    """What a return is checked against: the receipt it names."""
+
+    pseudonym: bytes
+    currency: str
+    at: datetime
+
+
 def refund_problem(
-    refund: PurchaseIn, member: bytes, original: Any | None
+    member: bytes, currency: str, at: datetime, amount: Decimal, sale: Sale | None
 ) -> tuple[str, str, str] | None:
-    """Why a refund cannot be taken (field, code, what is wrong), or None."""
-    if original is None:
+    """Why a return cannot be taken (field, code, what is wrong), or None: the one rule for the
+    API and the CSV import."""
+    if sale is None:
         return "refund_of", "unknown_receipt", "names no receipt of this store"
-    if bytes(original.pseudonym) != member:
+    if sale.pseudonym != member:
         return "member_id", "refund_of_another_member", "is not the member of that receipt"
-    if refund.currency != original.currency:
-        return "currency", "refund_in_another_currency", f"is not {original.currency}"
-    if refund.at < original.at:
+    if currency != sale.currency:
+        return "currency", "refund_in_another_currency", f"is not {sale.currency}"
+    if at < sale.at:
         return "at", "refund_before_purchase", "lies before the receipt it refunds"
-    if refund.amount <= 0:
+    if amount <= 0:
         return "amount", "refund_without_amount", "gives nothing back"
     return None
 

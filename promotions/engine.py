@@ -73,7 +73,7 @@ class Occasion:
     decided_at: datetime | None = None
 
     @property
-    def sent_at(self) -> datetime:
+    def push_at(self) -> datetime:
         return self.decided_at or self.at
 
 
@@ -184,7 +184,7 @@ def push_life(occasion: Occasion, rules: Rules, shopper: Shopper) -> timedelta:
     """How long the push of a decision may wait for delivery: what is left of the offer's shelf
     life, ending before quiet hours begin. A push held up by FCM or an unreachable phone is
     dropped, not shown late or at night."""
-    now = occasion.sent_at
+    now = occasion.push_at
     life = rules.shelf_life - max(now - occasion.at, timedelta(0))
     quiet = quiet_begins(now, (rules.quiet, shopper.quiet), rules.timezone)
     return life if quiet is None else min(life, quiet - now)
@@ -208,7 +208,7 @@ def eligibility(
     local = local_time(occasion.at, rules.timezone)
     # Quiet hours hold both when the shopper was there and when the push would light their
     # phone up: an evening's walk uploaded at 3 a.m. stays unsent.
-    hours = (local, local_time(occasion.sent_at, rules.timezone))
+    hours = (local, local_time(occasion.push_at, rules.timezone))
     return (
         _occasion_reasons(offer, occasion, local, rules)
         + _shopper_reasons(offer, shopper, rules, hours)
@@ -219,7 +219,7 @@ def eligibility(
 def _occasion_reasons(offer: Offer, occasion: Occasion, local: datetime, rules: Rules) -> list[str]:
     at = occasion.at
     reasons = []
-    if occasion.sent_at - at > rules.shelf_life:
+    if occasion.push_at - at > rules.shelf_life:
         reasons.append("late_event")
     if offer.status != "approved":
         reasons.append(f"status_{offer.status}")
