@@ -24,7 +24,7 @@ from access.tokens import DeviceClaims, DeviceTokens
 from api.deps import SessionDep, end_reads
 from api.gate import SESSION_COOKIE
 from api.params import MallId
-from core.db import Database
+from core.db import Database, lock_row
 from core.devices.models import Device
 from core.errors import Forbidden, Unauthorized
 from core.scope import MallScope
@@ -223,6 +223,16 @@ def authenticate_device(
     if device is None or device.token_version != claims.version:
         raise Unauthorized("unknown or revoked device token", code="invalid_credentials")
     return device
+
+
+def lock_device(session: Session, device: Device) -> Device:
+    """The caller's device again, locked for the change the request makes: a request that met
+    a concurrent erasure or token rotation is answered as its token now would be (401)."""
+    version = device.token_version
+    locked = lock_row(session, Device, device.id)
+    if locked is None or locked.token_version != version:
+        raise Unauthorized("unknown or revoked device token", code="invalid_credentials")
+    return locked
 
 
 def current_device(

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import MallcastError
@@ -162,7 +163,11 @@ def allowed_methods(app: Any, path: str) -> set[str]:
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     """Only an unreachable database is a 503: a value it cannot store is the client's mistake
-    (a 503 would have clients retry it and monitoring page someone)."""
+    (a 503 would have clients retry it and monitoring page someone), and two requests that
+    changed the same rows at once are a conflict to retry, not an outage."""
+    # SQLSTATE class 40, transaction rollback: a serialization failure, a deadlock.
+    if isinstance(exc, DBAPIError) and str(getattr(exc.orig, "sqlstate", "")).startswith("40"):
+        return _concurrent_change(request, exc)
     if isinstance(exc, DataError):
         return error_response(422, "unstorable_value", _unstorable(exc))
     if isinstance(exc, IntegrityError):
@@ -178,6 +183,21 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )  # fmt: skip
     return await _unexpected(request, exc)
+
+
+async def _stale_data(request: Request, exc: Exception) -> JSONResponse:
+    return _concurrent_change(request, exc)
+
+
+def _concurrent_change(request: Request, exc: Exception) -> JSONResponse:
+    # Writes lock what they change first (core.db.lock_row), so this is a path that does not
+    # yet: logged, to be found, but the client only has to retry.
+    log.warning("concurrent change on %s %s: %s", request.method, request.url.path,
+                type(exc.orig if isinstance(exc, DBAPIError) else exc).__name__)  # fmt: skip
+    return error_response(
+        409, "concurrent_change",
+        "another request changed the same data at the same moment; read it again and retry",
+    )  # fmt: skip
 
 
 def _unstorable(exc: DataError) -> str:
@@ -200,4 +220,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(StaleDataError, _stale_data)
     app.add_exception_handler(Exception, _unexpected)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy import Engine, MetaData, create_engine, make_url
@@ -30,8 +30,20 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+_Row = TypeVar("_Row", bound=Base)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def lock_row(session: Session, model: type[_Row], ident: Any) -> _Row | None:
+    """The row, read afresh and locked against other writers until the transaction ends.
+
+    A read-then-write of a row that another request may change or delete at the same moment
+    starts here: the later writer waits, then sees the row as committed (or gone: a 404, not a
+    failed UPDATE). FOR NO KEY UPDATE: rows that refer to it can still be inserted meanwhile."""
+    return session.get(model, ident, with_for_update={"key_share": True}, populate_existing=True)
 
 
 def flush_or_conflict(session: Session, message: str, *, code: str = "duplicate_name") -> None:

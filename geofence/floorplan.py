@@ -84,9 +84,12 @@ class FloorPlanWriter:
         replace: bool = False,
         dry_run: bool = False,
         review: bool = False,
+        new_only: bool = False,
     ) -> ZoneImportResult:
         """Dry or not, everything runs down to the database's own checks; the caller rolls a
-        dry run back (geofence.zones.import_zones). `review`: with the import's warnings."""
+        dry run back (geofence.zones.import_zones). `review`: with the import's warnings.
+        `new_only`: a ref that a zone holds already is a conflict, not that zone's update (a
+        zone created on its own must not overwrite another)."""
         checked, errors = self._check_all(features, default_level)
         by_ref = self._zones_by_ref([c.properties.ref for c in checked if c.properties.ref])
         if existing is not None and checked and checked[0].properties.ref is not None:
@@ -100,6 +103,15 @@ class FloorPlanWriter:
             existing or (by_ref.get(c.properties.ref) if c.properties.ref else None)
             for c in checked
         ]
+        if new_only:
+            errors.extend(
+                (index, Conflict(
+                    f"zone {target.id} already has ref {target.ref!r}: change it with PATCH, or "
+                    "import the floor plan to update zones by ref", code="duplicate_ref",
+                    details={"ref": target.ref, "zone_id": target.id},
+                ))
+                for index, target in enumerate(targets) if target is not None
+            )  # fmt: skip
         replaced: list[int] = []
         if replace:
             replaced = self._replaced_zones(default_level, targets)

@@ -32,7 +32,7 @@ def get_level(session: Session, scope: MallScope, mall_id: int, ordinal: int) ->
 
 
 def create_level(session: Session, scope: MallScope, mall_id: int, data: LevelCreate) -> Level:
-    mall = get_mall(session, scope, mall_id)
+    mall = get_mall(session, scope, mall_id, for_update=True)
     _check_level_free(session, mall_id, ordinal=data.ordinal, name=data.name)
     level = Level(mall_id=mall_id, ordinal=data.ordinal, name=data.name)
     session.add(level)
@@ -44,6 +44,7 @@ def create_level(session: Session, scope: MallScope, mall_id: int, data: LevelCr
 def update_level(
     session: Session, scope: MallScope, mall_id: int, ordinal: int, data: LevelUpdate
 ) -> Level:
+    mall = get_mall(session, scope, mall_id, for_update=True)
     level = get_level(session, scope, mall_id, ordinal)
     new_ordinal = data.ordinal if data.ordinal is not None else level.ordinal
     new_name = data.name if data.name is not None else level.name
@@ -54,12 +55,13 @@ def update_level(
         name=new_name if new_name != level.name else None,
     )
     level.ordinal, level.name = new_ordinal, new_name
-    bump_zones_version(session, get_mall(session, scope, mall_id))
+    bump_zones_version(session, mall)
     flush_or_retry(session)
     return level
 
 
 def delete_level(session: Session, scope: MallScope, mall_id: int, ordinal: int) -> None:
+    mall = get_mall(session, scope, mall_id, for_update=True)
     level = get_level(session, scope, mall_id, ordinal)
     zones = session.scalar(select(func.count()).select_from(Zone).where(Zone.level_id == level.id))
     if zones:
@@ -69,7 +71,7 @@ def delete_level(session: Session, scope: MallScope, mall_id: int, ordinal: int)
             details={"zones": zones},
         )
     session.delete(level)
-    bump_zones_version(session, get_mall(session, scope, mall_id))
+    bump_zones_version(session, mall)
     session.flush()
 
 

@@ -8,7 +8,7 @@ from geoalchemy2.shape import from_shape, to_shape
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from core.db import flush_or_conflict
+from core.db import flush_or_conflict, lock_row
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.scope import MallScope
 from core.tenants.models import Tenant
@@ -29,8 +29,16 @@ def list_malls(session: Session, scope: MallScope) -> Sequence[Mall]:
     return session.scalars(query).all()
 
 
-def get_mall(session: Session, scope: MallScope, mall_id: int) -> Mall:
-    mall = session.get(Mall, mall_id) if scope.allows(mall_id) else None
+def get_mall(session: Session, scope: MallScope, mall_id: int, *, for_update: bool = False) -> Mall:
+    """`for_update`: every change to a mall, its floors or its zones locks the mall's row first,
+    so they take turns per mall, always in the same order (no deadlock), and each bumps
+    `zones_version` from the last committed value (replicas miss no change)."""
+    if not scope.allows(mall_id):
+        mall = None
+    elif for_update:
+        mall = lock_row(session, Mall, mall_id)
+    else:
+        mall = session.get(Mall, mall_id)
     if mall is None:
         raise NotFound(f"mall {mall_id} not found", code="mall_not_found")
     return mall
@@ -57,7 +65,7 @@ def create_mall(
 def update_mall(
     session: Session, scope: MallScope, mall_id: int, data: MallUpdate, limits: GeometryLimits
 ) -> Mall:
-    mall = get_mall(session, scope, mall_id)
+    mall = get_mall(session, scope, mall_id, for_update=True)
     if data.name is not None and data.name != mall.name:
         _check_mall_name_free(session, data.name)
         mall.name = data.name
@@ -91,7 +99,7 @@ def delete_mall(
 ) -> None:
     """Delete a mall with everything in it. One that holds zones or tenants goes only when the
     caller repeats its name (`confirm`): one call must not erase a floor plan by mistake."""
-    mall = get_mall(session, scope, mall_id)
+    mall = get_mall(session, scope, mall_id, for_update=True)
     if not scope.is_platform:
         raise Forbidden(
             "only the platform operator deletes malls", code="platform_operator_required"

@@ -106,7 +106,7 @@ def create_zone(
     session: Session, scope: MallScope, mall_id: int, feature: ZoneFeature, limits: GeometryLimits
 ) -> ZoneView:
     result = import_zones(session, scope, mall_id, [feature.model_dump(mode="json")], limits,
-                          default_level=None, review=False)  # fmt: skip
+                          default_level=None, review=False, new_only=True)  # fmt: skip
     return get_zone(session, scope, mall_id, result.zone_ids[0])
 
 
@@ -118,6 +118,7 @@ def update_zone(
     patch: ZonePatch,
     limits: GeometryLimits,
 ) -> ZoneView:
+    mall = get_mall(session, scope, mall_id, for_update=True)
     view = get_zone(session, scope, mall_id, zone_id)
     current = view.feature().model_dump()
     # The operator's choice as stored, not the kind's: a new kind then brings its own.
@@ -129,16 +130,15 @@ def update_zone(
         "geometry": patch.geometry if patch.geometry is not None else current["geometry"],
         "properties": {**current["properties"], **changes},
     }
-    FloorPlanWriter(session, get_mall(session, scope, mall_id), limits).write(
-        [merged], default_level=None, existing=view.zone
-    )
+    FloorPlanWriter(session, mall, limits).write([merged], default_level=None, existing=view.zone)
     return get_zone(session, scope, mall_id, zone_id)
 
 
 def delete_zone(session: Session, scope: MallScope, mall_id: int, zone_id: int) -> None:
+    mall = get_mall(session, scope, mall_id, for_update=True)
     view = get_zone(session, scope, mall_id, zone_id)
     session.delete(view.zone)
-    bump_zones_version(session, get_mall(session, scope, mall_id))
+    bump_zones_version(session, mall)
     session.flush()
 
 
@@ -154,12 +154,13 @@ def import_zones(
     dry_run: bool = False,
     review: bool = True,
     categories: Mapping[str, ZoneKind] | None = None,
+    new_only: bool = False,
 ) -> ZoneImportResult:
     """Create or update (by `ref`) every feature, or none: all errors are reported at once
     (geofence.floorplan has the rules). `replace`: the level's other zones are deleted.
     `review`: with warnings on what looks wrong. `categories`: the plan's own category words
-    for kinds, read for features without one."""
-    mall = get_mall(session, scope, mall_id)
+    for kinds, read for features without one. `new_only`: refs held already are refused."""
+    mall = get_mall(session, scope, mall_id, for_update=not dry_run)
     if len(features) > limits.max_import_features:
         raise PayloadTooLarge(
             f"{len(features)} features in one import; at most {limits.max_import_features} "
@@ -175,7 +176,12 @@ def import_zones(
     # that it refuses exactly what the import would and leaves the transaction as it was.
     savepoint = session.begin_nested()
     result = FloorPlanWriter(session, mall, limits, categories).write(
-        features, default_level=default_level, replace=replace, dry_run=dry_run, review=review
+        features,
+        default_level=default_level,
+        replace=replace,
+        dry_run=dry_run,
+        review=review,
+        new_only=new_only,
     )
     if dry_run:
         savepoint.rollback()

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from access.tokens import DeviceTokens
-from api.auth import DeviceTokensDep, ShopperClaims, ShopperDevice
+from api.auth import DeviceTokensDep, ShopperClaims, ShopperDevice, lock_device
 from api.deps import IngestGateDep, MetricsDep, SessionDep, UnitOfWorkRoute
 from api.metrics import Metrics
 from api.params import MAX_ID, PromotionId
@@ -72,7 +72,7 @@ def read_device(device: ShopperDevice, session: SessionDep) -> DeviceOut:
     responses=error_responses(400, 401, 403, 422),
 )
 def update_device(body: DevicePatch, device: ShopperDevice, session: SessionDep) -> DeviceOut:
-    update = devices.update_device(session, device, body)
+    update = devices.update_device(session, lock_device(session, device), body)
     if update.location_withdrawn:
         forget_presence(session, device.id)
     linked = member_of(session, device.id) is not None
@@ -86,6 +86,7 @@ def update_device(body: DevicePatch, device: ShopperDevice, session: SessionDep)
     responses=error_responses(400, 401, 403, 404, 422),
 )
 def link_member(body: MemberLink, device: ShopperDevice, session: SessionDep) -> DeviceOut:
+    device = lock_device(session, device)  # the consent as it stands, not as it was read
     if not device.consent_loyalty:
         raise Forbidden("linking a membership needs the shopper's loyalty consent first "
                         "(PATCH /v1/devices/me with consents.loyalty = true)",
@@ -102,7 +103,7 @@ def link_member(body: MemberLink, device: ShopperDevice, session: SessionDep) ->
     responses=error_responses(401, 403),
 )
 def unlink_member(device: ShopperDevice, session: SessionDep) -> Response:
-    unlink_device(session, device.id)
+    unlink_device(session, lock_device(session, device).id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -115,7 +116,7 @@ def unlink_member(device: ShopperDevice, session: SessionDep) -> Response:
 def rotate_token(
     device: ShopperDevice, session: SessionDep, tokens: DeviceTokensDep
 ) -> DeviceRegistered:
-    device = devices.rotate_token(session, device)
+    device = devices.rotate_token(session, lock_device(session, device))
     return _registered(device, tokens)
 
 
@@ -134,7 +135,7 @@ def _registered(device: Device, tokens: DeviceTokens) -> DeviceRegistered:
     responses=error_responses(401, 403),
 )
 def erase_device(device: ShopperDevice, session: SessionDep) -> Response:
-    devices.erase_device(session, device)
+    devices.erase_device(session, lock_device(session, device))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

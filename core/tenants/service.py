@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.db import flush_or_conflict
+from core.db import flush_or_conflict, lock_row
 from core.errors import Conflict, NotFound
 from core.tenants.models import Tenant
 from core.tenants.schemas import TenantCreate, TenantUpdate
@@ -21,8 +21,10 @@ def list_tenants(session: Session, mall_id: int) -> Sequence[Tenant]:
     ).all()
 
 
-def get_tenant(session: Session, mall_id: int, tenant_id: int) -> Tenant:
-    tenant = session.get(Tenant, tenant_id)
+def get_tenant(
+    session: Session, mall_id: int, tenant_id: int, *, for_update: bool = False
+) -> Tenant:
+    tenant = lock_row(session, Tenant, tenant_id) if for_update else session.get(Tenant, tenant_id)
     if tenant is None or tenant.mall_id != mall_id:
         raise NotFound(f"mall {mall_id} has no tenant {tenant_id}", code="tenant_not_found")
     return tenant
@@ -37,7 +39,7 @@ def create_tenant(session: Session, mall_id: int, data: TenantCreate) -> Tenant:
 
 
 def update_tenant(session: Session, mall_id: int, tenant_id: int, data: TenantUpdate) -> Tenant:
-    tenant = get_tenant(session, mall_id, tenant_id)
+    tenant = get_tenant(session, mall_id, tenant_id, for_update=True)
     if data.name is not None and data.name != tenant.name:
         _check_name_free(session, mall_id, data.name)
         tenant.name = data.name
@@ -49,7 +51,7 @@ def update_tenant(session: Session, mall_id: int, tenant_id: int, data: TenantUp
 
 def delete_tenant(session: Session, mall_id: int, tenant_id: int) -> None:
     """The tenant's keys go with it; its zones stay, no longer tied to a store."""
-    session.delete(get_tenant(session, mall_id, tenant_id))
+    session.delete(get_tenant(session, mall_id, tenant_id, for_update=True))
     session.flush()
 
 

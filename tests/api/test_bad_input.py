@@ -138,6 +138,58 @@ def test_what_the_database_cannot_store_is_a_client_error(database: Database) ->
         session.execute(text("SELECT CAST(:v AS integer)"), {"v": 99999999999})
 
 
+def test_two_requests_changing_the_same_row_at_once_are_a_conflict_not_an_outage(
+    database: Database,
+) -> None:
+    # The line of defence behind the row locks (core.db.lock_row), for a path that lacks one:
+    # real errors from PostgreSQL and SQLAlchemy, each made by a second transaction that
+    # changed the row after this one read it.
+    from fastapi import FastAPI
+
+    from core.devices.models import Device
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    def new_device() -> Any:
+        with database.sessions() as session:
+            device = Device(platform="android")
+            session.add(device)
+            session.commit()
+            return device.id
+
+    def meanwhile(statement: str, device_id: Any) -> None:
+        with database.sessions() as other:
+            other.execute(text(statement), {"id": device_id})
+            other.commit()
+
+    @app.get("/serialization")
+    def serialization() -> None:
+        device_id = new_device()
+        with database.sessions() as session:
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            session.execute(text("SELECT locale FROM devices WHERE id = :id"), {"id": device_id})
+            meanwhile("UPDATE devices SET locale = 'en' WHERE id = :id", device_id)
+            session.execute(text("UPDATE devices SET locale = 'de' WHERE id = :id"),
+                            {"id": device_id})  # fmt: skip
+
+    @app.get("/stale")
+    def stale() -> None:
+        device_id = new_device()
+        with database.sessions() as session:
+            device = session.get(Device, device_id)
+            assert device is not None
+            meanwhile("DELETE FROM devices WHERE id = :id", device_id)
+            device.locale = "de"
+            session.flush()
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for path in ("/serialization", "/stale"):
+            answer = client.get(path)
+            assert answer.status_code == 409, (path, answer.text)
+            assert answer.json()["error"]["code"] == "concurrent_change"
+
+
 def test_a_large_body_without_credentials_is_refused_unread(client: TestClient) -> None:
     body = b'{"pings": [' + b"1," * 400_000 + b"1]}"  # 800 KB, over the ping limit too
     answer = client.post("/v1/pings", content=body, headers={"Content-Type": "application/json"})

@@ -4,26 +4,47 @@ committed: what each is answered and what is stored.
 - One redemption at once: the app's retry racing its first try, two tills scanning one code.
   One redemption is stored; the app's second answer is the first's, a second till is told the
   code was used (never a 409 "conflict" nor a 500).
-- A mall's rules put twice at once (a double-clicked Save): both succeed, the later wins."""
+- A mall's rules put twice at once (a double-clicked Save): both succeed, the later wins.
+- A change to a row another request is deleting, or changing, at the same moment (an operator's
+  two tabs, an app's PATCH racing its own erasure): the later request waits, then is answered as
+  if it had come after (a 404, a 401, the consent as it now stands), never a 500 or a lost
+  update."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.db import Database
+from api.auth import lock_device
+from core.db import Database, lock_row
+from core.devices import service as devices
+from core.devices.models import Device
+from core.devices.schemas import ConsentsPatch, DevicePatch
 from core.errors import Conflict
+from core.scope import MallScope
+from core.tenants import service as tenants
+from geofence import levels, zones
+from geofence.models import Mall
+from geofence.schemas import LevelUpdate
 from loyalty.nightly import get_loyalty_rules, put_loyalty_rules
 from loyalty.schemas import LoyaltyRulesIn
 from promotions import catalog, outcomes
 from promotions.models import Decision, Redemption
 from promotions.schemas import MallRulesIn
-from tests.support.api import approved_promotion, evening_now, shopper, starbucks, walk_in
+from tests.support.api import (
+    approved_promotion,
+    evening_now,
+    register,
+    shopper,
+    starbucks,
+    walk_in,
+)
 
 
 def sent_decision(client: TestClient, db: Database, mall: dict[str, Any]) -> Decision:
@@ -64,6 +85,21 @@ def race(db: Database, report: Callable[[Session], Any]) -> tuple[Any, Any]:
         session.commit()
     thread.join(30)
     return first, second["answer"]
+
+
+def while_held(db: Database, hold: Callable[[Session], Any], request: Callable[[], Any]) -> Any:
+    """`request` (an HTTP call) made while `hold` (another request's work) has not committed:
+    it must wait for it, then answer; its response."""
+    answer: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: answer.setdefault("response", request()))
+    with db.sessions() as session:
+        hold(session)
+        thread.start()
+        thread.join(1.0)
+        assert thread.is_alive()  # it waits for the other request's lock
+        session.commit()
+    thread.join(30)
+    return answer["response"]
 
 
 def stored(db: Database) -> int:
@@ -143,3 +179,87 @@ def test_an_offer_its_store_ends_as_the_operator_approves_it_stays_ended(
     assert race(db, change) == ("ended", "invalid_transition")
     with db.sessions() as session:
         assert catalog.get_promotion(session, made["id"], mall_id=mall["id"]).status == "ended"
+
+
+def test_a_zone_changed_as_it_is_deleted_is_not_found(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    zone_id, _, _ = starbucks(db, mall["id"])
+    url = f"/v1/malls/{mall['id']}/zones/{zone_id}"
+
+    def delete(session: Session) -> None:
+        zones.delete_zone(session, MallScope.everything(), mall["id"], zone_id)
+
+    patched = while_held(db, delete, lambda: client.patch(
+        url, json={"properties": {"dwell_seconds": 90}}, headers=mall["operator"]))  # fmt: skip
+    assert patched.status_code == HTTPStatus.NOT_FOUND, patched.text
+    assert patched.json()["error"]["code"] == "zone_not_found"
+
+
+def test_two_floor_changes_at_once_both_tell_the_replicas(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    with db.sessions() as session:
+        before = session.get(Mall, mall["id"]).zones_version  # type: ignore[union-attr]
+
+    def rename(session: Session) -> None:
+        levels.update_level(session, MallScope.everything(), mall["id"], 0, LevelUpdate(name="G"))
+
+    renamed = while_held(db, rename, lambda: client.patch(
+        f"/v1/malls/{mall['id']}/levels/1", json={"name": "First"},
+        headers=mall["operator"]))  # fmt: skip
+    assert renamed.status_code == HTTPStatus.OK, renamed.text
+    with db.sessions() as session:
+        # Each change bumped the version from the last committed one: none lost.
+        assert session.get(Mall, mall["id"]).zones_version == before + 2  # type: ignore[union-attr]
+
+
+def test_a_tenant_renamed_as_it_is_deleted_is_not_found(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    made = client.post(f"/v1/malls/{mall['id']}/tenants", headers=mall["operator"],
+                       json={"name": "Pop-up", "category": "gifts"}).json()  # fmt: skip
+
+    def delete(session: Session) -> None:
+        tenants.delete_tenant(session, mall["id"], made["id"])
+
+    renamed = while_held(db, delete, lambda: client.patch(
+        f"/v1/malls/{mall['id']}/tenants/{made['id']}", json={"name": "Pop-up 2"},
+        headers=mall["operator"]))  # fmt: skip
+    assert renamed.status_code == HTTPStatus.NOT_FOUND, renamed.text
+
+
+def test_an_app_changing_its_device_as_it_is_erased_is_told_its_token_is_gone(
+    client: TestClient, db: Database
+) -> None:
+    device_id, headers = register(client, location=True)
+
+    def erase(session: Session) -> None:
+        device = lock_row(session, Device, device_id)
+        assert device is not None
+        devices.erase_device(session, device)
+
+    changed = while_held(db, erase, lambda: client.patch(
+        "/v1/devices/me", json={"locale": "en-GB"}, headers=headers))  # fmt: skip
+    assert changed.status_code == HTTPStatus.UNAUTHORIZED, changed.text
+    with db.sessions() as session:
+        assert session.get(Device, device_id) is None
+
+
+def test_a_membership_linked_as_the_loyalty_consent_is_withdrawn_is_refused(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    device_id, headers = register(client, location=True, loyalty=True)
+
+    def withdraw(session: Session) -> None:
+        device = session.get(Device, device_id)
+        assert device is not None
+        devices.update_device(session, lock_device(session, device),
+                              DevicePatch(consents=ConsentsPatch(loyalty=False)))  # fmt: skip
+
+    linked = while_held(db, withdraw, lambda: client.put(
+        "/v1/devices/me/member", json={"mall_id": mall["id"], "member_id": "M-1"},
+        headers=headers))  # fmt: skip
+    # Judged on the consent as it stands once the withdrawal committed, not as first read.
+    assert linked.status_code == HTTPStatus.FORBIDDEN, linked.text
+    assert client.get("/v1/devices/me", headers=headers).json()["member_linked"] is False

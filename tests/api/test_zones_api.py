@@ -38,6 +38,11 @@ def test_zone_lifecycle(
 
     url = f"{zones_url(bare_mall)}/{zone['id']}"
     assert client.get(url, headers=platform).json() == zone
+    # Another zone created with the same ref is refused: it does not overwrite this one.
+    other = zone_feature("F1", "adidas", ref="F1-starbucks")
+    taken = error_of(client.post(zones_url(bare_mall), json=other, headers=platform), 409)
+    assert (taken["code"], taken["details"]["zone_id"]) == ("duplicate_ref", zone["id"])
+    assert client.get(url, headers=platform).json() == zone
     patched = client.patch(url, json={"properties": {"kind": "restaurant", "level": None}},
                            headers=platform)  # fmt: skip
     assert patched.status_code == 200, patched.text

@@ -14,6 +14,7 @@ import re
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,10 @@ def test_every_role_s_first_hour_on_a_cold_server(home: Path, server: Server, fc
     imported = server.call("POST", f"{base}/zones/import?level=1", key=operator, expect=200,
                            json=plan).json()  # fmt: skip
     assert (imported["created"], len(imported["zone_ids"])) == (2, 2), imported
+    # One zone created by hand with a ref the plan holds: refused, the plan's zone kept.
+    clash = server.call("POST", f"{base}/zones", key=operator, expect=409, json=feature(
+        "Books 2", square(10.006, 50.006), kind="store", level=1, ref="s-2")).json()  # fmt: skip
+    assert clash["error"]["details"]["zone_id"] == imported["zone_ids"][1]
     exported = server.call("GET", f"{base}/zones?level=1", key=operator, expect=200).json()
     assert {f["properties"]["name"] for f in exported["features"]} == {"Corridor", "Books"}
     misspelt = server.call("GET", f"{base}/zones?level=1&kinds=store", key=operator, expect=422)
@@ -283,3 +288,60 @@ def test_a_plan_as_its_makers_wrote_it_on_a_cold_server(home: Path, server: Serv
     for event in (e for e in events if e["zone_id"] in unit_ids and e["kind"] != "dwell"):
         inside += 1 if event["kind"] == "enter" else -1
         assert inside in (0, 1), events  # one unit at a time, the outline included
+
+
+def test_an_operator_s_two_tabs_and_an_app_s_retries_at_once_on_a_cold_server(
+    home: Path, server: Server
+) -> None:
+    # Concurrent clients are inputs too: changes to one row at once, and a change racing the
+    # row's deletion, each answered as if it had come first or after (never a 5xx, which
+    # `Server.call` fails on), and every change to the floor plan told to the replicas.
+    operator = key(home, "--role", "operator")
+    mall = server.call("POST", "/v1/malls", key=operator, expect=201, json={
+        "name": "Busy Mall", "timezone": "UTC",
+        "footprint": {"type": "Polygon", "coordinates": [MALL]}}).json()  # fmt: skip
+    base = f"/v1/malls/{mall['id']}"
+    server.call(
+        "POST", f"{base}/levels", key=operator, expect=201, json={"ordinal": 0, "name": "G"}
+    )
+
+    def at_once(*calls: tuple[str, str, dict[str, Any]]) -> list[int]:
+        with ThreadPoolExecutor(len(calls)) as pool:
+            answers = pool.map(lambda c: server.call(c[0], c[1], **c[2]).status_code, calls)
+            return list(answers)
+
+    version = server.call("GET", base, key=operator).json()["zones_version"]
+    changes = 0
+    for round_ in range(6):
+        zone = server.call("POST", f"{base}/zones", key=operator, expect=201, json=feature(
+            f"Kiosk {round_}", square(10.001 + 0.0003 * round_, 50.001), kind="store",
+            level=0)).json()  # fmt: skip
+        url = f"{base}/zones/{zone['id']}"
+        patch = ("PATCH", url, {"key": operator, "json": {"properties": {"dwell_seconds": 90}}})
+        answers = at_once(patch, patch, ("DELETE", url, {"key": operator}), patch)
+        assert answers[2] == 204, answers
+        assert set(answers) <= {200, 204, 404}, answers
+        server.call("GET", url, key=operator, expect=404)
+        renames = at_once(*[("PATCH", f"{base}/levels/0",
+                             {"key": operator, "json": {"name": f"G{round_}-{i}"}})
+                            for i in range(3)])  # fmt: skip
+        assert renames == [200, 200, 200], renames
+        changes += 1 + answers.count(200) + 1 + 3  # create, patches, delete, renames
+
+        consents = {"location": True, "loyalty": True}
+        device = server.call("POST", "/v1/devices", expect=201, json={
+            "platform": "android", "consents": consents}).json()  # fmt: skip
+        app = {"key": device["token"]}
+        answers = at_once(
+            ("PATCH", "/v1/devices/me", app | {"json": {"locale": "en-GB"}}),
+            ("PUT", "/v1/devices/me/member", app | {"json": {"mall_id": mall["id"],
+                                                           "member_id": f"M-{round_}"}}),
+            ("DELETE", "/v1/devices/me", app),
+            ("PATCH", "/v1/devices/me", app | {"json": {"consents": {"loyalty": False}}}),
+        )  # fmt: skip
+        assert answers[2] == 204, answers
+        # 401 after the erasure; 403 for a link after the consent was withdrawn.
+        assert set(answers) <= {200, 204, 401, 403}, answers
+        server.call("GET", "/v1/devices/me", key=device["token"], expect=401)
+    # Not one change lost: a replica that has seen the last version has seen them all.
+    assert server.call("GET", base, key=operator).json()["zones_version"] == version + changes
