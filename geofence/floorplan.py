@@ -42,6 +42,7 @@ class GeometryLimits:
     max_vertices: int = 20_000
     max_import_features: int = 5_000
     footprint_tolerance_m: float = 1.0
+    max_unpacked_bytes: int = 256 * 1024 * 1024  # an IMDF archive, unzipped (a zip bomb stops)
 
 
 @dataclass(frozen=True)

@@ -219,6 +219,14 @@ class ZoneImportResult(BaseModel):
         default_factory=list,
         description="Features imported as asked that look wrong (docs/geofencing.md, section 4)",
     )
+    levels_created: list[int] = Field(
+        default_factory=list, description="Ordinals of the levels an IMDF archive brought"
+    )
+    left_out: dict[str, int] = Field(
+        default_factory=dict,
+        description="What an IMDF archive held that is not a zone (walls, openings, amenities, "
+        "other files), by kind, with counts",
+    )
 
 
 class ZonePropertiesOut(BaseModel):

@@ -12,13 +12,14 @@ from sqlalchemy.orm import Session
 from core.errors import InvalidInput, NotFound, PayloadTooLarge
 from core.scope import MallScope
 from core.zones import ZoneFact
+from geofence import imdf
 from geofence.cache import bump_zones_version
 from geofence.floorplan import FloorPlanWriter, GeometryLimits
 from geofence.geojson import Area, to_geojson
 from geofence.index import ZoneShape
 from geofence.levels import level_by_ordinal
 from geofence.malls import get_mall
-from geofence.models import Level, Zone
+from geofence.models import Level, Mall, Zone
 from geofence.schemas import (
     Occupancy,
     ZoneFeature,
@@ -155,11 +156,13 @@ def import_zones(
     review: bool = True,
     categories: Mapping[str, ZoneKind] | None = None,
     new_only: bool = False,
+    levels: Sequence[tuple[int, str]] = (),
 ) -> ZoneImportResult:
     """Create or update (by `ref`) every feature, or none: all errors are reported at once
     (geofence.floorplan has the rules). `replace`: the level's other zones are deleted.
     `review`: with warnings on what looks wrong. `categories`: the plan's own category words
-    for kinds, read for features without one. `new_only`: refs held already are refused."""
+    for kinds, read for features without one. `new_only`: refs held already are refused.
+    `levels`: (ordinal, name) of levels to create first, where the mall has none."""
     mall = get_mall(session, scope, mall_id, for_update=not dry_run)
     if len(features) > limits.max_import_features:
         raise PayloadTooLarge(
@@ -175,6 +178,7 @@ def import_zones(
     # A dry run goes down to the database's own checks, in a savepoint rolled back after, so
     # that it refuses exactly what the import would and leaves the transaction as it was.
     savepoint = session.begin_nested()
+    created = _add_levels(session, mall, levels)
     result = FloorPlanWriter(session, mall, limits, categories).write(
         features,
         default_level=default_level,
@@ -187,7 +191,49 @@ def import_zones(
         savepoint.rollback()
     else:
         savepoint.commit()
-    return result
+    return result.model_copy(update={"levels_created": created})
+
+
+def import_imdf(
+    session: Session,
+    scope: MallScope,
+    mall_id: int,
+    archive: bytes,
+    limits: GeometryLimits,
+    *,
+    dry_run: bool = False,
+) -> ZoneImportResult:
+    """An IMDF archive's levels (those the mall lacks) and zones, all or none, upserted by the
+    IMDF ids (geofence.imdf says what is read)."""
+    get_mall(session, scope, mall_id)  # a mall out of scope: 404 before the archive is read
+    try:
+        unpacked = imdf.unpack(archive, max_bytes=limits.max_unpacked_bytes)
+        plan = imdf.read_plan(unpacked.files, unpacked.unread)
+    except imdf.ImdfError as exc:
+        raise InvalidInput(exc.message, code="invalid_imdf", details={"path": exc.path}) from None
+    result = import_zones(
+        session, scope, mall_id, plan.features, limits, default_level=None, dry_run=dry_run,
+        levels=[(level.ordinal, level.name) for level in plan.levels],
+    )  # fmt: skip
+    return result.model_copy(update={"left_out": plan.left_out})
+
+
+def _add_levels(session: Session, mall: Mall, levels: Sequence[tuple[int, str]]) -> list[int]:
+    """Create the levels the mall lacks (by ordinal); a name another level has gets its
+    ordinal added. The ordinals created."""
+    have = {level.ordinal: level.name for level in session.scalars(
+        select(Level).where(Level.mall_id == mall.id))}  # fmt: skip
+    created = []
+    for ordinal, name in levels:
+        if ordinal in have:
+            continue
+        unique = name if name not in have.values() else f"{name} ({ordinal})"[:100]
+        session.add(Level(mall_id=mall.id, ordinal=ordinal, name=unique))
+        have[ordinal] = unique
+        created.append(ordinal)
+    if created:
+        session.flush()
+    return created
 
 
 def _view(session: Session, zone: Zone) -> ZoneView:

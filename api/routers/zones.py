@@ -72,12 +72,22 @@ _IMPORT_SCHEMA = ZoneFeatureCollection.model_json_schema(
     ref_template="#/components/schemas/{model}"
 )
 _IMPORT_SCHEMA.pop("$defs", None)
-_IMPORT_BODY = {"required": True, "content": {"application/json": {"schema": _IMPORT_SCHEMA}}}
+_IMPORT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": _IMPORT_SCHEMA},
+        "application/zip": {
+            "schema": {"type": "string", "format": "binary",
+                       "description": "An IMDF archive (docs/geofencing.md, section 4)"},
+        },
+    },
+}  # fmt: skip
 
 
 @router.post(
     "/import",
-    summary="Import a floor plan: create or update (by ref) every feature, or none",
+    summary="Import a floor plan (GeoJSON, or an IMDF archive): create or update (by ref) "
+    "every feature, or none",
     response_model=ZoneImportResult,
     responses=error_responses(400, 401, 403, 404, 409, 413, 422),
     openapi_extra={"requestBody": _IMPORT_BODY},
@@ -102,10 +112,24 @@ async def import_zones(
 ) -> ZoneImportResult:
     # The body is read here, after the operator's key was checked: a floor plan may be
     # megabytes, and nobody else gets to make the server parse that much.
-    body = await run_in_threadpool(_feature_collection, await request.body())
+    raw = await request.body()
+    if raw.startswith(_ZIP_MAGIC):  # an IMDF archive, whatever Content-Type the client said
+        if level is not None or replace:
+            raise InvalidInput(
+                "an IMDF archive names the levels of its zones itself: "
+                "send it without ?level and ?replace", code="imdf_parameters",
+            )  # fmt: skip
+        return await run_in_threadpool(
+            zones.import_imdf, session, operator.scope, mall.id, raw, geometry_limits(settings),
+            dry_run=dry_run,
+        )  # fmt: skip
+    body = await run_in_threadpool(_feature_collection, raw)
     return await run_in_threadpool(
         _import, session, operator, mall.id, body, settings, level, replace, dry_run
     )
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
 
 
 def _feature_collection(raw: bytes) -> ZoneFeatureCollection:

@@ -8,11 +8,12 @@ const mallcast = (() => {
 
   async function api(method, path, body, extraHeaders = {}) {
     const headers = { Accept: "application/json", ...extraHeaders };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const binary = body instanceof ArrayBuffer;  // a file sent as it is (an IMDF archive)
+    if (body !== undefined) headers["Content-Type"] = binary ? "application/zip" : "application/json";
     if (csrf && method !== "GET") headers["X-CSRF-Token"] = csrf;
     const response = await fetch(path, {
       method, headers, credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : binary ? body : JSON.stringify(body),
     });
     if (response.status === 401) {
       location.href = "/console/sign-in?next=" + encodeURIComponent(location.pathname + location.search);

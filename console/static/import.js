@@ -11,10 +11,11 @@
   const summary = document.getElementById("import-summary");
   const importButton = document.getElementById("do-import");
   let floor = null;
-  let text = null;
+  let body = null;  // the plan as sent: parsed GeoJSON, or the bytes of an IMDF archive
 
   function query(dryRun) {
     const params = new URLSearchParams({ dry_run: dryRun });
+    if (body instanceof ArrayBuffer) return params;  // an archive names its own levels
     if (form.elements.level.value !== "") params.set("level", form.elements.level.value);
     if (form.elements.replace.checked) params.set("replace", "true");
     return params;
@@ -42,22 +43,29 @@
     summary.textContent = "";
     const file = form.elements.file.files[0];
     if (!file) { form.querySelector(".form-error").textContent = "Choose a file first."; return; }
-    text = await file.text();
-    let collection;
-    try { collection = JSON.parse(text); } catch (error) {
-      form.querySelector(".form-error").textContent = `This file is not JSON: ${error.message}`;
-      return;
+    const bytes = await file.arrayBuffer();
+    const zipped = new Uint8Array(bytes.slice(0, 2));
+    let collection = { features: [] };
+    if (zipped[0] === 0x50 && zipped[1] === 0x4b) {  // "PK": a zip, the server reads it as IMDF
+      body = bytes;
+    } else {
+      try { collection = JSON.parse(new TextDecoder().decode(bytes)); } catch (error) {
+        form.querySelector(".form-error").textContent = `This file is neither JSON nor an IMDF archive: ${error.message}`;
+        return;
+      }
+      body = collection;
     }
     (collection.features || []).forEach((f, index) => { if (f && typeof f === "object") f.__index = index; });
     const refused = new Map();
     const warned = new Set();
     let warnings = [];
     try {
-      const result = await mallcast.api("POST", `/v1/malls/${mallId}/zones/import?${query(true)}`, JSON.parse(text));
+      const result = await mallcast.api("POST", `/v1/malls/${mallId}/zones/import?${query(true)}`, body);
       warnings = result.warnings || [];
       for (const warning of warnings) warned.add(warning.index);
       summary.textContent = `All ${result.created + result.updated} features pass: ${result.created} new, ${result.updated} updated` +
         (result.deleted ? `, ${result.deleted} deleted` : "") +
+        (result.levels_created?.length ? `, floors ${result.levels_created.join(", ")} new` : "") +
         (warned.size ? `; ${warned.size} to look at again` : "") + ". Press Import to store them.";
       importButton.disabled = false;
     } catch (problem) {
@@ -73,7 +81,10 @@
       : [mallcast.el("li", { class: "hint", text: "None." })]));
     warnedList.replaceChildren(...(warnings.length ? groups(warnings)
       : [mallcast.el("li", { class: "hint", text: "None." })]));
-    draw(collection, refused, warned);
+    if (body instanceof ArrayBuffer) {  // the archive's shapes are the server's to read
+      if (floor) floor.map.remove();
+      floor = null;
+    } else draw(collection, refused, warned);
   }
 
   // One line per kind of warning (a plan without kinds has hundreds of the same), its features
@@ -92,7 +103,7 @@
   form.addEventListener("change", () => { importButton.disabled = true; });
   importButton.addEventListener("click", async () => {
     try {
-      const result = await mallcast.api("POST", `/v1/malls/${mallId}/zones/import?${query(false)}`, JSON.parse(text));
+      const result = await mallcast.api("POST", `/v1/malls/${mallId}/zones/import?${query(false)}`, body);
       summary.textContent = `Imported: ${result.created} new, ${result.updated} updated` +
         (result.deleted ? `, ${result.deleted} deleted` : "") + ".";
       importButton.disabled = true;

@@ -28,6 +28,10 @@ from push.fcm_server import FakeFCM
 from runtime.embedded import ClusterState, EmbeddedPostgres
 from tests.conftest import private_tmpdir
 from tests.support.api import stay
+from tests.support.imdf import archive as imdf_archive
+from tests.support.imdf import collection as imdf_collection
+from tests.support.imdf import feature as imdf_feature
+from tests.support.imdf import imdf_id
 from tests.support.shipped import Server, run, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -245,6 +249,34 @@ def test_import_highlights_the_refused_feature_then_imports_the_fixed_plan(
     expect(page.locator("#import-summary")).to_have_text("Imported: 2 new, 0 updated.")
     stored = api(server, operator_key, "GET", "/v1/malls/1/zones?level=2")["features"]
     assert {"Pop-up north", "Pop-up south"} <= {z["properties"]["name"] for z in stored}
+
+
+def test_an_operator_imports_an_imdf_archive_from_the_file_picker(
+    browser: Browser, server: Server, sign_ins: dict[str, tuple[str, str]], operator_key: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    _, lon, lat = store_point(server, operator_key, "STARBUCKS COFFEE")
+    ring = [[lon, lat], [lon + 3e-5, lat], [lon + 3e-5, lat + 3e-5], [lon, lat + 3e-5], [lon, lat]]
+    kiosk = imdf_feature("kiosk", imdf_id("kiosk", "browser"), {"type": "Polygon",
+                         "coordinates": [ring]}, name={"en": "Phone cases"},
+                         level_id="level-f3")  # fmt: skip
+    files = {"level.geojson": imdf_collection([imdf_feature("level", "level-f3", None, ordinal=2,
+                                                            name={"en": "F3"})]),
+             "kiosk.geojson": imdf_collection([kiosk])}  # fmt: skip
+    path = tmp_path / "venue.zip"
+    path.write_bytes(imdf_archive(files))
+
+    page = sign_in(browser, server, sign_ins["operator"])
+    page.goto(f"{server.base}/console/malls/1/import")
+    page.get_by_label("IMDF archive").set_input_files(str(path))
+    page.get_by_role("button", name="Check (dry run)").click()
+    expect(page.locator("#import-summary")).to_contain_text("All 1 features pass: 1 new")
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.locator("#import-summary")).to_have_text("Imported: 1 new, 0 updated.")
+    stored = api(server, operator_key, "GET", "/v1/malls/1/zones?level=2")["features"]
+    phones = [z["properties"] for z in stored if z["properties"]["name"] == "Phone cases"]
+    assert phones == [phones[0]]
+    assert phones[0].items() >= {("kind", "store"), ("occupancy", "unit"), ("ref", kiosk["id"])}
 
 
 def test_an_operator_draws_a_zone_whose_name_stays_text(

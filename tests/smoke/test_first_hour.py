@@ -24,6 +24,8 @@ import pytest
 import shapely.geometry
 
 from push.fcm_server import FakeFCM
+from tests.support.ilc import mall_body
+from tests.support.imdf import archive, ilc_imdf_files
 from tests.support.shipped import Process, Server, free_port, run, wait_for
 
 pytestmark = [pytest.mark.smoke, pytest.mark.slow]
@@ -345,3 +347,30 @@ def test_an_operator_s_two_tabs_and_an_app_s_retries_at_once_on_a_cold_server(
         server.call("GET", "/v1/devices/me", key=device["token"], expect=401)
     # Not one change lost: a replica that has seen the last version has seen them all.
     assert server.call("GET", base, key=operator).json()["zones_version"] == version + changes
+
+
+def test_an_imdf_archive_from_a_mapping_tool_on_a_cold_server(home: Path, server: Server) -> None:
+    # The real mall as a venue-mapping tool exports it, sent as the file it is: its floors
+    # and units arrive, and a shopper standing in one of its shops is in that shop.
+    operator = key(home, "--role", "operator")
+    mall = server.call("POST", "/v1/malls", key=operator, expect=201, json=mall_body()).json()
+    base = f"/v1/malls/{mall['id']}"
+    body = archive(ilc_imdf_files())
+    zipped = {"Content-Type": "application/zip"}
+    imported = server.call("POST", f"{base}/zones/import", key=operator, expect=200,
+                           content=body, headers=zipped).json()  # fmt: skip
+    assert imported["levels_created"] == [-1, 0, 1, 2, 3]
+    levels = server.call("GET", f"{base}/levels", key=operator, expect=200).json()
+    assert [level["name"] for level in levels] == ["B1", "F1", "F2", "F3", "F4"]
+    shops = server.call("GET", f"{base}/zones?level=0&kind=store", key=operator).json()["features"]
+    adidas = next(f for f in shops if f["properties"]["name"] == "adidas")
+    spot = shapely.geometry.shape(adidas["geometry"]).representative_point()
+
+    device = server.call("POST", "/v1/devices", expect=201, json={
+        "platform": "ios", "consents": {"location": True}}).json()  # fmt: skip
+    now = time.time() - 120
+    pings = [{"ts": now + 6 * i, "lon": spot.x, "lat": spot.y, "accuracy_m": 4, "level": 0}
+             for i in range(12)]  # fmt: skip
+    events = server.call("POST", "/v1/pings", key=device["token"], expect=200,
+                         json={"pings": pings}).json()["events"]  # fmt: skip
+    assert adidas["id"] in [e["zone_id"] for e in events if e["kind"] == "enter"], events
