@@ -14,6 +14,7 @@ import threading
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from cli.common import console, fail, say
@@ -40,6 +41,19 @@ app.add_typer(import_app, name="import")
 app.command()(lifecycle)
 
 
+@app.callback()
+def _settings_first() -> None:
+    # Before any command: a setting that cannot be is one line naming it (never its value,
+    # which may be a password), not a traceback.
+    try:
+        get_settings()
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            field = "_".join(str(part) for part in error["loc"]).upper()
+            console.print(f"[bold red]error:[/] MALLCAST_{field}: {error['msg']}", highlight=False)
+        raise typer.Exit(code=2) from None
+
+
 def main() -> None:
     # A process started in the background by a non-interactive shell, or by some supervisors,
     # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt for it: `kill
@@ -59,7 +73,9 @@ def _logging(settings: Settings) -> None:
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address [MALLCAST_HOST]")] = None,
-    port: Annotated[int | None, typer.Option(help="Listen port [MALLCAST_PORT]")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Listen port [MALLCAST_PORT]")
+    ] = None,
     demo: Annotated[
         bool, typer.Option(help="Seed the demo mall and print an operator key")
     ] = False,

@@ -143,6 +143,24 @@ def test_db_commands_and_keys(home: Path) -> None:
     assert run(home, "db", "status").returncode == 3
 
 
+def test_a_port_that_cannot_be_is_refused_before_anything_starts(home: Path) -> None:
+    refused = run(home, "serve", "--port", "99999")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "--port" in refused.stderr
+    assert not (home / "postgres").exists()  # no cluster made for a server that cannot listen
+
+
+def test_a_setting_that_cannot_be_is_named_in_one_line(home: Path) -> None:
+    refused = run(home, "serve", port="99999", push_ttl_s="hunter2")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.stderr.splitlines() == [
+        "error: MALLCAST_PORT: Input should be less than or equal to 65535",
+        "error: MALLCAST_PUSH_TTL_S: Input should be a valid number, unable to parse string as "
+        "a number",
+    ]  # named, never echoed (a setting may be a password), and no traceback
+    assert run(home, "keys", "list", log_level="loud").returncode == 2
+
+
 def test_missing_postgresql_is_one_clear_line(home: Path, tmp_path: Path) -> None:
     env = env_for(home) | {"MALLCAST_PG_BIN": str(tmp_path)}
     result = subprocess.run([MALLCAST, "serve"], env=env, capture_output=True, text=True,
