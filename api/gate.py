@@ -80,6 +80,11 @@ class RequestGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope["method"] == "HEAD":
+            # A GET without its body (RFC 9110): what uptime checks, proxies and `curl -I` send,
+            # answered for every path that answers GET (405 lists HEAD for those).
+            await self.app({**scope, "method": "GET"}, receive, _headers_only(send))
+            return
         if scope["method"] not in _WITH_BODY or not (_routed(scope) or _console(scope)):
             # GET, TRACE, an unknown path or method: no handler reads the body (404, 405).
             await self.app(scope, receive, send)
@@ -102,6 +107,15 @@ class RequestGate:
             await refusal(scope, receive, send)
             return
         await self.app(scope, _checked_receive(receive, policy), send)
+
+
+def _headers_only(send: Send) -> Send:
+    async def headers_only(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return headers_only
 
 
 def _console(scope: Scope) -> bool:

@@ -153,6 +153,16 @@ def test_oversized_body_is_413(db: Database, settings: Settings, platform: dict[
         assert error_of(streamed, 413)["code"] == "payload_too_large"
 
 
+def test_head_is_a_get_without_its_body(client: TestClient, platform: dict[str, str]) -> None:
+    # What uptime checks and `curl -I` send; a 405 would contradict its own Allow header.
+    for path, headers in (("/health", {}), ("/v1/malls", platform)):
+        got, head = client.get(path, headers=headers), client.head(path, headers=headers)
+        assert (head.status_code, head.content) == (200, b""), path
+        assert head.headers["content-length"] == got.headers["content-length"]
+    refused = client.head("/v1/pings")  # POST only
+    assert (refused.status_code, refused.headers["allow"]) == (405, "POST")
+
+
 def test_health_reports_postgis(client: TestClient) -> None:
     health = client.get("/health").json()
     assert health["status"] == "ok"

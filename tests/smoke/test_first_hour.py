@@ -72,6 +72,9 @@ def key(home: Path, *args: str) -> str:
 
 def test_every_role_s_first_hour_on_a_cold_server(home: Path, server: Server, fcm: FakeFCM) -> None:
     operator = key(home, "--role", "operator")
+    # An uptime check's HEAD, as a load balancer or `curl -I` sends it.
+    checked = server.client.head("/health")
+    assert (checked.status_code, checked.content) == (200, b""), checked.headers
 
     # The operator: a mall, its floors, a store, zones one by one and by import.
     mall = server.call("POST", "/v1/malls", key=operator, expect=201, json={
