@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AnyUrl,
     BaseModel,
     ConfigDict,
     Field,
-    HttpUrl,
+    UrlConstraints,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -32,11 +34,40 @@ HHMM = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$", exampl
 LocaleKey = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
 
 
+def _words(value: str) -> str:
+    if not value.strip():
+        raise ValueError("a notification needs words: this holds only spaces")
+    return value
+
+
+def _safe_link(value: str) -> str:
+    scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):", value)
+    if scheme is None:
+        raise ValueError("a deep link is an absolute URI: mallapp://offer/1 or https://...")
+    if scheme[1].lower() in _UNSAFE_SCHEMES:
+        raise ValueError(f"a deep link may not be a {scheme[1].lower()}: URI (it runs code or "
+                         "reads files in the app that opens it)")  # fmt: skip
+    return value
+
+
+# Schemes an app's web view would run or read instead of navigating to.
+_UNSAFE_SCHEMES = frozenset({"javascript", "vbscript", "data", "file", "blob", "about", "content"})
+
+# What the phone shows: title and body hold words. The image is fetched by the phone over
+# HTTPS (iOS loads nothing else); a deep link is opened by the app.
+PushTitle = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_words)]
+PushBody = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_words)]
+ImageUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["https"], max_length=2083,
+                                            host_required=True)]  # fmt: skip
+DeepLink = Annotated[str, Field(max_length=2048, examples=["mallapp://offer/1"]),
+                     AfterValidator(_safe_link)]  # fmt: skip
+
+
 class Text(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=200)
-    body: str = Field(min_length=1, max_length=2000)
+    title: PushTitle
+    body: PushBody
 
 
 class Variant(BaseModel):
@@ -46,8 +77,8 @@ class Variant(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tier: Tier
-    title: str = Field(min_length=1, max_length=200, examples=["25% off, just for you"])
-    body: str = Field(min_length=1, max_length=2000)
+    title: PushTitle = Field(examples=["25% off, just for you"])
+    body: PushBody
     translations: dict[LocaleKey, Text] = Field(default_factory=dict)
 
 
@@ -128,13 +159,13 @@ class RedemptionSettings(BaseModel):
 class PromotionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=200, examples=["Two coffees, one price"])
-    body: str = Field(min_length=1, max_length=2000)
+    title: PushTitle = Field(examples=["Two coffees, one price"])
+    body: PushBody
     translations: dict[LocaleKey, Text] = Field(
         default_factory=dict, examples=[{"zh-CN": {"title": "买一送一", "body": "今晚有效"}}]
     )
-    image_url: HttpUrl | None = None
-    deep_link: str | None = Field(default=None, max_length=2048, examples=["mallapp://offer/1"])
+    image_url: ImageUrl | None = None
+    deep_link: DeepLink | None = None
     category: str = Field(min_length=1, max_length=64, examples=["cafe"])
     targets: Targets
     trigger: Trigger = "enter"
@@ -152,11 +183,11 @@ class PromotionCreate(BaseModel):
 class PromotionUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    body: str | None = Field(default=None, min_length=1, max_length=2000)
+    title: PushTitle | None = None
+    body: PushBody | None = None
     translations: dict[LocaleKey, Text] | None = None
-    image_url: HttpUrl | None = None
-    deep_link: str | None = Field(default=None, max_length=2048)
+    image_url: ImageUrl | None = None
+    deep_link: DeepLink | None = None
     category: str | None = Field(default=None, min_length=1, max_length=64)
     targets: Targets | None = None
     trigger: Trigger | None = None

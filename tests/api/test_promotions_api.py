@@ -107,6 +107,40 @@ def test_a_submission_that_would_not_fit_fcm_is_refused(
     assert error["details"]["bytes"] > 4096
 
 
+@pytest.mark.parametrize(
+    ("change", "field", "says"),
+    [
+        ({"title": "   "}, "body.title", "only spaces"),
+        ({"body": "\n\t"}, "body.body", "only spaces"),
+        ({"translations": {"de": {"title": " ", "body": "b"}}}, "body.translations.de.title",
+         "only spaces"),
+        ({"deep_link": "javascript:alert(document.cookie)"}, "body.deep_link", "javascript:"),
+        ({"deep_link": "DATA:text/html,<script>"}, "body.deep_link", "data:"),
+        ({"deep_link": "/offers/7"}, "body.deep_link", "absolute URI"),
+        ({"image_url": "http://cdn.example/coffee.jpg"}, "body.image_url", "https"),
+    ],
+)  # fmt: skip
+def test_what_a_phone_would_show_or_open_badly_is_refused(
+    client: TestClient, db: Database, mall: dict[str, Any], change: dict[str, Any], field: str,
+    says: str,
+) -> None:  # fmt: skip
+    zone_id, _, _ = starbucks(db, mall["id"])
+    good = {"title": "Two coffees", "body": "Tonight", "category": "cafe",
+            "targets": {"zones": [zone_id]}}  # fmt: skip
+    error = error_of(client.post("/v1/tenant/promotions", json=good | change,
+                                 headers=mall["starbucks"]), 422)  # fmt: skip
+    [problem] = error["details"]["fields"]
+    assert problem["field"] == field
+    assert says in problem["message"]
+    # Changing a draft to it is refused alike; a link into the app and an HTTPS image are fine.
+    fine = {"deep_link": "mallapp://offer/7", "image_url": "https://cdn.example/coffee.jpg"}
+    draft = client.post("/v1/tenant/promotions", json=good | fine, headers=mall["starbucks"])
+    assert draft.status_code == 201, draft.text
+    patched = client.patch(f"/v1/tenant/promotions/{draft.json()['id']}", json=change,
+                           headers=mall["starbucks"])  # fmt: skip
+    assert error_of(patched, 422)["details"]["fields"][0]["field"] == field
+
+
 def test_tenants_see_only_their_own(client: TestClient, db: Database, mall: dict[str, Any]) -> None:
     zone_id, lon, lat = starbucks(db, mall["id"])
     promotion = approved_promotion(client, mall, zone_id)
