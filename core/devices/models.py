@@ -5,7 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Integer, String, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Uuid,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -16,7 +25,13 @@ class Device(Base):
     """One installation of the shopper app: the unit of consent, presence and delivery."""
 
     __tablename__ = "devices"
-    __table_args__ = (CheckConstraint("platform IN ('android', 'ios', 'web')", name="platform"),)
+    __table_args__ = (
+        CheckConstraint("platform IN ('android', 'ios', 'web')", name="platform"),
+        # A push address is one installation's: registering it again finds its other holder
+        # (core.devices.service). Hash: equality only, and tokens longer than a B-tree takes.
+        Index("ix_devices_fcm_token", "fcm_token", postgresql_using="hash"),
+        Index("ix_devices_fcm_fid", "fcm_fid", postgresql_using="hash"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     platform: Mapped[str] = mapped_column(String(16))

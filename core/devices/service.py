@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.db import utcnow
@@ -33,6 +34,7 @@ def register_device(session: Session, data: DeviceCreate) -> Device:
     )
     session.add(device)
     session.flush()
+    _claim_addresses(session, device)
     return device
 
 
@@ -71,7 +73,25 @@ def update_device(session: Session, device: Device, patch: DevicePatch) -> Devic
                 unlink_device(session, device.id)  # consent withdrawn: the link goes at once
         device.consents_updated_at = utcnow()
     session.flush()
+    if {"fcm_token", "fcm_fid"} & fields:
+        _claim_addresses(session, device)
     return DeviceUpdate(device, withdrawn)
+
+
+def _claim_addresses(session: Session, device: Device) -> None:
+    """An FCM token or installation ID is one app installation's. A device registering one that
+    another device record holds (the app registered again after its storage was cleared, or
+    twice at first launch) takes it from that record: the phone gets one push, not one per
+    record, and each record's caps count for it alone. Two registrations of one address at
+    once take turns on a lock of that address."""
+    for column in (Device.fcm_token, Device.fcm_fid):
+        address = getattr(device, column.key)
+        if address is None:
+            continue
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(address))))
+        session.execute(
+            update(Device).where(column == address, Device.id != device.id).values({column: None})
+        )
 
 
 def rotate_token(session: Session, device: Device) -> Device:

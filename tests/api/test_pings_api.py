@@ -41,6 +41,26 @@ def test_register_read_update_and_rotate(client: TestClient) -> None:
     assert client.get("/v1/devices/me", headers=bearer(rotated["token"])).status_code == 200
 
 
+def test_a_push_address_belongs_to_the_device_that_registered_it_last(client: TestClient) -> None:
+    # One phone, two device records (the app registered again after its storage was cleared):
+    # one push, not two, and the first record's caps do not count the second's pushes.
+    def register_with(address: dict[str, str]) -> dict[str, str]:
+        made = client.post("/v1/devices", json={"platform": "android", **address}).json()
+        return bearer(made["token"])
+
+    def holds(headers: dict[str, str]) -> tuple[bool, bool]:
+        me = client.get("/v1/devices/me", headers=headers).json()
+        return me["has_fcm_token"], me["has_fcm_fid"]
+
+    first = register_with({"fcm_token": "phone-1", "fcm_fid": "fid-1"})
+    second = register_with({"fcm_token": "phone-1"})
+    assert (holds(first), holds(second)) == ((False, True), (True, False))
+    client.patch("/v1/devices/me", headers=first, json={"fcm_token": "phone-1"})
+    assert (holds(first), holds(second)) == ((True, True), (False, False))
+    third = register_with({"fcm_fid": "fid-1", "fcm_token": "phone-3"})
+    assert (holds(first), holds(third)) == ((True, False), (True, True))
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 
 from core.db import Database
 from core.devices.models import Device
+from promotions.models import Decision
 from push.dispatcher import Dispatcher
 from push.fcm_server import FakeFCM, Fault
 from push.gateway import FcmGateway, Push, Send
@@ -91,7 +92,11 @@ def test_a_ping_ends_in_a_push_accepted_by_fcm(
     assert (result.claimed, result.sent) == (1, 1)
     [received] = fcm.accepted()
     message = received.message
-    assert message["token"] == "fcm-token-1"
+    with db.sessions() as session:
+        stored = session.get(Decision, decision["decision_id"])
+        device = session.get(Device, stored.device_id) if stored else None
+        assert device is not None
+        assert message["token"] == device.fcm_token
     assert message["notification"] == {"title": "第二杯半价", "body": "今晚"}  # zh-CN device
     assert message["data"] == {
         "decision_id": str(decision["decision_id"]),

@@ -83,3 +83,33 @@ def test_alembic_command_line_uses_the_repository_config(pg_server: TestServer) 
         assert "(head)" in result.stdout
     finally:
         pg_server.drop_database(name)
+
+
+def test_devices_sharing_a_push_address_leave_it_to_the_last_seen(pg_server: TestServer) -> None:
+    # 0014: records made before an address moved to the device registering it (one push a phone).
+    name = pg_server.create_database("mallcast_addresses")
+    url = pg_server.url(name)
+    try:
+        migrate.upgrade(url, "0013")
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO devices (id, platform, app_version, locale, fcm_token, fcm_fid, "
+                "consent_location, consent_marketing_push, consents_updated_at, interests, "
+                "token_version, created_at, last_seen_at) VALUES "
+                "('00000000-0000-0000-0000-00000000000a', 'ios', '', 'en', 'tok', 'fid', true, "
+                " true, now(), '[]', 1, now() - interval '2 days', now() - interval '1 hour'), "
+                "('00000000-0000-0000-0000-00000000000b', 'ios', '', 'en', 'tok', NULL, true, "
+                " true, now(), '[]', 1, now() - interval '1 day', now()), "
+                "('00000000-0000-0000-0000-00000000000c', 'ios', '', 'en', 'other', 'fid', true, "
+                " true, now(), '[]', 1, now(), NULL)"))  # fmt: skip
+        migrate.upgrade(url)
+        with engine.connect() as conn:
+            query = "SELECT right(id::text, 1), fcm_token, fcm_fid FROM devices ORDER BY id"
+            held = conn.execute(text(query)).all()
+        # b was seen last of the token's holders, c (made now, never seen) of the fid's.
+        assert [tuple(row) for row in held] == [("a", None, None), ("b", "tok", None),
+                                                ("c", "other", "fid")]  # fmt: skip
+        engine.dispose()
+    finally:
+        pg_server.drop_database(name)

@@ -163,6 +163,13 @@ def test_every_role_s_first_hour_on_a_cold_server(home: Path, server: Server, fc
         assert enter["decision"]["outcome"] == "sent", enter
         pushed = wait_for(lambda: [r for r in fcm.accepted() if r.address == "smoke-token"])
         assert pushed[0].message["notification"]["title"] == "Two coffees, one price"
+        # The app, its storage cleared, registers again with the phone's token: the token
+        # moves to the new record (one push per phone, not one per record).
+        again = server.call("POST", "/v1/devices", expect=201, json={
+            "platform": "android", "fcm_token": "smoke-token"}).json()  # fmt: skip
+        assert again["device"]["has_fcm_token"] is True
+        first = server.call("GET", "/v1/devices/me", key=device["token"], expect=200).json()
+        assert first["has_fcm_token"] is False
 
         metrics = httpx.get(f"http://127.0.0.1:{worker.settings['worker_metrics_port']}/metrics")
         assert metrics.status_code == 200

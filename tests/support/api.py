@@ -71,8 +71,10 @@ def starbucks(db: Database, mall_id: int, level: int = 0) -> tuple[int, float, f
 
 
 def register(client: TestClient, **consents: bool) -> tuple[str, dict[str, str]]:
+    # A token of its own, as each installation has (a token registered again moves to the
+    # device that registered it last).
     body = {"platform": "android", "app_version": "1.0", "locale": "zh-CN",
-            "fcm_token": "fcm-token-1", "consents": consents}  # fmt: skip
+            "fcm_token": f"fcm-token-{uuid.uuid4().hex}", "consents": consents}  # fmt: skip
     response = client.post("/v1/devices", json=body)
     assert response.status_code == 201, response.text
     data = response.json()
