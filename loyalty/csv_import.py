@@ -13,15 +13,16 @@ file need not be in time order), then are checked and stored together.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -252,8 +253,18 @@ def copy_line(row: tuple[Any, ...]) -> str:
 
 
 def read_rows(source: IO[str], key: bytes, mall_id: int) -> Iterator[tuple[Any, ...]]:
-    """The file's rows as the staging table takes them, each checked (its line named)."""
-    reader = csv.reader(source)
+    """The file's rows as the staging table takes them, each checked (its line named).
+
+    As spreadsheets save CSV: separated by commas, or by semicolons (Excel where the decimal
+    mark is a comma, which amounts may then use) or tabs, whichever the header line uses."""
+    try:
+        first = source.readline()
+    except ValueError as exc:  # UnicodeDecodeError
+        raise InvalidInput(f"line 1: {_text_problem(exc)}", code="invalid_csv",
+                           details={"line": 1}) from None  # fmt: skip
+    delimiter = max(_DELIMITERS, key=first.count)
+    reader = csv.reader(itertools.chain([first], source), delimiter=delimiter)
+    decimal_comma = delimiter != ","
     header = _header(reader)
     at = [header.index(c) for c in COLUMNS]
     lines_at, refund_at = (header.index(c) if c in header else None for c in OPTIONAL)
@@ -266,14 +277,33 @@ def read_rows(source: IO[str], key: bytes, mall_id: int) -> Iterator[tuple[Any, 
                 refund_of = (record[refund_at] or None) if refund_at is not None else None
                 if refund_of is not None:
                     _txn_id(refund_of, "refund_of")
+                if decimal_comma:
+                    values[4] = _decimal_point(values[4])
                 yield (reader.line_num, *_row(values, lines, key, mall_id, now), refund_of)
     except (ValueError, IndexError, InvalidOperation, csv.Error, InvalidInput) as exc:
         # A wrong value, a NUL byte or a broken quote (csv.Error), text that is not UTF-8
         # (UnicodeDecodeError is a ValueError), a member id that is none.
         line = reader.line_num
-        message = exc.message if isinstance(exc, InvalidInput) else str(exc)
+        message = exc.message if isinstance(exc, InvalidInput) else _text_problem(exc)
         raise InvalidInput(f"line {line}: {message}", code="invalid_csv",
                            details={"line": line}) from None  # fmt: skip
+
+
+_DELIMITERS = (",", ";", "\t")
+
+
+def _decimal_point(amount: str) -> str:
+    """12,50 as 12.50, where the file's separator leaves the comma to amounts."""
+    if amount.count(",") == 1 and "." not in amount:
+        return amount.replace(",", ".")
+    return amount
+
+
+def _text_problem(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return (f"the file is not UTF-8 text (byte {exc.object[exc.start]:#04x}): save it as "
+                "\"CSV UTF-8\"")  # fmt: skip
+    return str(exc)
 
 
 def _header(reader: Any) -> list[str]:
@@ -291,21 +321,23 @@ def _header(reader: Any) -> list[str]:
 def _row(values: list[str], lines: str | None, key: bytes, mall_id: int,
          now: datetime) -> tuple[Any, ...]:  # fmt: skip
     txn_id, member_id, store, when, amount_text, currency, items_text = values
-    at = datetime.fromisoformat(when)
+    at = _read(
+        datetime.fromisoformat, when, "at", "an ISO 8601 time, e.g. 2026-11-30T18:05:00+08:00"
+    )
     if at.tzinfo is None:
         raise ValueError("`at` needs its offset (e.g. 2026-11-30T18:05:00+08:00)")
     if problem := time_problem(at, now):
         raise ValueError(f"at {when} {problem[1]}")
-    amount = Decimal(amount_text)
+    amount = _read(Decimal, amount_text, "amount", "a number, e.g. 12.50")
     if not (0 <= amount <= MAX_AMOUNT) or amount.as_tuple().exponent < -2:  # type: ignore[operator]
         raise ValueError(f"amount {amount_text!r} is not money (0 to {MAX_AMOUNT}, cents)")
     if len(currency) != 3 or not currency.isascii() or not currency.isupper():
         raise ValueError(f"currency {currency!r} is not an ISO 4217 code")
-    items = int(items_text)
+    items = _read(int, items_text, "items", "a whole number")
     if not 1 <= items <= 100_000:
         raise ValueError(f"items {items} is not 1 to 100000")
     _txn_id(txn_id, "txn_id")
-    tenant_id = int(store)
+    tenant_id = _read(int, store, "store", "a tenant id")
     if not 1 <= tenant_id <= MAX_ID:
         raise ValueError(f"store {store!r} is not a tenant id")
     if lines is not None and (not isinstance(json.loads(lines), list) or "\\u0000" in lines):
@@ -314,13 +346,26 @@ def _row(values: list[str], lines: str | None, key: bytes, mall_id: int,
             items, lines)  # fmt: skip
 
 
+_Value = TypeVar("_Value")
+
+
+def _read(parse: Callable[[str], _Value], text: str, column: str, wanted: str) -> _Value:
+    """A value of its column, or an error that says what the column takes (not the parser's
+    words: "[<class 'decimal.ConversionSyntax'>]" tells a store manager nothing)."""
+    try:
+        return parse(text)
+    except (ValueError, InvalidOperation):
+        raise ValueError(f"{column} {text!r} is not {wanted}") from None
+
+
 def _txn_id(value: str, column: str) -> None:
     if not 1 <= len(value) <= 64 or any(ord(c) < 32 for c in value):
         raise ValueError(f"{column} has 1 to 64 printable characters")
 
 
 def import_file(session: Session, mall_id: int, path: Path) -> ImportSummary:
-    with path.open(newline="", encoding="utf-8") as source:
+    # utf-8-sig: Excel's "CSV UTF-8" begins with a byte order mark, which is not the header.
+    with path.open(newline="", encoding="utf-8-sig") as source:
         return import_purchases(session, mall_id, source)
 
 

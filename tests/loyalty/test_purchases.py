@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ from core.db import Database
 from core.errors import InvalidInput
 from core.members.models import Member
 from core.tenants.models import Tenant
-from loyalty.csv_import import import_purchases
+from loyalty.csv_import import import_file, import_purchases
 from tests.support.api import error_of
 
 
@@ -179,6 +181,57 @@ def test_the_csv_import_is_all_or_nothing_and_skips_what_is_stored(
         import_purchases(session, mall["id"], csv_of(stranger))
     assert unknown.value.code == "unknown_store"
     assert len(purchases(db)) == 51
+
+
+def test_a_csv_as_spreadsheets_save_it_imports(
+    db: Database, mall: dict[str, Any], tmp_path: Path
+) -> None:
+    # Excel's "CSV UTF-8" (a byte order mark first), Excel where the decimal mark is a comma
+    # (semicolons between fields, amounts of 12,50), and tab-separated text.
+    store = tenant_ids(db)["STARBUCKS COFFEE"]
+    at = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+    files = {
+        "excel.csv": "\ufefftxn_id,member_id,store,at,amount,currency,items\r\n"
+                     f"X-1,M-1,{store},{at},12.50,CNY,1\r\n",
+        "excel-de.csv": "txn_id;member_id;store;at;amount;currency;items\r\n"
+                        f"X-2;M-1;{store};{at};12,50;CNY;1\r\n",
+        "tabs.tsv": f"txn_id\tmember_id\tstore\tat\tamount\tcurrency\titems\nX-3\tM-1\t{store}\t"
+                    f"{at}\t12.50\tCNY\t1\n",
+    }  # fmt: skip
+    for name, content in files.items():
+        path = tmp_path / name
+        path.write_text(content, encoding="utf-8", newline="")
+        with db.sessions() as session:
+            assert import_file(session, mall["id"], path).stored == 1, name
+            session.commit()
+    assert {(p["txn_id"], p["amount"]) for p in purchases(db)} == {
+        ("X-1", Decimal("12.50")),
+        ("X-2", Decimal("12.50")),
+        ("X-3", Decimal("12.50")),
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"txn_id;member_id;store;at;amount;currency;items\nY;M;1;2026-12-01T10:00:00Z;1.234,50;"
+         b"EUR;1\n", "line 2: amount '1.234,50' is not a number, e.g. 12.50"),
+        (b"txn_id,member_id,store,at,amount,currency,items\nY,M,1,yesterday,5,EUR,1\n",
+         "line 2: at 'yesterday' is not an ISO 8601 time"),
+        (b"txn_id,member_id,store,at,amount,currency,items\nY,M,1,2026-12-01T10:00:00Z,5,EUR,two\n",
+         "line 2: items 'two' is not a whole number"),
+        (b"\xff\xfet\x00x\x00n\x00", 'line 1: the file is not UTF-8 text (byte 0xff): save it as '
+         '"CSV UTF-8"'),
+    ],
+)  # fmt: skip
+def test_a_csv_mistake_is_said_in_the_words_of_its_column(
+    db: Database, mall: dict[str, Any], tmp_path: Path, content: bytes, says: str
+) -> None:
+    path = tmp_path / "receipts.csv"
+    path.write_bytes(content)
+    with db.sessions() as session, pytest.raises(InvalidInput) as refused:
+        import_file(session, mall["id"], path)
+    assert refused.value.message.startswith(says), refused.value.message
 
 
 def test_a_file_of_many_chunks_is_still_all_or_nothing(
