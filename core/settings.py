@@ -45,6 +45,11 @@ class Settings(BaseSettings):
         description="Unprivileged user that runs the embedded cluster when mallcast runs as root "
         "(default: postgres, else nobody).",
     )
+    embedded_watch_s: float = Field(
+        default=3.0, gt=0, le=3600,
+        description="How often a process using the embedded cluster checks that it still runs, "
+        "and starts it again if it died (docs/deployment.md).",
+    )  # fmt: skip
 
     ingest_lanes: int = Field(
         default=1,

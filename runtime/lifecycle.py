@@ -27,6 +27,7 @@ from runtime.embedded import EmbeddedPostgres
 from runtime.jobs import start_scheduler
 from runtime.migrate import upgrade
 from runtime.push import PushRuntime
+from runtime.watch import ClusterWatch
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,9 @@ class Runtime:
         self._prepare = prepare
         self._say = say
         self._cluster: EmbeddedPostgres | None = None  # the embedded cluster this runtime started
+        self.watch: ClusterWatch | None = (
+            None  # the embedded cluster it uses, started again if it dies
+        )
         self.database: Database | None = None
         self.scheduler: BackgroundScheduler | None = None
         self.pushes: PushRuntime | None = None
@@ -106,6 +110,9 @@ class Runtime:
         return Running(url, database, app, self.pushes)
 
     def stop(self) -> None:
+        if self.watch is not None:
+            self.watch.stop()
+            self.watch = None
         if self.pushes is not None:
             self.pushes.stop()
             self.pushes = None
@@ -127,4 +134,5 @@ class Runtime:
         if cluster.start():  # False: it was running already, and is someone else's to stop
             self._cluster = cluster
             self._say(f"embedded PostgreSQL started under {cluster.cluster_dir}")
+        self.watch = ClusterWatch(cluster, self.settings.embedded_watch_s).start()
         return cluster.url()
