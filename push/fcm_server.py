@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import logging
 import re
 import secrets
 import socket
@@ -219,6 +220,18 @@ def _error(
     return status, body, {}
 
 
+class _OwnLifecycleQuiet(logging.Filter):
+    """uvicorn logs every server's start and stop on one logger: in a process that also serves
+    the API, this server's "Shutting down" and "Finished server process" read as the API's."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.INFO or record.threadName != _THREAD
+
+
+_THREAD = "fake-fcm"
+logging.getLogger("uvicorn.error").addFilter(_OwnLifecycleQuiet())
+
+
 class FakeFCM:
     """The server in a background thread of this process: `with FakeFCM() as fcm: fcm.url`."""
 
@@ -229,7 +242,7 @@ class FakeFCM:
         config = uvicorn.Config(create_app(self.state), host="127.0.0.1", port=self.port,
                                 log_level="warning", access_log=False, lifespan="off")  # fmt: skip
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="fake-fcm", daemon=True)
+        self._thread = threading.Thread(target=self._server.run, name=_THREAD, daemon=True)
 
     def start(self) -> FakeFCM:
         self._thread.start()
