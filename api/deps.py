@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 import anyio
 import anyio.to_thread
@@ -86,6 +86,7 @@ class UnitOfWorkRoute(APIRoute):
         if not self.path.startswith("/v1/"):
             return handle  # pages, and OwnTracks' URL as its users type it, take what they get
         known = _query_names(self.dependant)
+        single = known - _query_names(self.dependant, lists=True)
 
         async def checked(request: Request) -> Response:
             # A misspelt filter (`tenant` for `tenant_id`) would answer about everything.
@@ -98,16 +99,30 @@ class UnitOfWorkRoute(APIRoute):
                         code="unknown_parameter",
                         details={"field": f"query.{unknown[0]}", "known": sorted(known)},
                     )
+                # `?level=0&level=1` would answer about one of them, silently.
+                twice = sorted(n for n in single if len(request.query_params.getlist(n)) > 1)
+                if twice:
+                    raise InvalidInput(
+                        f"query parameter {twice[0]!r} is given more than once; it takes one value",
+                        code="repeated_parameter", details={"field": f"query.{twice[0]}"},
+                    )  # fmt: skip
             return await handle(request)
 
         return checked
 
 
-def _query_names(dependant: Dependant) -> frozenset[str]:
-    names = {field.alias for field in dependant.query_params}
+def _query_names(dependant: Dependant, *, lists: bool = False) -> frozenset[str]:
+    """The query parameters the route reads; `lists`: only those that take several values."""
+    names = {field.alias for field in dependant.query_params
+             if not lists or _takes_several(field.field_info.annotation)}  # fmt: skip
     for sub in dependant.dependencies:
-        names |= _query_names(sub)
+        names |= _query_names(sub, lists=lists)
     return frozenset(names)
+
+
+def _takes_several(annotation: Any) -> bool:
+    return any(get_origin(a) in (list, tuple, set, frozenset) or a in (list, tuple, set)
+               for a in (annotation, *get_args(annotation)))  # fmt: skip
 
 
 def _committing(endpoint: Callable[..., Any]) -> Callable[..., Any]:

@@ -119,6 +119,7 @@ def test_tenants_crud(client: TestClient, platform: dict[str, str]) -> None:
         ("POST", "/v1/malls", b"[1, 2]", 422, "validation_error"),
         ("GET", "/v1/nowhere", None, 404, "not_found"),
         ("PUT", "/v1/malls", None, 405, "method_not_allowed"),
+        ("GET", "/v1/malls/1/zones?level=0&level=1", None, 422, "repeated_parameter"),
         ("GET", f"/v1/malls/{2**63}", None, 422, "validation_error"),
         ("GET", "/v1/malls/0", None, 422, "validation_error"),
     ],
