@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -110,7 +111,13 @@ def unpack(archive: bytes, *, max_bytes: int) -> Unpacked:
             try:
                 with zipped.open(info) as member:
                     raw = member.read(budget + 1)
-            except (zipfile.BadZipFile, RuntimeError, NotImplementedError) as exc:
+            except (
+                zipfile.BadZipFile,
+                zlib.error,
+                EOFError,
+                RuntimeError,
+                NotImplementedError,
+            ) as exc:  # corrupt, encrypted, unknown compression
                 raise ImdfError(f"{name} cannot be unpacked: {exc}", info.filename) from None
             budget -= len(raw)
             if budget < 0:

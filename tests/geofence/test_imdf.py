@@ -132,3 +132,8 @@ def test_unpacking_reads_the_files_it_needs_from_any_folder_once() -> None:
         unpack(archive(files), max_bytes=100)
     with pytest.raises(ImdfError, match="not a zip"):
         unpack(b"level.geojson", max_bytes=100)
+    damaged = bytearray(archive({"level.geojson": collection([level("L0", 0)] * 50)}))
+    middle = len(damaged) // 3
+    damaged[middle : middle + 20] = bytes(b ^ 0xFF for b in damaged[middle : middle + 20])
+    with pytest.raises(ImdfError, match="cannot be unpacked"):
+        unpack(bytes(damaged), max_bytes=10**6)
