@@ -268,11 +268,13 @@ def _top_zones(database: Database, mall_id: int) -> list[dict[str, Any]]:
     with database.engine.connect() as conn:
         rows = conn.execute(text(
             "SELECT z.name, count(*) FILTER (WHERE e.kind = 'enter') AS visits, "
-            "coalesce(avg(e.dwell_s) FILTER (WHERE e.kind = 'exit'), 0) AS dwell_s "
+            "avg(e.dwell_s) FILTER (WHERE e.kind = 'exit') AS dwell_s "
             "FROM zone_events e JOIN zones z ON z.id = e.zone_id "
             "WHERE e.mall_id = :m AND z.kind IN ('store', 'restaurant') "
             "GROUP BY z.name ORDER BY visits DESC LIMIT 8"), {"m": mall_id}).all()  # fmt: skip
-    return [{"zone": name, "visits": visits, "mean_dwell_s": round(float(dwell), 1)}
+    # A zone whose shoppers are all still in it has no dwell yet: none, not 0 s.
+    return [{"zone": name, "visits": visits,
+             "mean_dwell_s": None if dwell is None else round(float(dwell), 1)}
             for name, visits, dwell in rows]  # fmt: skip
 
 
@@ -289,6 +291,7 @@ def print_sign_ins(console: Console, mall: DemoMall, base: str) -> None:
 def _print_summary(console: Console, summary: dict[str, Any], feed: Feed) -> None:
     total = summary.get("total", {})
     lift = total.get("lift", {})
+    console.print()  # the live view's last frame may end mid-line (a log file, a pipe)
     table = Table(title="operator's summary", show_header=False)
     rows = [
         ("pings processed", f"{feed.pings:,}"),
@@ -311,7 +314,10 @@ def _print_summary(console: Console, summary: dict[str, Any], feed: Feed) -> Non
     for column in ("zone", "visits", "mean dwell (s)"):
         zones.add_column(column)
     for zone in summary.get("zones", []):
-        zones.add_row(zone["zone"], str(zone["visits"]), str(zone["mean_dwell_s"]))
+        dwell = zone["mean_dwell_s"]
+        zones.add_row(
+            zone["zone"], str(zone["visits"]), "still in it" if dwell is None else str(dwell)
+        )
     console.print(zones)
 
 

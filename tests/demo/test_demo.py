@@ -39,6 +39,13 @@ def test_demo_shows_notifications_and_ends_with_a_summary(home: Path) -> None:
     assert sent > 0
     assert delivered == sent  # every push reached the local FCM server
     assert "top zones by footfall" in output
+    # Its own line, though the live view's last frame ends mid-line in a captured output.
+    assert re.search(r"^\s*operator's summary\s*$", output, re.MULTILINE), output[-3000:]
+    zones = re.findall(r"│ (.+?)\s+│ (\d+)\s+│ (.+?)\s+│",
+                       output.split("top zones by footfall")[1])  # fmt: skip
+    assert zones, output[-3000:]
+    for _, _, dwell in zones:  # a visit not yet over has no dwell, not a dwell of 0 s
+        assert dwell == "still in it" or float(dwell) > 0, zones
     assert EmbeddedPostgres(home).status().state is ClusterState.STOPPED
 
 
