@@ -6,6 +6,7 @@ from __future__ import annotations
 from core.settings import Settings
 from geofence.floorplan import GeometryLimits
 from geofence.ingest import IngestLimits
+from geofence.occupancy import OccupancyRules
 from geofence.pings import PingLimits
 from geofence.presence import PresenceRules
 
@@ -25,6 +26,7 @@ def presence_rules(settings: Settings) -> PresenceRules:
         max_accuracy_m=settings.max_accuracy_m,
         max_speed_mps=settings.max_speed_mps,
         timeout_s=settings.presence_timeout_s,
+        occupancy=OccupancyRules(enter_confidence=settings.enter_confidence),
     )
 
 

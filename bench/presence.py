@@ -20,6 +20,7 @@ docs/benchmarks.md has the noise model, the definitions and the figures.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import random
@@ -315,9 +316,13 @@ def single_ping_rule(world: World) -> Rule:
     return run
 
 
-def occupancy_rule(world: World) -> Rule:
-    """Presence as shipped (geofence/presence.py): units by occupancy inference over a stop."""
-    tracker = PresenceTracker(PresenceRules(), world.index)
+def occupancy_rule(world: World, confidence: float | None = None) -> Rule:
+    """Presence as shipped (geofence/presence.py): units by occupancy inference over a stop;
+    `confidence`: MALLCAST_ENTER_CONFIDENCE, if not the default."""
+    rules = PresenceRules()
+    if confidence is not None:
+        rules = replace(rules, occupancy=replace(rules.occupancy, enter_confidence=confidence))
+    tracker = PresenceTracker(rules, world.index)
 
     def run(observations: Sequence[Observation]) -> list[Transition]:
         return tracker.advance(PresenceState(), observations).events
@@ -509,8 +514,14 @@ def _percentile(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 1) if values else float("nan")
 
 
+def _options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--confidence", type=float, default=None,
+                        help="the shipped rule at this MALLCAST_ENTER_CONFIDENCE "
+                        "(default: as shipped, 0.9)")  # fmt: skip
+
+
 def main() -> None:
-    args = arguments(__doc__.split("\n\n")[0])
+    args = arguments(__doc__.split("\n\n")[0], _options)
     began = time.perf_counter()
     world = build_world()
     rng = random.Random(7)
@@ -523,12 +534,14 @@ def main() -> None:
         "units": len(units),
         "unit_pairs": len(pairs),
         "visits_per_unit": visits_per_unit,
+        "enter_confidence": args.confidence or PresenceRules().occupancy.enter_confidence,
     }
     rows: list[tuple[str, dict[str, float]]] = []
     ideals: list[tuple[float, dict[str, float]]] = []
     for sigma in SIGMAS_M:
         suffix = f"_s{sigma:g}"
-        for prefix, rule in (("", occupancy_rule(world)), ("baseline_", single_ping_rule(world))):
+        shipped = occupancy_rule(world, args.confidence)
+        for prefix, rule in (("", shipped), ("baseline_", single_ping_rule(world))):
             # The same seed: both rules see the same walks and the same fixes.
             result = measure(world, rule, sigma, visits_per_unit=visits_per_unit, units=units,
                              pairs=pairs, seed=int(sigma * 100))  # fmt: skip

@@ -332,3 +332,15 @@ def test_a_phone_whose_clock_is_off_says_when_it_sent_and_its_pings_are_moved(
     for wrong in ("yesterday", "2026-12-05T18:00:00", 1.8e12):  # no zone; milliseconds
         bad = client.post("/v1/pings", headers=headers, json=batch | {"sent_at": wrong})
         assert error_of(bad, 422)["details"]["fields"][0]["field"] == "body.sent_at"
+
+
+def test_the_enter_confidence_is_the_operator_s_setting(settings: Settings) -> None:
+    from pydantic import ValidationError
+
+    from api.rules import presence_rules
+
+    bolder = settings.model_copy(update={"enter_confidence": 0.7})
+    assert presence_rules(bolder).occupancy.enter_confidence == 0.7
+    assert presence_rules(settings).occupancy.enter_confidence == 0.9  # as measured and shipped
+    with pytest.raises(ValidationError):
+        Settings(enter_confidence=0.3)  # a coin flip or worse is not a confirmation

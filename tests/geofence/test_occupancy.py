@@ -51,15 +51,16 @@ class Shopper:
     """Walks and stands on the plan; reports a fix every 3-6 s with Gaussian noise."""
 
     def __init__(
-        self, index: ZoneIndex, sigma_m: float = 2.0, seed: int = 1, *, restarts: bool = False
-    ) -> None:
+        self, index: ZoneIndex, sigma_m: float = 2.0, seed: int = 1, *, restarts: bool = False,
+        rules: OccupancyRules | None = None,
+    ) -> None:  # fmt: skip
         self.restarts = restarts  # read the state back from its JSON before every fix
         self.index = index
         self.rng = random.Random(seed)
         self.sigma = sigma_m
         self.t = 1_000_000.0
         self.x, self.y, self.level = 5.0, 20.0, 0
-        self.tracker = OccupancyTracker(OccupancyRules(), index)
+        self.tracker = OccupancyTracker(rules or OccupancyRules(), index)
         self.state = Occupancy()
         self.events: list[UnitEvent] = []
 
@@ -161,6 +162,30 @@ def test_a_kiosk_is_entered_when_the_fixes_around_it_agree(
         entered += ("enter", K) in shopper.kinds()
         assert all(zone == K for _, zone in shopper.kinds())
     assert entered >= at_least
+
+
+def test_a_lower_confidence_enters_sooner_on_the_same_fixes(index: ZoneIndex) -> None:
+    # MALLCAST_ENTER_CONFIDENCE: the kiosk at ±4 m, the same walks and fixes at 0.9 and 0.6.
+    def first_enter(seed: int, confidence: float) -> UnitEvent | None:
+        shopper = Shopper(index, sigma_m=4.0, seed=seed,
+                          rules=OccupancyRules(enter_confidence=confidence))  # fmt: skip
+        shopper.walk_to(32, 18)
+        shopper.walk_to(32, 12)
+        shopper.stand(300)
+        return next((e for e in shopper.events if e.kind == "enter"), None)
+
+    sooner = 0
+    for seed in range(10):
+        sure, bolder = first_enter(seed, 0.9), first_enter(seed, 0.6)
+        assert bolder is not None
+        assert bolder.zone_id == K
+        assert bolder.confidence is not None
+        assert bolder.confidence >= 0.6
+        if sure is None or bolder.at < sure.at:
+            sooner += 1
+        else:
+            assert bolder.at == sure.at
+    assert sooner >= 5
 
 
 def test_one_outlier_does_not_end_a_visit(index: ZoneIndex) -> None:
