@@ -78,6 +78,9 @@ class IngestGate:
         self.cache = cache
         self.sink = sink
         self.settings = settings
+        # Built once: settings do not change while a process runs, and groups are the hot path.
+        self.rules = presence_rules(settings)
+        self.limits = ingest_limits(settings)
         self.metrics = metrics
         self.lanes = lanes
         self._running: set[asyncio.Task[None]] = set()
@@ -158,8 +161,8 @@ class IngestGate:
                 self.cache,
                 requests,
                 now=time.time(),
-                rules=presence_rules(self.settings),
-                limits=ingest_limits(self.settings),
+                rules=self.rules,
+                limits=self.limits,
                 sink=self.sink,
             )
             session.commit()
