@@ -34,6 +34,7 @@ from api.routers import (
     shoppers,
     tenant_portal,
     tenants,
+    zone_events,
     zones,
 )
 from api.schemas import DatabaseHealth, HealthOut, error_responses
@@ -125,6 +126,7 @@ def create_app(
         owntracks,
         malls,
         zones,
+        zone_events,
         tenants,
         promotions,
         tenant_portal,

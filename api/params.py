@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import Path, Query
@@ -33,4 +33,22 @@ SinceDay = Annotated[
 ]
 UntilDay = Annotated[
     date | None, BeforeValidator(_iso_day), Query(description="Last day (default: today)")
+]
+
+
+def _iso_instant(value: object) -> object:
+    # As for days: "0" would be read as a Unix time. An instant says its time zone too.
+    if isinstance(value, str) and not _ISO_INSTANT.fullmatch(value):
+        raise ValueError("an instant is written YYYY-MM-DDThh:mm[:ss[.fff]] with Z or ±hh:mm")
+    return value
+
+
+_ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})")
+
+# A range of instants (events): from `since` (included) to `until` (excluded).
+SinceInstant = Annotated[
+    datetime | None, BeforeValidator(_iso_instant), Query(description="From (ISO 8601, with zone)")
+]
+UntilInstant = Annotated[
+    datetime | None, BeforeValidator(_iso_instant), Query(description="Until, excluded")
 ]

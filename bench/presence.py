@@ -1,26 +1,38 @@
-"""Presence under indoor positioning noise: do enter events name the store the shopper is in?
+"""Presence under indoor positioning noise: do enter events name the store the shopper is in,
+and does their confidence say how often they do?
 
-On the real mall (the ILC plan, all five floors), simulated shoppers walk from a corridor into
-a unit, stand in it for 1-10 minutes and walk out (visits); walk along the corridors past the
-storefronts (passers-by); or walk through one unit into its neighbour and stay there
-(crossings). Every fix carries Gaussian position noise of sigma 1, 2 or 4 m, a reported accuracy
-of 3-8 m, 2% outliers 10-20 m away, one fix every 2-10 s. The pings go through the presence
-rule in geofence/presence.py, exactly as ingest applies it; the figures say how often its enter
-events name the right unit, how soon, and how often they name another.
+On the real mall (the ILC plan, all five floors), simulated shoppers walk from a corridor in at
+a unit's door to a random spot at least a metre from its walls, stand there or browse (move
+slowly from spot to spot) for 1-10 minutes and walk out (visits); walk along the corridors past
+the storefronts (passers-by); look in from the corridor for 1-3 minutes (window shoppers); or
+walk into one unit up to the wall it shares with its neighbour, straight out and into the
+neighbour by its door (crossings). Their phones report fixes with the errors of one of the
+noise models of demo/noise.py:
 
-Units are the zones a person is in one at a time (stores, restaurants, restrooms); precision
-and recall are per size group of the unit visited (< 10, 10-25, 25-100, > 100 m2). Beside
-them, the enter delay of an ideal judge on the same visits (it knows when the shopper stopped,
-the outliers and sigma): how much sooner any rule that waits for a stop could enter.
+    _s2, _s4      white noise of sigma 2 or 4 m, 2% outliers, fixes every 2-10 s
+    _ou30, _ou120 correlated noise of sigma 2 m: an offset per walk (a quarter of the variance)
+                  and an Ornstein-Uhlenbeck error of correlation time 30 or 120 s while the
+                  shopper stands (6 s while walking), outlier episodes of 2-8 s
+    _sparse30     _ou30 from a backgrounded app: a fix every 27-33 s, visits of 3-10 minutes
+    _wifi         real Wi-Fi fingerprinting errors of this mall replayed (median 5 m)
 
-    .venv/bin/python bench/presence.py [--quick] [--json]
+and every synthetic model has wrong-floor runs (0.5 a minute, a median of ~5 s, some 20-50 s,
+mostly one floor off). The pings go through geofence/presence.py exactly as ingest applies
+them; the figures say how often enter events name the right unit, how soon, how often another,
+and whether the confidence they report is the share of them that is right (a reliability table
+and the expected calibration error). Beside them, on _s2, the per-ping rule of before (the
+baseline) and the enter delay of an ideal judge (it knows when the shopper stopped, the
+outliers and sigma).
 
-docs/benchmarks.md has the noise model, the definitions and the figures.
+    .venv/bin/python bench/presence.py [--quick] [--json] [--models s2,ou30] [--confidence C]
+
+docs/benchmarks.md has the noise models, the definitions and the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import random
@@ -31,17 +43,24 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from shapely import LineString, MultiPolygon, Point, Polygon
-from shapely.geometry import shape
-from shapely.geometry.base import BaseGeometry
-from shapely.ops import nearest_points, polylabel, unary_union
+from shapely import Point
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import arguments
-from demo.noise import NoiseModel
-from demo.seed import floor_plans, footprint, zone_features
-from geofence.index import UNIT_KINDS, ZoneIndex, ZoneShape
+from bench.mall import (
+    SIZE_GROUPS,
+    Unit,
+    Walk,
+    World,
+    build_world,
+    crossing,
+    neighbours,
+    passer_by,
+    visit,
+    window_shopper,
+)
+from demo.noise import Noise, NoiseModel, ReplayNoise, load_traces
 from geofence.presence import (
     Observation,
     PresenceRules,
@@ -50,257 +69,59 @@ from geofence.presence import (
     Transition,
 )
 
-VISITED_KINDS = frozenset({"store", "restaurant", "restroom"})  # units shoppers walk into
-SIZE_GROUPS = (("lt10", 0.0, 10.0), ("10to25", 10.0, 25.0), ("25to100", 25.0, 100.0),
-               ("ge100", 100.0, math.inf))  # fmt: skip
-SIGMAS_M = (1.0, 2.0, 4.0)
-WALK_MPS = 1.2
 SLACK_S = 30.0  # an enter this close to the visit still names the right visit
-
-XY = tuple[float, float]
-
-
-@dataclass(frozen=True)
-class Unit:
-    zone_id: int
-    level: int
-    name: str
-    area_m2: float
-    door: XY  # on the storefront
-    outside: XY  # in the corridor, in front of the door
-    stand: XY  # where a shopper stands inside
-
-    @property
-    def group(self) -> str:
-        return next(name for name, low, high in SIZE_GROUPS if low <= self.area_m2 < high)
+CONFIDENCE_BINS = (0.5, 0.8, 0.9, 0.95, 0.99, 1.0)
 
 
-@dataclass
-class World:
-    index: ZoneIndex  # as shipped: units by occupancy inference, areas by the per-ping rule
-    per_ping: ZoneIndex  # every zone an area: the per-ping rule of before (the baseline)
-    units: list[Unit]
-    corridors: dict[int, Polygon | MultiPolygon]  # walkable floor, metres
-    rooms: frozenset[int]  # zone ids of every room-like unit (reachable or not)
-    metric: dict[int, BaseGeometry] = field(default_factory=dict)  # units walked into, metres
+def noise_models() -> dict[str, Noise]:
+    return {
+        "s2": NoiseModel(2.0, floor_runs_per_min=0.5),
+        "ou30": NoiseModel.correlated(30.0),
+        "ou120": NoiseModel.correlated(120.0),
+        "s4": NoiseModel(4.0, floor_runs_per_min=0.5),
+        "sparse30": replace(NoiseModel.correlated(30.0), every_s=(27.0, 33.0)),
+        "wifi": ReplayNoise(load_traces()),
+    }
 
 
-@dataclass
-class Walk:
-    """A shopper's true path (a position each second) and the units they were really in."""
-
-    level: int
-    t0: float
-    xy: list[XY] = field(default_factory=list)
-    inside: list[tuple[float, float, int]] = field(default_factory=list)  # (from, to, zone)
-    stood: float | None = None  # visits: when the shopper reached where they stand
-
-    def to(self, target: XY, *, speed: float = WALK_MPS) -> float:
-        """Walk to `target`; returns the time of arrival."""
-        x0, y0 = self.xy[-1]
-        steps = max(1, math.ceil(math.dist((x0, y0), target) / speed))
-        for i in range(1, steps + 1):
-            self.xy.append((x0 + (target[0] - x0) * i / steps, y0 + (target[1] - y0) * i / steps))
-        return self.now
-
-    def stay(self, seconds: float, rng: random.Random, *, wander_m: float = 0.5) -> float:
-        x, y = self.xy[-1]
-        for _ in range(round(seconds)):
-            self.xy.append((x + rng.gauss(0, wander_m), y + rng.gauss(0, wander_m)))
-        self.xy.append((x, y))
-        return self.now
-
-    @property
-    def now(self) -> float:
-        return self.t0 + len(self.xy) - 1
-
-    @property
-    def hours(self) -> float:
-        return (len(self.xy) - 1) / 3600
-
-
-# -- the mall ------------------------------------------------------------------------------------
-
-
-def build_world() -> World:
-    plans = floor_plans()
-    shapes: list[ZoneShape] = []
-    kinds: dict[int, str] = {}
-    for plan in plans:
-        for feature in zone_features(plan, {}):
-            zone_id = len(shapes) + 1
-            props = feature["properties"]
-            shapes.append(ZoneShape(zone_id, plan.ordinal, shape(feature["geometry"]),
-                                    props["kind"], props["name"]))  # fmt: skip
-            kinds[zone_id] = props["kind"]
-    index = ZoneIndex.build(1, 1, footprint(), shapes, floors=[p.ordinal for p in plans])
-    frame = index.frame
-    units: list[Unit] = []
-    corridors: dict[int, Polygon | MultiPolygon] = {}
-    for plan in plans:
-        on_floor = [s for s in shapes if s.level == plan.ordinal]
-        metric = {s.zone_id: frame.geometry(s.geometry).buffer(0) for s in on_floor}
-        corridor = (
-            frame.geometry(plan.outline).buffer(0).difference(unary_union(list(metric.values())))
-        )
-        corridors[plan.ordinal] = corridor
-        walkable = corridor.buffer(-1.0)
-        for s in on_floor:
-            if s.kind in VISITED_KINDS:
-                unit = _unit(s, metric[s.zone_id], corridor, walkable)
-                if unit is not None:
-                    units.append(unit)
-    rooms = frozenset(z for z, kind in kinds.items() if kind in UNIT_KINDS)
-    found = {u.zone_id: index.metric_shape(u.zone_id) for u in units}
-    metric = {zone_id: shape for zone_id, shape in found.items() if shape is not None}
-    per_ping = ZoneIndex.build(1, 1, footprint(), [replace(s, occupancy="area") for s in shapes],
-                               floors=[p.ordinal for p in plans])  # fmt: skip
-    return World(index, per_ping, units, corridors, rooms, metric)
-
-
-def _unit(zone: ZoneShape, polygon: Polygon | MultiPolygon, corridor: Polygon | MultiPolygon,
-          walkable: Polygon | MultiPolygon) -> Unit | None:  # fmt: skip
-    """The unit with a door where its outline meets the corridor; None without a storefront."""
-    if isinstance(polygon, MultiPolygon):
-        polygon = max(polygon.geoms, key=lambda p: p.area)
-    front = polygon.exterior.intersection(corridor.buffer(0.3))
-    pieces = [g for g in getattr(front, "geoms", [front]) if isinstance(g, LineString)]
-    if not pieces or max(p.length for p in pieces) < 1.0:
-        return None
-    door = max(pieces, key=lambda p: p.length).interpolate(0.5, normalized=True)
-    outside = nearest_points(walkable, door)[0]
-    if outside.distance(door) > 6.0:
-        return None
-    stand = polylabel(polygon, tolerance=0.2)
-    return Unit(zone.zone_id, zone.level or 0, zone.name, polygon.area, (door.x, door.y),
-                (outside.x, outside.y), (stand.x, stand.y))  # fmt: skip
-
-
-# -- walks ---------------------------------------------------------------------------------------
-
-
-def corridor_point(
-    world: World, level: int, origin: XY, rng: random.Random, reach_m: float = 12.0
-) -> XY:
-    """A point of the corridor `reach_m` from `origin`, reachable in a straight line."""
-    corridor = world.corridors[level].buffer(0.2)
-    for _ in range(24):
-        angle = rng.uniform(0, 2 * math.pi)
-        end = (origin[0] + reach_m * math.cos(angle), origin[1] + reach_m * math.sin(angle))
-        if corridor.contains(LineString([origin, end])):
-            return end
-    return origin
-
-
-def visit(world: World, unit: Unit, rng: random.Random, t0: float) -> Walk:
-    walk = Walk(unit.level, t0, [corridor_point(world, unit.level, unit.outside, rng)])
-    walk.to(unit.outside)
-    arrived = walk.to(unit.door)
-    walk.stood = walk.to(unit.stand)
-    walk.stay(rng.uniform(60, 600), rng)
-    walk.to(unit.door)
-    walk.inside.append((arrived, walk.now, unit.zone_id))
-    walk.to(unit.outside)
-    walk.to(corridor_point(world, unit.level, unit.outside, rng))
-    walk.to(corridor_point(world, unit.level, walk.xy[-1], rng, reach_m=20.0))  # well away
-    return walk
-
-
-def passer_by(world: World, start: Unit, rng: random.Random, t0: float, hops: int = 8) -> Walk:
-    """Along the storefronts of one floor, from the front of one unit to the next nearest."""
-    corridor = world.corridors[start.level].buffer(0.2)
-    fronts = [u for u in world.units if u.level == start.level]
-    walk, here, seen = Walk(start.level, t0, [start.outside]), start, {start.zone_id}
-    for _ in range(hops):
-        ahead = sorted(
-            (u for u in fronts if u.zone_id not in seen),
-            key=lambda u: math.dist(u.outside, here.outside),
-        )
-        reachable = (
-            u for u in ahead[:6] if corridor.contains(LineString([here.outside, u.outside]))
-        )
-        step = next(reachable, None)
-        if step is None:
-            break
-        walk.to(step.outside)
-        here = step
-        seen.add(step.zone_id)
-    return walk
-
-
-def window_shopper(world: World, unit: Unit, rng: random.Random, t0: float) -> Walk:
-    """Up to a storefront, 1-3 minutes looking in from the corridor (a metre or so from the
-    glass), on without going in."""
-    walk = Walk(unit.level, t0, [corridor_point(world, unit.level, unit.outside, rng)])
-    walk.to(unit.outside)
-    walk.stay(rng.uniform(60, 180), rng)
-    walk.to(corridor_point(world, unit.level, unit.outside, rng, reach_m=20.0))
-    return walk
-
-
-def crossing(world: World, through: Unit, into: Unit, rng: random.Random, t0: float) -> Walk:
-    """In at one unit's door, straight across it into its neighbour, two minutes there. Where
-    the straight line from the door would leave the two units, the walk bends once, at the
-    middle of the wall they share."""
-    walk = Walk(through.level, t0, [through.outside])
-    arrived = walk.to(through.door)
-    polygon = world.metric[through.zone_id]
-    both = polygon.union(world.metric[into.zone_id]).buffer(0.5)
-    path = [into.stand]
-    if not both.contains(LineString([through.door, into.stand])):
-        wall = polygon.buffer(0.5).intersection(world.metric[into.zone_id]).centroid
-        path = [(wall.x, wall.y), into.stand]
-    # Where the walk leaves the first unit: the length of the path inside it.
-    inside_m = LineString([through.door, *path]).intersection(polygon).length
-    wall_s = arrived + inside_m / WALK_MPS
-    for point in path:
-        walk.to(point)
-    walk.inside.append((arrived, wall_s, through.zone_id))
-    walk.stay(120, rng)
-    walk.to(into.door)
-    walk.inside.append((wall_s, walk.now, into.zone_id))
-    walk.to(into.outside)
-    return walk
-
-
-def neighbours(world: World) -> list[tuple[Unit, Unit]]:
-    """Units sharing a wall (outlines within half a metre), on the same floor."""
-    pairs = []
-    by_level: dict[int, list[Unit]] = {}
-    for unit in world.units:
-        by_level.setdefault(unit.level, []).append(unit)
-    for units in by_level.values():
-        for a in units:
-            wall = world.metric[a.zone_id].buffer(0.5)
-            touching = [b for b in units if b.zone_id != a.zone_id
-                        and wall.intersects(world.metric[b.zone_id])]  # fmt: skip
-            if touching:
-                pairs.append((a, min(touching, key=lambda b: math.dist(a.stand, b.stand))))
-    return pairs
+VISIT_S = {"sparse30": (180.0, 600.0)}  # a backgrounded app: visits of 3 minutes or more
 
 
 # -- fixes and the rule under test ---------------------------------------------------------------
 
 
-def fixes(world: World, walk: Walk, sigma_m: float, rng: random.Random) -> list[Observation]:
-    """What the phone reports: every 2-10 s, noisy, with a claimed accuracy; 2% outliers (the
-    noise model of demo/noise.py, which the demo's shoppers carry too)."""
-    noise = NoiseModel(sigma_m=sigma_m)
+def fixes(world: World, walk: Walk, noise: Noise, rng: random.Random) -> list[Observation]:
+    """What the phone reports along `walk`, with the errors of `noise` (one track per walk)."""
     frame = world.index.frame
     kx, ky = frame.metres_per_degree
-    picked: list[tuple[float, float, float, float]] = []
-    offset = rng.uniform(0, 5)
+    levels = world.levels
+    track = noise.track(rng)
+    picked: list[tuple[float, float, float, float, int]] = []
+    offset = rng.uniform(0, min(5.0, noise.every_s[1]))
     while offset < len(walk.xy) - 1:
-        x, y = walk.xy[int(offset)]
-        dx, dy = noise.offset(rng)
-        picked.append((walk.t0 + offset, frame.lon0 + (x + dx) / kx, frame.lat0 + (y + dy) / ky,
-                       noise.accuracy(rng)))  # fmt: skip
+        second = int(offset)
+        x, y = walk.xy[second]
+        dx, dy, off = track.error(walk.t0 + offset, walk.moving[second])
+        level = walk.level + off
+        if level not in levels:  # off the building: the other way
+            level = walk.level - off if walk.level - off in levels else walk.level
+        picked.append(
+            (
+                walk.t0 + offset,
+                frame.lon0 + (x + dx) / kx,
+                frame.lat0 + (y + dy) / ky,
+                noise.accuracy(rng),
+                level,
+            )
+        )
         offset += noise.gap(rng)
-    lon = np.array([p[1] for p in picked])
-    lat = np.array([p[2] for p in picked])
-    where = world.index.locate(lon, lat, [walk.level] * len(picked))
-    return [Observation(t, x, y, accuracy, walk.level, zones)
-            for (t, x, y, accuracy), zones in zip(picked, where, strict=True)]  # fmt: skip
+    where = world.index.locate(
+        np.array([p[1] for p in picked]), np.array([p[2] for p in picked]), [p[4] for p in picked]
+    )
+    return [
+        Observation(t, x, y, accuracy, level, zones)
+        for (t, x, y, accuracy, level), zones in zip(picked, where, strict=True)
+    ]
 
 
 Rule = Callable[[Sequence[Observation]], list[Transition]]
@@ -316,12 +137,17 @@ def single_ping_rule(world: World) -> Rule:
     return run
 
 
-def occupancy_rule(world: World, confidence: float | None = None) -> Rule:
+def occupancy_rule(
+    world: World, confidence: float | None = None, changes: dict[str, float] | None = None
+) -> Rule:
     """Presence as shipped (geofence/presence.py): units by occupancy inference over a stop;
-    `confidence`: MALLCAST_ENTER_CONFIDENCE, if not the default."""
+    `confidence`: MALLCAST_ENTER_CONFIDENCE, if not the default; `changes`: other occupancy
+    rules (to explore them)."""
     rules = PresenceRules()
+    occupancy = replace(rules.occupancy, **(changes or {}))  # type: ignore[arg-type]
     if confidence is not None:
-        rules = replace(rules, occupancy=replace(rules.occupancy, enter_confidence=confidence))
+        occupancy = replace(occupancy, enter_confidence=confidence)
+    rules = replace(rules, occupancy=occupancy)
     tracker = PresenceTracker(rules, world.index)
 
     def run(observations: Sequence[Observation]) -> list[Transition]:
@@ -345,14 +171,65 @@ class Tally:
     exit_delays: list[float] = field(default_factory=list)
 
 
+@dataclass
+class Judged:
+    """Every unit enter of a run: the confidence it reported, and whether it was right."""
+
+    pairs: list[tuple[float, bool]] = field(default_factory=list)
+
+    def add(
+        self,
+        events: Iterable[Transition],
+        rooms: frozenset[int],
+        right: Callable[[Transition], bool],
+    ) -> None:
+        for e in events:
+            if e.kind == "enter" and e.zone_id in rooms and e.confidence is not None:
+                self.pairs.append((e.confidence, right(e)))
+
+    def reliability(self) -> list[tuple[float, float, int, float, float]]:
+        """(low, high, enters, mean confidence, share right) per bin of reported confidence."""
+        rows = []
+        for low, high in itertools.pairwise(CONFIDENCE_BINS):
+            inside = [(c, r) for c, r in self.pairs if low <= c < high or (high == 1.0 == c)]
+            if inside:
+                rows.append(
+                    (
+                        low,
+                        high,
+                        len(inside),
+                        sum(c for c, _ in inside) / len(inside),
+                        sum(r for _, r in inside) / len(inside),
+                    )
+                )
+        return rows
+
+    def ece(self) -> float:
+        """The expected calibration error: |share right - confidence|, weighted by enters."""
+        total = len(self.pairs)
+        if not total:
+            return float("nan")
+        gap = sum(n * abs(right - conf) for _, _, n, conf, right in self.reliability())
+        return round(gap / total, 3)
+
+
+def visit_right(walk: Walk) -> Callable[[Transition], bool]:
+    arrived, left, zone_id = walk.inside[0]
+    return lambda e: e.zone_id == zone_id and arrived - SLACK_S <= e.at <= left + SLACK_S
+
+
+def stayed_right(walk: Walk) -> Callable[[Transition], bool]:
+    stayed = {zone for start, end, zone in walk.inside if end - start >= 60}
+    return lambda e: e.zone_id in stayed
+
+
 def score_visit(
     tally: Tally, walk: Walk, events: Iterable[Transition], rooms: frozenset[int]
 ) -> None:
     (arrived, left, zone_id) = walk.inside[0]
+    is_right = visit_right(walk)
     enters = [e for e in events if e.kind == "enter" and e.zone_id in rooms]
-    right = [
-        e for e in enters if e.zone_id == zone_id and arrived - SLACK_S <= e.at <= left + SLACK_S
-    ]
+    right = [e for e in enters if is_right(e)]
     tally.enters += len(enters)
     tally.right += len(right)
     tally.visits += 1
@@ -374,44 +251,64 @@ def score_visit(
 
 def wrong_enters(walk: Walk, events: Iterable[Transition], rooms: frozenset[int]) -> int:
     """Enters of units the shopper did not stay in (a minute at least)."""
-    stayed = {zone for start, end, zone in walk.inside if end - start >= 60}
-    return sum(
-        1 for e in events if e.kind == "enter" and e.zone_id in rooms and e.zone_id not in stayed
-    )
+    right = stayed_right(walk)
+    return sum(1 for e in events if e.kind == "enter" and e.zone_id in rooms and not right(e))
 
 
-def measure(world: World, rule: Rule, sigma_m: float, *, visits_per_unit: int,
-            units: Sequence[Unit], pairs: Sequence[tuple[Unit, Unit]],
-            seed: int) -> dict[str, float]:  # fmt: skip
+def measure(
+    world: World,
+    rule: Rule,
+    noise: Noise,
+    *,
+    visits_per_unit: int,
+    units: Sequence[Unit],
+    pairs: Sequence[tuple[Unit, Unit]],
+    seed: int,
+    visit_s: tuple[float, float] = (60.0, 600.0),
+) -> dict[str, float]:
     rng = random.Random(seed)
     groups = {name: Tally() for name, _, _ in SIZE_GROUPS}
+    judged = Judged()
+    rooms = world.rooms
     for unit in units:
         for _ in range(visits_per_unit):
-            walk = visit(world, unit, rng, t0=1e9)
-            score_visit(
-                groups[unit.group], walk, rule(fixes(world, walk, sigma_m, rng)), world.rooms
-            )
+            walk = visit(world, unit, rng, t0=1e9, stay_s=visit_s)
+            events = rule(fixes(world, walk, noise, rng))
+            score_visit(groups[unit.group], walk, events, rooms)
+            judged.add(events, rooms, visit_right(walk))
     wrong, hours = 0, 0.0
-    for unit in units:
-        walk = passer_by(world, unit, rng, t0=1e9)
-        wrong += wrong_enters(walk, rule(fixes(world, walk, sigma_m, rng)), world.rooms)
-        hours += walk.hours
-    for through, into in pairs:
-        walk = crossing(world, through, into, rng, t0=1e9)
-        wrong += wrong_enters(walk, rule(fixes(world, walk, sigma_m, rng)), world.rooms)
+    others: list[Walk] = [passer_by(world, unit, rng, t0=1e9) for unit in units]
+    others += [crossing(world, through, into, rng, t0=1e9) for through, into in pairs]
+    for walk in others:
+        events = rule(fixes(world, walk, noise, rng))
+        wrong += wrong_enters(walk, events, rooms)
+        judged.add(events, rooms, stayed_right(walk))
         hours += walk.hours
     figures = _figures(groups, wrong, hours)
-    # Last, so that the walks above see the same random numbers as before this figure came.
     looked_in = 0
     for unit in units:
         walk = window_shopper(world, unit, rng, t0=1e9)
-        looked_in += wrong_enters(walk, rule(fixes(world, walk, sigma_m, rng)), world.rooms) > 0
+        events = rule(fixes(world, walk, noise, rng))
+        looked_in += wrong_enters(walk, events, rooms) > 0
+        judged.add(events, rooms, stayed_right(walk))
     figures["window_shopper_enter_share"] = _ratio(looked_in, len(units))
+    figures["ece"] = judged.ece()
+    figures["judged_enters"] = len(judged.pairs)
+    for low, _, n, conf, right in judged.reliability():
+        figures[f"reliability_{low:g}_enters"] = n
+        figures[f"reliability_{low:g}_confidence"] = round(conf, 3)
+        figures[f"reliability_{low:g}_right"] = round(right, 3)
     return figures
 
 
-def ideal_enter(world: World, unit: Unit, walk: Walk, observations: Sequence[Observation],
-                sigma_m: float, confidence: float) -> float | None:  # fmt: skip
+def ideal_enter(
+    world: World,
+    unit: Unit,
+    walk: Walk,
+    observations: Sequence[Observation],
+    sigma_m: float,
+    confidence: float,
+) -> float | None:
     """When an ideal judge would enter the unit: one that knows the moment the shopper stopped,
     which fixes are outliers (10 m or more off) and the true sigma, and enters at the first fix
     after the stop at which the mean of the stop's fixes lies in the unit with probability
@@ -434,8 +331,9 @@ def ideal_enter(world: World, unit: Unit, walk: Walk, observations: Sequence[Obs
     return None
 
 
-def measure_ideal(world: World, sigma_m: float, *, visits_per_unit: int, units: Sequence[Unit],
-                  seed: int) -> dict[str, float]:  # fmt: skip
+def measure_ideal(
+    world: World, noise: NoiseModel, *, visits_per_unit: int, units: Sequence[Unit], seed: int
+) -> dict[str, float]:
     """Enter delays of the ideal judge (`ideal_enter`) at 90% (the shipped rule's confidence)
     and 50% (a coin flip) on the same visits and fixes as `measure` with the same seed."""
     rng = random.Random(seed)
@@ -445,9 +343,9 @@ def measure_ideal(world: World, sigma_m: float, *, visits_per_unit: int, units: 
     for unit in units:
         for _ in range(visits_per_unit):
             walk = visit(world, unit, rng, t0=1e9)
-            observations = fixes(world, walk, sigma_m, rng)
+            observations = fixes(world, walk, noise, rng)
             for level, by_group in delays.items():
-                at = ideal_enter(world, unit, walk, observations, sigma_m, int(level) / 100)
+                at = ideal_enter(world, unit, walk, observations, noise.sigma_m, int(level) / 100)
                 if at is not None:
                     by_group[unit.group].append(at - walk.inside[0][0])
     out: dict[str, float] = {}
@@ -515,9 +413,22 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--confidence", type=float, default=None,
-                        help="the shipped rule at this MALLCAST_ENTER_CONFIDENCE "
-                        "(default: as shipped, 0.9)")  # fmt: skip
+    parser.add_argument(
+        "--confidence",
+        type=float,
+        default=None,
+        help="the shipped rule at this MALLCAST_ENTER_CONFIDENCE (default: as shipped)",
+    )
+    parser.add_argument(
+        "--rules",
+        default="",
+        help="occupancy rules to change, e.g. offset_share=0.1,correlation_s=30",
+    )
+    parser.add_argument(
+        "--models",
+        default=",".join(noise_models()),
+        help="noise models to measure, comma-separated (default: all)",
+    )
 
 
 def main() -> None:
@@ -536,24 +447,36 @@ def main() -> None:
         "visits_per_unit": visits_per_unit,
         "enter_confidence": args.confidence or PresenceRules().occupancy.enter_confidence,
     }
+    models = noise_models()
     rows: list[tuple[str, dict[str, float]]] = []
-    ideals: list[tuple[float, dict[str, float]]] = []
-    for sigma in SIGMAS_M:
-        suffix = f"_s{sigma:g}"
-        shipped = occupancy_rule(world, args.confidence)
-        for prefix, rule in (("", shipped), ("baseline_", single_ping_rule(world))):
+    changes = {k: float(v) for k, v in (c.split("=") for c in args.rules.split(",") if c)}
+    figures.update({f"rule_{k}": v for k, v in changes.items()})
+    shipped = occupancy_rule(world, args.confidence, changes)
+    for seed, name in enumerate(args.models.split(","), start=1):
+        noise = models[name]
+        runs = [("", shipped)] + ([("baseline_", single_ping_rule(world))] if name == "s2" else [])
+        for prefix, rule in runs:
             # The same seed: both rules see the same walks and the same fixes.
-            result = measure(world, rule, sigma, visits_per_unit=visits_per_unit, units=units,
-                             pairs=pairs, seed=int(sigma * 100))  # fmt: skip
-            rows.append((f"{'per-ping' if prefix else 'shipped'} {sigma:g} m", result))
-            for key, value in result.items():
-                figures[f"{prefix}{key}{suffix}"] = value
-        ideal = measure_ideal(world, sigma, visits_per_unit=visits_per_unit, units=units,
-                              seed=int(sigma * 100))  # fmt: skip
-        ideals.append((sigma, ideal))
-        figures.update({f"{key}{suffix}": value for key, value in ideal.items()})
+            result = measure(
+                world,
+                rule,
+                noise,
+                visits_per_unit=visits_per_unit,
+                units=units,
+                pairs=pairs,
+                seed=100 * seed,
+                visit_s=VISIT_S.get(name, (60.0, 600.0)),
+            )
+            rows.append((f"{'per-ping ' if prefix else ''}{name}", result))
+            figures.update({f"{prefix}{key}_{name}": value for key, value in result.items()})
+        if name == "s2":
+            assert isinstance(noise, NoiseModel)
+            ideal = measure_ideal(
+                world, noise, visits_per_unit=visits_per_unit, units=units, seed=100 * seed
+            )
+            figures.update({f"{key}_s2": value for key, value in ideal.items()})
+            _print_ideal(ideal)
     _print(rows, world, units, pairs, visits_per_unit)
-    _print_ideal(ideals)
     figures["seconds"] = round(time.perf_counter() - began, 1)
     if args.json:  # NaN (a size group with no visit) as null: JSON has no NaN
         clean = {
@@ -562,36 +485,65 @@ def main() -> None:
         print(json.dumps(clean, sort_keys=True))
 
 
-def _print(rows: list[tuple[str, dict[str, float]]], world: World, units: Sequence[Unit],
-           pairs: Sequence[tuple[Unit, Unit]], visits_per_unit: int) -> None:  # fmt: skip
+def _print(
+    rows: list[tuple[str, dict[str, float]]],
+    world: World,
+    units: Sequence[Unit],
+    pairs: Sequence[tuple[Unit, Unit]],
+    visits_per_unit: int,
+) -> None:
     print(
         f"ILC site 1: {len(world.units)} units with a storefront ({len(units)} walked into, "
         f"{visits_per_unit} visit(s) each), {len(pairs)} crossings, passers-by on every floor"
     )
-    print("presence as shipped (occupancy for units) beside the per-ping rule, per sigma:")
-    keys = ("precision", "recall", "recall_ge25", "recall_10to25", "recall_lt10",
-            "false_enters_per_shopper_hour", "window_shopper_enter_share", "flapping_share",
-            "enter_delay_p50_s", "enter_delay_p95_s", "stop_enter_delay_p50_s",
-            "stop_enter_delay_p95_s", "stop_enter_delay_p50_s_ge25", "stop_enter_delay_p95_s_ge25",
-            "exit_delay_p95_s")  # fmt: skip
-    print("  " + "figure".ljust(32) + "".join(label.rjust(13) for label, _ in rows))
+    print("presence as shipped (occupancy for units), per noise model; the per-ping rule on s2:")
+    keys = (
+        "precision",
+        "recall",
+        "recall_ge25",
+        "recall_10to25",
+        "recall_lt10",
+        "false_enters_per_shopper_hour",
+        "window_shopper_enter_share",
+        "flapping_share",
+        "enter_delay_p50_s",
+        "enter_delay_p95_s",
+        "stop_enter_delay_p50_s_ge25",
+        "stop_enter_delay_p95_s_ge25",
+        "exit_delay_p95_s",
+        "ece",
+        "judged_enters",
+    )
+    print("  " + "figure".ljust(32) + "".join(label.rjust(11) for label, _ in rows))
     for key in keys:
-        print("  " + key.ljust(32) + "".join(f"{figures[key]:>13}" for _, figures in rows))
-    for figure in ("precision", "enter_delay_p50_s", "enter_delay_p95_s", "stop_enter_delay_p95_s"):
+        print("  " + key.ljust(32) + "".join(f"{f.get(key, '-'):>11}" for _, f in rows))
+    print("  reliability: enters, mean confidence reported, share right, per bin")
+    for low, high in itertools.pairwise(CONFIDENCE_BINS):
+        cells = []
+        for _, f in rows:
+            n = f.get(f"reliability_{low:g}_enters")
+            conf, right = (
+                f.get(f"reliability_{low:g}_confidence"),
+                f.get(f"reliability_{low:g}_right"),
+            )
+            cells.append(f"{n} {conf} {right}" if n else "-")
+        print(f"    [{low:g}, {high:g})".ljust(34) + "".join(c.rjust(22) for c in cells))
+    for figure in ("precision", "recall", "stop_enter_delay_p95_s"):
         print("  " + f"{figure} by unit size".ljust(32))
         for name, _, _ in SIZE_GROUPS:
-            values = "".join(f"{figures[f'{figure}_{name}']:>13}" for _, figures in rows)
+            values = "".join(f"{f[f'{figure}_{name}']:>11}" for _, f in rows)
             print(f"    {name} m2 ({rows[0][1][f'visits_{name}']:.0f} visits)".ljust(34) + values)
 
 
-def _print_ideal(ideals: list[tuple[float, dict[str, float]]]) -> None:
-    print("enter delay of an ideal judge (knows the stop, the outliers and sigma), same visits:")
-    print("  " + "figure".ljust(32) + "".join(f"{f'{s:g} m, 90%':>13}{f'{s:g} m, 50%':>13}"
-                                              for s, _ in ideals))  # fmt: skip
-    for key in ("enter_delay_p50_s", "enter_delay_p95_s",
-                *(f"enter_delay_p95_s_{name}" for name, _, _ in SIZE_GROUPS)):  # fmt: skip
-        values = "".join(f"{f[f'ideal{level}_{key}']:>13}" for _, f in ideals
-                         for level in ("90", "50"))  # fmt: skip
+def _print_ideal(ideal: dict[str, float]) -> None:
+    print("enter delay of an ideal judge on s2 (knows the stop, the outliers and sigma):")
+    print("  " + "figure".ljust(32) + "90%".rjust(11) + "50%".rjust(11))
+    for key in (
+        "enter_delay_p50_s",
+        "enter_delay_p95_s",
+        *(f"enter_delay_p95_s_{name}" for name, _, _ in SIZE_GROUPS),
+    ):
+        values = "".join(f"{ideal[f'ideal{level}_{key}']:>11}" for level in ("90", "50"))
         print("  " + key.ljust(32) + values)
 
 

@@ -5,9 +5,10 @@ positions are the nodes of a graph, joined along each surveyed walk and to neigh
 few metres; shoppers follow shortest paths on it. A shopper's visit is a list of stores (the
 demo tenants' first, then any store), on one or more floors; floors change at an atrium (where
 the escalators are), walking speed is 0.9-1.6 m/s, each store is browsed for a few minutes, and
-every fix carries the indoor positioning noise of demo/noise.py (the noise bench/presence.py
-measures presence under): σ = 2 m, 2% outliers, a reported accuracy of 3-8 m, a fix every
-2-10 s. Pure: no I/O, time is a parameter.
+every fix carries the indoor positioning noise of demo/noise.py (a model bench/presence.py
+measures presence under, `_ou30`): σ = 2 m that lasts (an offset per shopper, an error that
+persists about 30 s while they stand), outlier episodes, runs of fixes on the wrong floor, a
+reported accuracy of 3-8 m, a fix every 2-10 s. Pure: no I/O, time is a parameter.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 from shapely.geometry import shape
 from shapely.ops import polylabel
 
-from demo.noise import NoiseModel
+from demo.noise import NoiseModel, Track
 from demo.seed import TENANTS, floor_plans, unit_kind
 from geofence.index import LocalFrame
 
@@ -159,6 +160,7 @@ class SimShopper:
     staying_until: float | None = None
     done: bool = False
     log: list[str] = field(default_factory=list)
+    track: Track | None = None  # the errors of this shopper's phone
 
 
 class Simulation:
@@ -178,7 +180,7 @@ class Simulation:
         self.rng = np.random.default_rng(seed)
         self.noise_rng = random.Random(seed)  # noqa: S311  # a simulation, not secrets
         # Fixes every 0.33-1.67 times `ping_every_s`: 2-10 s for the default 6 s.
-        self.noise = (noise or NoiseModel()).every(ping_every_s)
+        self.noise = (noise or NoiseModel.correlated()).every(ping_every_s)
         self.returning = returning  # a shopper who left comes back later: an endless crowd
         self.now = start
         self.shoppers = [self._new_shopper(i, start + float(self.rng.uniform(0, 60)))
@@ -275,13 +277,20 @@ class Simulation:
 
     def _ping(self, shopper: SimShopper) -> dict[str, Any]:
         kx, ky = self.map.frame.metres_per_degree
-        dx, dy = self.noise.offset(self.noise_rng)
+        if shopper.track is None:
+            shopper.track = self.noise.track(self.noise_rng)
+        moving = shopper.staying_until is None and bool(shopper.legs)
+        dx, dy, off = shopper.track.error(self.now, moving)
+        # A fix on the wrong floor: one the mall has (past its top or bottom, the other way).
+        level = shopper.level + off
+        if level not in self.map.floors:
+            level = shopper.level - off if shopper.level - off in self.map.floors else shopper.level
         return {
             "ts": round(self.now, 3),
             "lon": shopper.lon + dx / kx,
             "lat": shopper.lat + dy / ky,
             "accuracy_m": round(self.noise.accuracy(self.noise_rng), 1),
-            "level": shopper.level,
+            "level": level,
         }
 
     @property

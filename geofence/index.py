@@ -67,6 +67,8 @@ class LocalFrame:
 # Kinds of zones that are rooms: a person is in one of them at a time, and occupancy inference
 # (geofence.occupancy) decides which. Every other kind is an area that overlaps freely.
 UNIT_KINDS = frozenset({"store", "restaurant", "restroom", "vacant"})
+# Where a shopper changes floors: a floor change begun elsewhere needs longer evidence.
+CONNECTOR_KINDS = frozenset({"escalator", "elevator", "stairs", "atrium"})
 
 
 def is_unit(kind: str, occupancy: str | None) -> bool:
@@ -229,6 +231,9 @@ class ZoneIndex:
     _unit_trees: dict[int, tuple[shapely.STRtree, list[int]]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    _connectors: dict[int, BaseGeometry | None] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def build(
@@ -367,14 +372,47 @@ class ZoneIndex:
     def units_at(self, lon: float, lat: float, level: int | None) -> frozenset[int]:
         """The units (rooms) the point lies in on its level (or spanning every level). Per
         level, a tree of its units built at first use: one point per stop, not arrays."""
+        tree, ids = self._unit_tree(level)
+        hits = tree.query(shapely.Point(lon, lat), predicate="intersects") if ids else []
+        return frozenset(ids[i] for i in list(hits))
+
+    def units_near(self, lon: float, lat: float, level: int | None, reach_m: float) -> set[int]:
+        """The units of the point's level (or of every level) within `reach_m` of it."""
+        tree, ids = self._unit_tree(level)
+        if not ids:
+            return set()
+        kx, ky = self.frame.metres_per_degree
+        box = shapely.box(lon - reach_m / kx, lat - reach_m / ky, lon + reach_m / kx,
+                          lat + reach_m / ky)  # fmt: skip
+        return {ids[i] for i in list(tree.query(box, predicate="intersects"))}
+
+    def _unit_tree(self, level: int | None) -> tuple[shapely.STRtree, list[int]]:
         key = NO_LEVEL if level is None else level
         if (found := self._unit_trees.get(key)) is None:
             units = [z for z in self.zones.values() if z.is_unit and z.level in (level, None)]
             found = (shapely.STRtree([z.geometry for z in units]), [z.zone_id for z in units])
             self._unit_trees[key] = found
-        tree, ids = found
-        hits = tree.query(shapely.Point(lon, lat), predicate="intersects") if ids else []
-        return frozenset(ids[i] for i in list(hits))
+        return found
+
+    def near_connector(self, lon: float, lat: float, level: int, within_m: float) -> bool:
+        """Whether the point is within `within_m` of an escalator, lift, stairs or atrium of its
+        floor (the union of them, built at first use per floor)."""
+        if level not in self._connectors:
+            shapes = [
+                self._metric[z.zone_id]
+                for z in self.zones.values()
+                if z.level == level and z.kind in CONNECTOR_KINDS
+            ]
+            union = shapely.union_all(shapes) if shapes else None
+            if union is not None:
+                shapely.prepare(union)
+            self._connectors[level] = union
+        union = self._connectors[level]
+        if union is None:
+            return False
+        kx, ky = self.frame.metres_per_degree
+        point = shapely.Point((lon - self.frame.lon0) * kx, (lat - self.frame.lat0) * ky)
+        return bool(shapely.dwithin(union, point, within_m))
 
     def metric_shape(self, zone_id: int) -> BaseGeometry | None:
         """The zone in the mall's local frame (metres), or None for an unknown zone."""

@@ -94,6 +94,12 @@ class _NoZones:
     def units_at(self, lon: float, lat: float, level: int | None) -> frozenset[int]:
         return frozenset()
 
+    def units_near(self, lon: float, lat: float, level: int | None, reach_m: float) -> set[int]:
+        return set()
+
+    def near_connector(self, lon: float, lat: float, level: int, within_m: float) -> bool:
+        return False
+
     def travel_m(self, lon1: float, lat1: float, lon2: float, lat2: float) -> float:
         return 0.0
 

@@ -37,11 +37,13 @@ _MEDIAN_RADIUS = math.sqrt(2 * math.log(2))
 _M_PER_DEG = 111_320.0  # along a meridian; along a parallel, times cos(latitude)
 
 Point = tuple[float, float, float, int | None]  # ts, lon, lat, level
+_STOP_FIELDS = 14
 
 
 @dataclass(frozen=True)
 class OccupancyRules:
     window_s: float = 45.0
+    sparse_s: float = 150.0  # the longest window and silence within a stop, for sparse fixes
     max_fixes: int = 8
     min_fixes: int = 3
     min_span_s: float = 12.0
@@ -49,6 +51,17 @@ class OccupancyRules:
     drift_sigma_m: float = 2.0  # the most noise the drift test allows for: a walk spreads fixes
     max_sigma_m: float = 5.0  # a spread wider than this is a shopper walking, not standing
     min_sigma_m: float = 1.0  # never trust a stop to better than this
+    error_sigma_m: float = 2.0  # the positioning's error per axis, as far as a stop cannot tell
+    offset_share: float = 0.25  # of its variance, an offset that lasts a whole stop
+    correlation_s: float = 30.0  # how long the error of a standing shopper's fixes lasts
+    spread_understated: float = 1.3  # correlated fixes spread this much less than they err
+    correlation_prior: float = 0.5  # lag-1 correlation of fixes, before a stop shows its own
+    correlation_weight: float = 6.0  # ... worth this many pairs of fixes
+    white_below: float = 0.2  # fixes less correlated than this are taken as independent
+    correlated_at: float = 0.5  # fixes this correlated carry the whole lasting error
+    tail_share: float = 0.2  # of correlated errors, a share `tail_scale` times as wide
+    tail_scale: float = 3.0
+    sigma_weight: float = 4.0  # the positioning's error counts as this many fixes' spread
     gate_m: float = 6.0  # a fix this close to the stop (or 3 σ) belongs to it
     enter_confidence: float = 0.9
     confirmations: int = 2  # sure judgements in a row, on fixes of the stop, before an enter
@@ -80,6 +93,9 @@ class Stop:
     sxx: float = 0.0
     syy: float = 0.0
     misses: int = 0  # fixes in a row beyond the gate
+    lag: float = 0.0  # the sum of x·x' + y·y' over consecutive fixes: how much they repeat
+    px: float = 0.0  # the latest fix
+    py: float = 0.0
 
     def offset(self, lon: float, lat: float) -> tuple[float, float]:
         return (
@@ -89,7 +105,10 @@ class Stop:
 
     def add(self, ts: float, lon: float, lat: float) -> None:
         x, y = self.offset(lon, lat)
+        if self.n:
+            self.lag += x * self.px + y * self.py
         self.n += 1
+        self.px, self.py = x, y
         self.sx, self.sy = self.sx + x, self.sy + y
         self.sxx, self.syy = self.sxx + x * x, self.syy + y * y
         self.last, self.misses = ts, 0
@@ -110,22 +129,85 @@ class Stop:
         spread = max(0.0, self.sxx / self.n - mx * mx + self.syy / self.n - my * my)
         return max(floor, math.sqrt(spread / 2 * self.n / (self.n - 1)))
 
-    def standard_error_m(self, floor: float) -> float:
-        return self.sigma_m(floor) / math.sqrt(self.n)
+    def correlation(self, rules: OccupancyRules) -> float:
+        """How much each fix repeats the error of the one before (lag-1 autocorrelation about
+        the mean, both axes), drawn towards `rules.correlation_prior` while the fixes are few."""
+        pairs = self.n - 1
+        if pairs < 1:
+            return rules.correlation_prior
+        mx, my = self.sx / self.n, self.sy / self.n
+        # Σ (x_i - m)(x_{i-1} - m) from the sums; the first fix is the origin (x_1 = 0).
+        lagged = (
+            self.lag
+            - mx * (2 * self.sx - self.px)
+            - my * (2 * self.sy - self.py)
+            + pairs * (mx * mx + my * my)
+        )
+        spread = self.sxx - self.n * mx * mx + self.syy - self.n * my * my
+        # About a mean estimated from the same fixes, white noise shows -1/n: taken back.
+        seen = lagged / spread + 1 / self.n if spread > 1e-9 else rules.correlation_prior
+        weight = rules.correlation_weight
+        rho = (pairs * seen + weight * rules.correlation_prior) / (pairs + weight)
+        return min(0.95, max(0.0, rho))
+
+    def correlated(self, rules: OccupancyRules) -> float:
+        """0 for fixes whose errors are independent, 1 for fixes that repeat their errors."""
+        low, high = rules.white_below, rules.correlated_at
+        return min(1.0, max(0.0, (self.correlation(rules) - low) / (high - low)))
+
+    def standard_error_m(self, rules: OccupancyRules) -> float:
+        """How far the stop's centre may be from where the shopper stands, per axis.
+
+        Fixes whose errors are independent (their lag-1 correlation about 0) average theirs
+        away as σ/√n, σ from their spread. Real indoor positioning repeats its error: while a
+        shopper stands, an error that lasts `correlation_s` (an Ornstein-Uhlenbeck process)
+        averages away only with the stop's span, an offset holding `offset_share` of its
+        variance not at all, and the fixes' spread understates the error (the positioning's
+        `error_sigma_m` is the least it is taken to be). The fixes' own correlation says
+        which of the two they show, in between in proportion. Counting correlated fixes as
+        independent made a bias of half a minute look certain."""
+        seen, weight = self.sigma_m(rules.min_sigma_m), rules.sigma_weight
+        white_sigma = math.sqrt(
+            ((self.n - 1) * seen**2 + weight * rules.error_sigma_m**2) / (self.n - 1 + weight)
+        )
+        correlated = self.correlated(rules)
+        span = max(self.last - self.since, 1e-3) / rules.correlation_s
+        averaged = 2 / span * (1 - (1 - math.exp(-span)) / span)  # Var(mean) / σ² of an OU
+        share = rules.offset_share
+        correlated_sigma = max(rules.error_sigma_m, rules.spread_understated * seen)
+        white = (1 - correlated) * white_sigma**2 / self.n
+        lasting = correlated * correlated_sigma**2 * (share + (1 - share) * min(1.0, averaged))
+        return math.sqrt(white + lasting)
 
     def distance_m(self, lon: float, lat: float) -> float:
         x, y = self.offset(lon, lat)
         return math.hypot(x - self.sx / self.n, y - self.sy / self.n)
 
     def to_json(self) -> list[Any]:
-        return [round(self.since, 3), round(self.last, 3), self.level, self.lon0, self.lat0,
-                self.n, round(self.sx, 3), round(self.sy, 3), round(self.sxx, 3),
-                round(self.syy, 3), self.misses]  # fmt: skip
+        return [
+            round(self.since, 3),
+            round(self.last, 3),
+            self.level,
+            self.lon0,
+            self.lat0,
+            self.n,
+            round(self.sx, 3),
+            round(self.sy, 3),
+            round(self.sxx, 3),
+            round(self.syy, 3),
+            self.misses,
+            round(self.lag, 3),
+            round(self.px, 3),
+            round(self.py, 3),
+        ]
 
     @classmethod
-    def from_json(cls, data: list[Any]) -> Stop:
-        since, last, level, lon0, lat0, n, sx, sy, sxx, syy, misses = data
-        return cls(since, last, level, lon0, lat0, n, sx, sy, sxx, syy, misses)
+    def from_json(cls, data: list[Any]) -> Stop | None:
+        """None for a stop kept by an earlier release, which lacks the sums of today's: the
+        window of fixes seeds it again."""
+        if len(data) != _STOP_FIELDS:
+            return None
+        return cls(*data)
 
 
 @dataclass(frozen=True)
@@ -181,6 +263,9 @@ class UnitGeometry(Protocol):
 
     def depth_m(self, zone_id: int, lon: float, lat: float) -> float: ...
     def units_at(self, lon: float, lat: float, level: int | None) -> frozenset[int]: ...
+    def units_near(
+        self, lon: float, lat: float, level: int | None, within_m: float
+    ) -> set[int]: ...
     def zone_level(self, zone_id: int) -> int | None: ...
     def area_m2(self, zone_id: int) -> float: ...
     def travel_m(self, lon1: float, lat1: float, lon2: float, lat2: float) -> float: ...
@@ -253,7 +338,7 @@ class OccupancyTracker:
         """Grow, end or begin the stop with this fix; True when the fix is the stop's."""
         rules = self.rules
         stop = state.stop
-        if stop is not None and (stop.level != fix.level or fix.ts - stop.last > rules.window_s):
+        if stop is not None and (stop.level != fix.level or fix.ts - stop.last > rules.sparse_s):
             stop = state.stop = None
         if stop is not None:
             gate = max(rules.gate_m, 3 * stop.sigma_m(rules.min_sigma_m))
@@ -274,7 +359,11 @@ class OccupancyTracker:
 
     def _remember(self, state: Occupancy, fix: Fix) -> None:
         rules = self.rules
-        window = [w for w in state.window if w[3] == fix.level and fix.ts - w[0] <= rules.window_s]
+        # A backgrounded app reports every 30-60 s: its window spans as many fixes as a
+        # foreground app's, up to `sparse_s`.
+        gap = fix.ts - state.window[-1][0] if state.window else 0.0
+        horizon = min(rules.sparse_s, max(rules.window_s, rules.min_fixes * gap + 1))
+        window = [w for w in state.window if w[3] == fix.level and fix.ts - w[0] <= horizon]
         # As the presence row keeps it (JSON, to the millisecond and the centimetre): a process
         # that reads the state back decides exactly as this one.
         window.append((round(fix.ts, 3), round(fix.lon, 7), round(fix.lat, 7), fix.level))
@@ -299,15 +388,16 @@ class OccupancyTracker:
 
     def _judge(self, state: Occupancy, stop: Stop, fix: Fix, events: list[UnitEvent]) -> None:
         lon, lat = stop.centre()
-        # A unit is a candidate where the stop lies in it: a small unit's fixes fall outside it
-        # as often as not, while their mean lies in it.
-        candidates = set(self.units.units_at(lon, lat, fix.level))
+        error_m = stop.standard_error_m(self.rules)
+        # The units the shopper may stand in: within reach of the stop's error.
+        candidates = self.units.units_near(lon, lat, fix.level, 3 * error_m)
         candidates.update(u for u in (state.unit, state.candidate) if u is not None)
         candidates = {u for u in candidates if self.units.zone_level(u) in (fix.level, None)}
+        confidence = self._posterior(state, candidates, lon, lat, error_m, fix.level)
+        candidates = {u for u in candidates if confidence[u] > 0.0}
         if not candidates:
             state.candidate, state.streak = None, 0
             return
-        confidence = {u: self._inside(u, stop) for u in candidates}
         wanted = self.rules.enter_confidence
         # Units may nest (a concession in a department store, a floor's outline imported as a
         # unit): a shopper surely in two is in the smaller one.
@@ -330,15 +420,30 @@ class OccupancyTracker:
             self._leave(state, fix.ts, "moved", events)
         if sure and state.streak >= self.rules.confirmations:
             state.unit, state.entered_at, state.outside, state.streak = best, fix.ts, 0, 0
-            events.append(UnitEvent("enter", best, fix.ts, round(confidence[best], 3),
-                                    stop.since, stop.n))  # fmt: skip
+            events.append(
+                UnitEvent("enter", best, fix.ts, round(confidence[best], 3), stop.since, stop.n)
+            )
 
-    def _inside(self, unit: int, stop: Stop) -> float:
-        depth = self.units.depth_m(unit, *stop.centre())
-        if math.isinf(depth):
-            return 0.0
-        standard_error = stop.standard_error_m(self.rules.min_sigma_m)
-        return 0.5 * (1 + math.erf(depth / (standard_error * math.sqrt(2))))
+    def _posterior(self, state: Occupancy, candidates: set[int], lon: float, lat: float,
+                   error_m: float, level: int | None) -> dict[int, float]:  # fmt: skip
+        """The probability that the shopper stands in each candidate unit. Where they stand is
+        the stop's centre give or take `error_m`: the share of that spread inside a unit (a
+        half-plane at its nearest wall), against the shares of the units beside it and of the
+        corridor. Lasting errors have a heavy tail (excursions of tens of metres that hold for
+        a while): a mixture of the spread and one `tail_scale` times as wide."""
+        tail = self.rules.tail_share * (state.stop.correlated(self.rules) if state.stop else 1.0)
+        scale = self.rules.tail_scale
+        mass = {}
+        for u in candidates:
+            z = self.units.depth_m(u, lon, lat) / error_m
+            mass[u] = (1 - tail) * _phi(z) + tail * _phi(z / scale)
+        within = self.units.units_at(lon, lat, level)
+        posterior = {}
+        for u in candidates:
+            # Units that hold the stop together nest (a concession in a store): no rivals.
+            rivals = sum(mass[v] for v in candidates if v != u and not {u, v} <= within)
+            posterior[u] = mass[u] / max(1.0, mass[u] + rivals)
+        return posterior
 
     def _leave(self, state: Occupancy, at: float, reason: str, events: list[UnitEvent]) -> None:
         assert state.unit is not None
@@ -348,6 +453,12 @@ class OccupancyTracker:
         # The stop and fixes that placed the shopper inside say nothing of where they are now.
         state.stop = None
         state.window = state.window[-1:]
+
+
+def _phi(z: float) -> float:
+    if math.isinf(z) or math.isnan(z):
+        return 0.0 if z < 0 or math.isnan(z) else 1.0
+    return 0.5 * (1 + math.erf(z / math.sqrt(2)))
 
 
 def _mean(fixes: list[Point]) -> tuple[float, float]:

@@ -16,8 +16,13 @@ unit at a time, entered on a confirmed stop, with a confidence and its evidence.
 - exit: a ping farther than the exit margin from the zone; a ping on another floor (for a
   zone of one floor); or no ping for the presence timeout (at the last ping seen).
 - no transition at all from: duplicates (same timestamp), pings older than the last one
-  (out of order), pings whose accuracy is worse than the limit, and pings that imply an
-  implausible speed since the last accepted one (a teleport).
+  (out of order), pings whose accuracy is worse than the limit, pings that imply an
+  implausible speed since the last accepted one (a teleport), and pings on another floor
+  until the change of floor is confirmed.
+- a floor changes on evidence, not on one ping: indoor positioning puts runs of fixes on the
+  wrong floor (seconds, now and then a minute). A change begun at an escalator, lift, stairs
+  or atrium is confirmed by `floor_fixes` fixes on the new floor over `floor_connector_s`;
+  one begun anywhere else (the plan may have no connectors) over `floor_confirm_s`.
 docs/geofencing.md has the full rules with examples.
 """
 
@@ -38,6 +43,7 @@ class PingFlag(IntFlag):
     OUT_OF_ORDER = 2
     LOW_ACCURACY = 4
     IMPLAUSIBLE_SPEED = 8
+    FLOOR_UNCONFIRMED = 16
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,10 @@ class PresenceRules:
     max_accuracy_m: float = 50.0
     max_speed_mps: float = 15.0
     timeout_s: float = 600.0
+    floor_fixes: int = 2
+    floor_connector_s: float = 4.0
+    floor_confirm_s: float = 60.0
+    connector_m: float = 8.0
     occupancy: OccupancyRules = field(default_factory=OccupancyRules)
 
 
@@ -83,6 +93,16 @@ class ZoneStay:
 
 
 @dataclass
+class FloorRun:
+    """Fixes on a floor other than the confirmed one, not yet enough to change floors."""
+
+    level: int
+    since: float
+    fixes: int
+    at_connector: bool
+
+
+@dataclass
 class PresenceState:
     last_ts: float | None = None
     last_lon: float | None = None
@@ -92,6 +112,7 @@ class PresenceState:
     stays: dict[int, ZoneStay] = field(default_factory=dict)
     occupancy: Occupancy = field(default_factory=Occupancy)  # which unit, and its evidence
     clock_offset_s: float = 0.0  # added to the phone's times (geofence.pings.phone_clock_offset)
+    floor_run: FloorRun | None = None
 
     def to_json(self) -> dict[str, Any]:
         occupancy = self.occupancy
@@ -99,6 +120,7 @@ class PresenceState:
         return {
             **({"occupancy": occupancy.to_json()} if tracked else {}),
             **({"clock_offset_s": self.clock_offset_s} if self.clock_offset_s else {}),
+            **({"floor_run": _run_json(self.floor_run)} if self.floor_run else {}),
             "last_ts": self.last_ts,
             "last_lon": self.last_lon,
             "last_lat": self.last_lat,
@@ -126,7 +148,12 @@ class PresenceState:
             if "occupancy" in data
             else Occupancy(),
             clock_offset_s=data.get("clock_offset_s", 0.0),
+            floor_run=FloorRun(*data["floor_run"]) if data.get("floor_run") else None,
         )
+
+
+def _run_json(run: FloorRun) -> list[Any]:
+    return [run.level, run.since, run.fixes, run.at_connector]
 
 
 class ZoneGeometry(Protocol):
@@ -137,11 +164,13 @@ class ZoneGeometry(Protocol):
     def is_unit(self, zone_id: int) -> bool: ...
     def depth_m(self, zone_id: int, lon: float, lat: float) -> float: ...
     def units_at(self, lon: float, lat: float, level: int | None) -> frozenset[int]: ...
+    def units_near(self, lon: float, lat: float, level: int | None, reach_m: float) -> set[int]: ...
     def zone_dwell_s(self, zone_id: int) -> int: ...
     def knows(self, zone_id: int) -> bool: ...
     def distance_m(self, zone_id: int, lon: float, lat: float) -> float: ...
     def circle_inside(self, zone_id: int, lon: float, lat: float, radius_m: float) -> float: ...
     def travel_m(self, lon1: float, lat1: float, lon2: float, lat2: float) -> float: ...
+    def near_connector(self, lon: float, lat: float, level: int, within_m: float) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -249,14 +278,43 @@ class PresenceTracker:
             elif self._implausible(state, obs):
                 return PingFlag.IMPLAUSIBLE_SPEED
         low_accuracy = obs.accuracy_m > rules.max_accuracy_m
+        floor_changes = low_accuracy or self._floor_changes(state, obs)
         state.last_ts = obs.ts
         state.last_lon, state.last_lat = obs.lon, obs.lat
         state.last_accuracy_m = obs.accuracy_m
         if low_accuracy:
             return PingFlag.LOW_ACCURACY
+        if not floor_changes:
+            return PingFlag.FLOOR_UNCONFIRMED
         if obs.level is not None:
             state.level = obs.level
         return PingFlag.NONE
+
+    def _floor_changes(self, state: PresenceState, obs: Observation) -> bool:
+        """Whether the ping may be taken on its floor: the confirmed one, or a new one that
+        enough fixes confirm (the run of them is kept in the state meanwhile)."""
+        if obs.level is None or state.level is None or obs.level == state.level:
+            state.floor_run = None
+            return True
+        rules, zones, run = self.rules, self.zones, state.floor_run
+        # A shopper in a store is not on an escalator: they have to walk out first.
+        in_unit = state.occupancy.unit is not None
+        if run is None or run.level != obs.level:
+            # Where the shopper was on the floor they leave: at an escalator, or not.
+            was_there = state.last_lon is not None and state.last_lat is not None
+            at = was_there and zones.near_connector(
+                state.last_lon or 0.0, state.last_lat or 0.0, state.level, rules.connector_m
+            )
+            run = state.floor_run = FloorRun(obs.level, obs.ts, 0, at and not in_unit)
+        run.fixes += 1
+        run.at_connector = not in_unit and (
+            run.at_connector or zones.near_connector(obs.lon, obs.lat, obs.level, rules.connector_m)
+        )
+        needed_s = rules.floor_connector_s if run.at_connector else rules.floor_confirm_s
+        if run.fixes >= rules.floor_fixes and obs.ts - run.since >= needed_s:
+            state.floor_run = None
+            return True
+        return False
 
     def _area(
         self, state: PresenceState, zone_id: int, obs: Observation, events: list[Transition]
@@ -330,12 +388,14 @@ class PresenceTracker:
                                     state.level, reason))  # fmt: skip
         state.stays.clear()
         state.occupancy = Occupancy()
+        state.floor_run = None
 
 
 def _copy(state: PresenceState) -> PresenceState:
     occupancy = state.occupancy
     return replace(
         state,
+        floor_run=replace(state.floor_run) if state.floor_run else None,
         stays={k: replace(v) for k, v in state.stays.items()},
         occupancy=replace(
             occupancy,

@@ -176,8 +176,16 @@ class PromotionEngine:
 
 
 def _occasion(event: StoredEvent, decided_at: datetime | None) -> Occasion:
-    return Occasion(event.kind, event.zone_id, event.at, event.level, event.zone_kind,
-                    event.zone_tenant_id, decided_at)  # fmt: skip
+    return Occasion(
+        event.kind,
+        event.zone_id,
+        event.at,
+        event.level,
+        event.zone_kind,
+        event.zone_tenant_id,
+        decided_at,
+        event.confidence,
+    )
 
 
 def _count_push(usage: Usage, promotion: Card, at: datetime) -> Usage:

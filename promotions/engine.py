@@ -71,6 +71,7 @@ class Occasion:
     # When the push would leave: pings may be uploaded long after they were taken (a phone
     # without signal in the car park). None: at the event itself.
     decided_at: datetime | None = None
+    confidence: float | None = None  # unit enters: how sure occupancy inference was
 
     @property
     def push_at(self) -> datetime:
@@ -115,6 +116,7 @@ class Rules:
     holdout_share: float = 0.10
     # An offer for someone in a zone is stale soon after: a later upload of the event is too late
     shelf_life: timedelta = timedelta(minutes=15)
+    min_confidence: float = 0.0  # unit enters less sure than this trigger nothing
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,8 @@ def _occasion_reasons(offer: Offer, occasion: Occasion, local: datetime, rules: 
     reasons = []
     if occasion.push_at - at > rules.shelf_life:
         reasons.append("late_event")
+    if occasion.confidence is not None and occasion.confidence < rules.min_confidence:
+        reasons.append("low_confidence")
     if offer.status != "approved":
         reasons.append(f"status_{offer.status}")
     if (offer.starts_at and at < offer.starts_at) or (offer.ends_at and at >= offer.ends_at):
@@ -331,7 +335,7 @@ def _reached(count: int, limit: int | None) -> bool:
 # When nothing is eligible, the reason reported is the first of these that applies to every
 # offer targeted at this occasion (what an operator asks first), else the commonest one.
 _GLOBAL_REASONS = (
-    "late_event", "no_marketing_consent", "no_push_address", "mall_quiet_hours",
+    "late_event", "low_confidence", "no_marketing_consent", "no_push_address", "mall_quiet_hours",
     "shopper_quiet_hours", "mall_daily_cap", "too_soon_after_last_push",
 )  # fmt: skip
 

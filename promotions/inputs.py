@@ -103,6 +103,7 @@ def mall_rules(settings: MallRulesIn, timezone: str) -> Rules:
         else None,
         tenant_daily_cap=settings.tenant_daily_cap,
         holdout_share=settings.holdout_share,
+        min_confidence=settings.min_confidence,
     )
 
 

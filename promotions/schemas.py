@@ -294,6 +294,13 @@ class MallRulesIn(BaseModel):
     )
     tenants_may_target_mall: JsonBool = Field(default=True, description="The whole mall (visits)")
     holdout_share: JsonFloat = Field(default=0.10, ge=0, le=0.5)
+    min_confidence: JsonFloat = Field(
+        default=0.9,
+        ge=0,
+        le=1,
+        description="A store entered with less confidence than this "
+        "(occupancy inference's probability that the shopper is inside) triggers no offer [0.9]",
+    )
     attribution_window_hours: JsonInt = Field(default=48, ge=1, le=24 * 30)
     segments: list[SegmentDefinition] = Field(default_factory=list, max_length=50)
     send_windows: list[Window] = Field(

@@ -24,11 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
         ("e2e.py", ("batched_pings_per_s", "single_requests_per_s", "p99_ms",
                     "naive_pings_per_s")),
         ("presence.py", ("baseline_precision_s2", "baseline_recall_ge25_s2",
-                         "baseline_false_enters_per_shopper_hour_s2", "baseline_precision_s4",
-                         "precision_s2", "recall_ge25_s2", "recall_10to25_s2",
-                         "enter_delay_p95_s_s2", "precision_s4", "recall_ge25_s4",
+                         "baseline_false_enters_per_shopper_hour_s2", "precision_s2",
+                         "recall_ge25_s2", "recall_10to25_s2", "stop_enter_delay_p95_s_ge25_s2",
                          "ideal90_enter_delay_p95_s_s2", "ideal50_enter_delay_p95_s_s2",
-                         "stop_enter_delay_p95_s_ge25_s2")),
+                         *(f"{figure}_{model}" for model in ("ou30", "ou120") for figure in (
+                             "precision", "recall_ge25", "recall_10to25",
+                             "stop_enter_delay_p95_s_ge25")),
+                         "precision_s4", "recall_ge25_s4", "precision_wifi", "recall_ge25_wifi",
+                         "precision_sparse30", "recall_ge25_sparse30")),
         ("purchases.py", ("csv_purchases_per_s", "row_by_row_purchases_per_s",
                           "csv_vs_row_by_row", "members")),
     ],
@@ -44,8 +47,10 @@ def test_bench_script_quick_json(script: str, keys: tuple[str, ...]) -> None:
         assert figures[key] > 0, key
     assert figures["quick"] is True
     if script == "presence.py":  # figures that may well be 0, but must be there
-        for key in ("false_enters_per_shopper_hour_s2", "flapping_share_s2"):
-            assert isinstance(figures[key], float), key
+        for model in ("s2", "ou30", "ou120", "s4", "wifi", "sparse30"):
+            for figure in ("false_enters_per_shopper_hour", "flapping_share", "ece"):
+                assert isinstance(figures[f"{figure}_{model}"], float), (figure, model)
+            assert 0 <= figures[f"ece_{model}"] <= 1
         # The same enters timed from the stop, which comes after the door.
         assert figures["stop_enter_delay_p50_s_s2"] <= figures["enter_delay_p50_s_s2"]
 
@@ -54,13 +59,15 @@ def test_the_ideal_judge_enters_once_the_shopper_stands_and_only_when_sure() -> 
     sys.path.insert(0, str(ROOT))
     import random
 
-    from bench.presence import build_world, fixes, ideal_enter, visit
+    from bench.mall import build_world, visit
+    from bench.presence import fixes, ideal_enter
+    from demo.noise import NoiseModel
 
     world = build_world()
     unit = max(world.units, key=lambda u: u.area_m2)
     rng = random.Random(3)
     walk = visit(world, unit, rng, t0=1e9)
-    observations = fixes(world, walk, 0.5, rng)
+    observations = fixes(world, walk, NoiseModel(0.5), rng)
     assert walk.stood is not None
     at = ideal_enter(world, unit, walk, observations, 0.5, 0.9)
     # Deep inside the largest unit, with little noise: the first fix after the stop decides.

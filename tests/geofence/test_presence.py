@@ -159,17 +159,19 @@ def test_a_teleport_is_flagged_and_causes_no_transition(mall: Mall) -> None:
 
 def test_riding_the_escalator_changes_floor(mall: Mall) -> None:
     below, above = mall.ids[STARBUCKS_F1], mall.ids[STARBUCKS_F2]
-    # A point inside both units: the F2 Starbucks lies right above the F1 one.
+    # A point inside both units: the F2 Starbucks lies right above the F1 one. No escalator
+    # is near: the floor above must hold for a minute before the shopper is taken to be there.
     shared = mall.zone(STARBUCKS_F1).geometry.intersection(mall.zone(STARBUCKS_F2).geometry)
     point = shared.representative_point()
-    pings = [(8000.0, point.x, point.y, 2.0, 0), (8010.0, point.x, point.y, 2.0, 0),
-             (8040.0, point.x, point.y, 2.0, 1)]  # fmt: skip
+    pings = [(8000.0, point.x, point.y, 2.0, 0), (8010.0, point.x, point.y, 2.0, 0)]
+    pings += [(8040.0 + 10 * i, point.x, point.y, 2.0, 1) for i in range(7)]
     advance = PresenceTracker(RULES, mall.index).advance(PresenceState(), observe(mall, pings))
-    assert zone_events(advance.events, below) == [("enter", 8000.0), ("exit", 8040.0)]
-    assert zone_events(advance.events, above) == [("enter", 8040.0)]
+    assert zone_events(advance.events, below) == [("enter", 8000.0), ("exit", 8100.0)]
+    assert zone_events(advance.events, above) == [("enter", 8100.0)]
     exit_below = next(e for e in advance.events if e.zone_id == below and e.kind == "exit")
     assert exit_below.reason == "level_change"
     assert zone_events(advance.events, MALL) == [("enter", 8000.0)]  # still in the mall
+    assert advance.flags[2:] == [PingFlag.FLOOR_UNCONFIRMED] * 6 + [PingFlag.NONE]
 
 
 def test_a_ping_without_a_level_cannot_judge_floor_zones(mall: Mall) -> None:
@@ -321,14 +323,16 @@ def test_the_escalator_leaves_the_unit_below_and_enters_the_one_above_on_its_own
     below, above = units.ids[STARBUCKS_F1], units.ids[STARBUCKS_F2]
     shared = units.zone(STARBUCKS_F1).geometry.intersection(units.zone(STARBUCKS_F2).geometry)
     centre = polylabel(shared, tolerance=1e-7)
-    pings = [(25_000.0 + 6 * i, centre.x, centre.y, 3.0, 0 if i < 8 else 1) for i in range(16)]
+    # A lift in the middle of a store is not on the plan: a minute on the floor above (from
+    # 25,048) confirms the change, at the first fix after it (25,108).
+    pings = [(25_000.0 + 6 * i, centre.x, centre.y, 3.0, 0 if i < 8 else 1) for i in range(26)]
     advance = PresenceTracker(RULES, units.index).advance(PresenceState(), observe(units, pings))
     assert [(e.zone_id, e.kind) for e in advance.events if e.zone_id != MALL] == [
         (below, "enter"), (below, "exit"), (above, "enter"),
     ]  # fmt: skip
     left, entered = advance.events[-2:]
-    assert (left.reason, left.at) == ("level_change", 25_048.0)
-    assert (entered.evidence_from or 0) >= 25_048.0  # on fixes of the floor above only
+    assert (left.reason, left.at) == ("level_change", 25_108.0)
+    assert (entered.evidence_from or 0) >= 25_108.0  # on fixes of the floor above only
 
 
 def test_a_unit_deleted_during_the_visit_is_exited(units: Mall) -> None:
