@@ -6,9 +6,9 @@ from __future__ import annotations
 from core.settings import Settings
 from geofence.floorplan import GeometryLimits
 from geofence.ingest import IngestLimits
-from geofence.occupancy import OccupancyRules
 from geofence.pings import PingLimits
 from geofence.presence import PresenceRules
+from geofence.stop import OccupancyRules
 
 
 def geometry_limits(settings: Settings) -> GeometryLimits:

@@ -19,10 +19,8 @@ unit at a time, entered on a confirmed stop, with a confidence and its evidence.
   (out of order), pings whose accuracy is worse than the limit, pings that imply an
   implausible speed since the last accepted one (a teleport), and pings on another floor
   until the change of floor is confirmed.
-- a floor changes on evidence, not on one ping: indoor positioning puts runs of fixes on the
-  wrong floor (seconds, now and then a minute). A change begun at an escalator, lift, stairs
-  or atrium is confirmed by `floor_fixes` fixes on the new floor over `floor_connector_s`;
-  one begun anywhere else (the plan may have no connectors) over `floor_confirm_s`.
+- a floor changes on evidence, not on one ping (geofence.floors): until then the pings of
+  another floor are flagged `floor_unconfirmed`.
 docs/geofencing.md has the full rules with examples.
 """
 
@@ -33,8 +31,10 @@ from dataclasses import dataclass, field, replace
 from enum import IntFlag
 from typing import Any, Protocol
 
+from geofence.floors import FloorRules, FloorRun, floor_evidence
 from geofence.index import MALL
-from geofence.occupancy import Fix, Occupancy, OccupancyRules, OccupancyTracker, UnitEvent
+from geofence.occupancy import Fix, Occupancy, OccupancyTracker, UnitEvent
+from geofence.stop import OccupancyRules
 
 
 class PingFlag(IntFlag):
@@ -53,10 +53,7 @@ class PresenceRules:
     max_accuracy_m: float = 50.0
     max_speed_mps: float = 15.0
     timeout_s: float = 600.0
-    floor_fixes: int = 2
-    floor_connector_s: float = 4.0
-    floor_confirm_s: float = 60.0
-    connector_m: float = 8.0
+    floors: FloorRules = field(default_factory=FloorRules)
     occupancy: OccupancyRules = field(default_factory=OccupancyRules)
 
 
@@ -90,16 +87,6 @@ class ZoneStay:
     entered_at: float
     last_inside_at: float
     dwelled: bool = False
-
-
-@dataclass
-class FloorRun:
-    """Fixes on a floor other than the confirmed one, not yet enough to change floors."""
-
-    level: int
-    since: float
-    fixes: int
-    at_connector: bool
 
 
 @dataclass
@@ -291,30 +278,30 @@ class PresenceTracker:
         return PingFlag.NONE
 
     def _floor_changes(self, state: PresenceState, obs: Observation) -> bool:
-        """Whether the ping may be taken on its floor: the confirmed one, or a new one that
-        enough fixes confirm (the run of them is kept in the state meanwhile)."""
+        """Whether the ping may be taken on its floor (geofence.floors decides)."""
         if obs.level is None or state.level is None or obs.level == state.level:
             state.floor_run = None
             return True
-        rules, zones, run = self.rules, self.zones, state.floor_run
-        # A shopper in a store is not on an escalator: they have to walk out first.
-        in_unit = state.occupancy.unit is not None
-        if run is None or run.level != obs.level:
-            # Where the shopper was on the floor they leave: at an escalator, or not.
-            was_there = state.last_lon is not None and state.last_lat is not None
-            at = was_there and zones.near_connector(
-                state.last_lon or 0.0, state.last_lat or 0.0, state.level, rules.connector_m
+        zones, reach = self.zones, self.rules.floors.connector_m
+        last, level = (state.last_lon, state.last_lat), state.level
+
+        def was_at_connector() -> bool:
+            return (
+                last[0] is not None
+                and last[1] is not None
+                and (zones.near_connector(last[0], last[1], level, reach))
             )
-            run = state.floor_run = FloorRun(obs.level, obs.ts, 0, at and not in_unit)
-        run.fixes += 1
-        run.at_connector = not in_unit and (
-            run.at_connector or zones.near_connector(obs.lon, obs.lat, obs.level, rules.connector_m)
+
+        state.floor_run, taken = floor_evidence(
+            state.floor_run,
+            obs.level,
+            obs.ts,
+            self.rules.floors,
+            in_unit=state.occupancy.unit is not None,
+            was_at_connector=was_at_connector,
+            at_connector=lambda: zones.near_connector(obs.lon, obs.lat, obs.level or 0, reach),
         )
-        needed_s = rules.floor_connector_s if run.at_connector else rules.floor_confirm_s
-        if run.fixes >= rules.floor_fixes and obs.ts - run.since >= needed_s:
-            state.floor_run = None
-            return True
-        return False
+        return taken
 
     def _area(
         self, state: PresenceState, zone_id: int, obs: Observation, events: list[Transition]

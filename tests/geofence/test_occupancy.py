@@ -21,7 +21,8 @@ import pytest
 from shapely.geometry import box
 
 from geofence.index import LocalFrame, ZoneIndex, ZoneShape
-from geofence.occupancy import Fix, Occupancy, OccupancyRules, OccupancyTracker, UnitEvent
+from geofence.occupancy import Fix, Occupancy, OccupancyTracker, UnitEvent
+from geofence.stop import OccupancyRules
 
 A, B, K, C = 1, 2, 3, 4
 _KX, _KY = LocalFrame(120.0, 30.0).metres_per_degree
