@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import psycopg
-from sqlalchemy import Engine, MetaData, create_engine, make_url
+from sqlalchemy import Engine, MetaData, create_engine, func, make_url
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -69,7 +69,11 @@ def put_row(session: Session, model: type[Base], key: str, values: dict[str, Any
     """Insert or replace one row by its key, in one statement: two writers at once both succeed
     and the later wins (an ORM read-then-add has the later meet the key as a conflict)."""
     statement = pg_insert(model).values(values)
-    others = {name: value for name, value in values.items() if name != key}
+    others: dict[str, Any] = {name: value for name, value in values.items() if name != key}
+    if "updated_at" in model.__table__.c and "updated_at" not in values:
+        # The ORM's onupdate does not reach an upsert: a replaced row says when it changed (a
+        # mall's rules are read from a cache that knows them by it).
+        others["updated_at"] = func.now()
     session.execute(statement.on_conflict_do_update(index_elements=[key], set_=others))
     cached = session.identity_map.get(identity_key(model, (values[key],)))
     if cached is not None:

@@ -289,6 +289,36 @@ def test_mall_wide_limits_count_every_shoppers_pushes(
     assert enter(4) == ("none", None)  # its daily cap of three
 
 
+def test_a_mall_may_ask_more_confidence_of_a_store_enter_before_an_offer(
+    client: TestClient, db: Database, mall: dict[str, Any]
+) -> None:
+    rules = client.get(f"/v1/malls/{mall['id']}/rules", headers=mall["operator"]).json()
+    assert rules.pop("min_confidence") == 0.9  # every enter occupancy inference makes
+    rules = {k: v for k, v in rules.items() if k != "mall_id"} | {"holdout_share": 0.0}
+    client.put(f"/v1/malls/{mall['id']}/rules", headers=mall["operator"], json=rules)
+    zone_id, lon, lat = starbucks(db, mall["id"])
+    approved_promotion(client, mall, zone_id)
+    at = evening_now()
+
+    def enter(i: int) -> dict[str, Any]:
+        events = walk_in(client, shopper(client), lon, lat, at + 60 * i)
+        return next(e for e in events if e["kind"] == "enter" and e["zone_id"] == zone_id)
+
+    sure = enter(0)
+    assert sure["decision"]["outcome"] == "sent"
+    put = client.put(f"/v1/malls/{mall['id']}/rules", headers=mall["operator"],
+                     json=rules | {"min_confidence": 1.0})  # fmt: skip
+    assert put.status_code == 200, put.text
+    unsure = enter(1)
+    assert unsure["confidence"] < 1.0
+    assert (unsure["decision"]["outcome"], unsure["decision"]["reason"]) == (
+        "none", "low_confidence",
+    )  # fmt: skip
+    bad = client.put(f"/v1/malls/{mall['id']}/rules", headers=mall["operator"],
+                     json=rules | {"min_confidence": 1.5})  # fmt: skip
+    assert error_of(bad, 422)["details"]["fields"][0]["field"] == "body.min_confidence"
+
+
 def test_operator_can_ask_why(client: TestClient, db: Database, mall: dict[str, Any]) -> None:
     zone_id, lon, lat = starbucks(db, mall["id"])
     promotion = approved_promotion(client, mall, zone_id)

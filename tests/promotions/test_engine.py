@@ -133,6 +133,19 @@ def test_a_late_upload_says_so() -> None:
     assert (choice.outcome, choice.reason) == ("none", "late_event")
 
 
+def test_a_store_entered_with_too_little_confidence_triggers_nothing() -> None:
+    # The mall's min_confidence: a unit enter below it is no occasion for an offer; an area's
+    # enter (no confidence: the ping itself) and a sure enter are.
+    rules = replace(RULES, min_confidence=0.95)
+    rng = np.random.default_rng(0)
+    unsure = replace(OCCASION, confidence=0.92)
+    choice = decide(unsure, SHOPPER, [OFFER], Usage(), rules, Stats(), rng)
+    assert (choice.outcome, choice.reason) == ("none", "low_confidence")
+    for occasion in (replace(OCCASION, confidence=0.97), replace(OCCASION, confidence=None)):
+        assert decide(occasion, SHOPPER, [OFFER], Usage(), rules, Stats(), rng).outcome == "sent"
+    assert decide(unsure, SHOPPER, [OFFER], Usage(), RULES, Stats(), rng).outcome == "sent"
+
+
 @pytest.mark.parametrize(
     ("at", "decided_at", "shopper_quiet", "life"),
     [
