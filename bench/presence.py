@@ -306,13 +306,15 @@ def ideal_enter(
     unit: Unit,
     walk: Walk,
     observations: Sequence[Observation],
-    sigma_m: float,
+    noise: NoiseModel,
     confidence: float,
 ) -> float | None:
     """When an ideal judge would enter the unit: one that knows the moment the shopper stopped,
-    which fixes are outliers (10 m or more off) and the true sigma, and enters at the first fix
-    after the stop at which the mean of the stop's fixes lies in the unit with probability
-    `confidence`. What any rule that waits for the shopper to stop must wait for at least."""
+    which fixes are outliers (10 m or more off) and the noise model itself (σ, how long its
+    error lasts, its offset), and enters at the first fix after the stop at which the mean of
+    the stop's fixes lies in the unit with probability `confidence`. What any rule that waits
+    for the shopper to stop, and says how sure it is honestly, must wait for at least; a visit
+    it never enters, no such rule can."""
     assert walk.stood is not None
     frame, shape = world.index.frame, world.metric[unit.zone_id]
     kx, ky = frame.metres_per_degree
@@ -326,35 +328,63 @@ def ideal_enter(
         n, sx, sy = n + 1, sx + x, sy + y
         mean = Point(sx / n, sy / n)
         depth = shape.boundary.distance(mean) * (1 if shape.contains(mean) else -1)
-        if 0.5 * (1 + math.erf(depth * math.sqrt(n) / (sigma_m * math.sqrt(2)))) >= confidence:
+        error_m = _true_error_m(noise, n, obs.ts - walk.stood)
+        if 0.5 * (1 + math.erf(depth / (error_m * math.sqrt(2)))) >= confidence:
             return obs.ts
     return None
 
 
+def _true_error_m(noise: NoiseModel, n: int, span_s: float) -> float:
+    """The standard error, per axis, of the mean of `n` fixes over `span_s` of a shopper
+    standing still, under `noise` (white: σ/√n; an OU error of correlation time τ averages
+    over the span only; the offset not at all)."""
+    if noise.tau_s <= 0:
+        return noise.sigma_m / math.sqrt(n)
+    x = max(span_s, 1e-3) / noise.tau_s
+    averaged = min(1.0 / n, 1.0) if x < 1e-6 else 2 / x * (1 - (1 - math.exp(-x)) / x)
+    share = noise.offset_share
+    return noise.sigma_m * math.sqrt(share + (1 - share) * min(1.0, max(averaged, 1.0 / n)))
+
+
 def measure_ideal(
-    world: World, noise: NoiseModel, *, visits_per_unit: int, units: Sequence[Unit], seed: int
-) -> dict[str, float]:
-    """Enter delays of the ideal judge (`ideal_enter`) at 90% (the shipped rule's confidence)
-    and 50% (a coin flip) on the same visits and fixes as `measure` with the same seed."""
+    world: World, noise: NoiseModel, *, visits_per_unit: int, units: Sequence[Unit], seed: int,
+    visit_s: tuple[float, float] = (60.0, 600.0),
+) -> dict[str, float]:  # fmt: skip
+    """The ideal judge (`ideal_enter`) at 90% (the shipped rule's confidence) and 50% (a coin
+    flip) on the same visits and fixes as `measure` with the same seed: its enter delays from
+    the door and from the stop, and its recall (the visits it enters at all)."""
     rng = random.Random(seed)
+    levels = ("90", "50")
     delays: dict[str, dict[str, list[float]]] = {
-        level: {name: [] for name, _, _ in SIZE_GROUPS} for level in ("90", "50")
+        level: {name: [] for name, _, _ in SIZE_GROUPS} for level in levels
     }
+    stops: dict[str, dict[str, list[float]]] = {
+        level: {name: [] for name, _, _ in SIZE_GROUPS} for level in levels
+    }
+    visits = {name: 0 for name, _, _ in SIZE_GROUPS}
     for unit in units:
         for _ in range(visits_per_unit):
-            walk = visit(world, unit, rng, t0=1e9)
+            walk = visit(world, unit, rng, t0=1e9, stay_s=visit_s)
             observations = fixes(world, walk, noise, rng)
-            for level, by_group in delays.items():
-                at = ideal_enter(world, unit, walk, observations, noise.sigma_m, int(level) / 100)
-                if at is not None:
-                    by_group[unit.group].append(at - walk.inside[0][0])
+            visits[unit.group] += 1
+            for level in levels:
+                at = ideal_enter(world, unit, walk, observations, noise, int(level) / 100)
+                if at is not None and walk.stood is not None:
+                    delays[level][unit.group].append(at - walk.inside[0][0])
+                    stops[level][unit.group].append(at - walk.stood)
     out: dict[str, float] = {}
-    for level, by_group in delays.items():
-        pooled = [d for group in by_group.values() for d in group]
+    large = ("25to100", "ge100")
+    for level in levels:
+        pooled = [d for group in delays[level].values() for d in group]
         out[f"ideal{level}_enter_delay_p50_s"] = _percentile(pooled, 50)
         out[f"ideal{level}_enter_delay_p95_s"] = _percentile(pooled, 95)
-        for name, values in by_group.items():
+        for name, values in delays[level].items():
             out[f"ideal{level}_enter_delay_p95_s_{name}"] = _percentile(values, 95)
+        from_stop = [d for name in large for d in stops[level][name]]
+        out[f"ideal{level}_stop_enter_delay_p95_s_ge25"] = _percentile(from_stop, 95)
+        entered = sum(len(stops[level][name]) for name in large)
+        out[f"ideal{level}_recall_ge25"] = _ratio(entered, sum(visits[n] for n in large))
+        out[f"ideal{level}_recall_10to25"] = _ratio(len(stops[level]["10to25"]), visits["10to25"])
     return out
 
 
@@ -449,10 +479,12 @@ def main() -> None:
     }
     models = noise_models()
     rows: list[tuple[str, dict[str, float]]] = []
+    ideals: list[tuple[str, dict[str, float]]] = []
     changes = {k: float(v) for k, v in (c.split("=") for c in args.rules.split(",") if c)}
     figures.update({f"rule_{k}": v for k, v in changes.items()})
     shipped = occupancy_rule(world, args.confidence, changes)
-    for seed, name in enumerate(args.models.split(","), start=1):
+    for name in args.models.split(","):
+        seed = list(models).index(name) + 1  # the same walks whichever models run
         noise = models[name]
         runs = [("", shipped)] + ([("baseline_", single_ping_rule(world))] if name == "s2" else [])
         for prefix, rule in runs:
@@ -469,14 +501,20 @@ def main() -> None:
             )
             rows.append((f"{'per-ping ' if prefix else ''}{name}", result))
             figures.update({f"{prefix}{key}_{name}": value for key, value in result.items()})
-        if name == "s2":
-            assert isinstance(noise, NoiseModel)
+        if isinstance(noise, NoiseModel):
+            span = VISIT_S.get(name, (60.0, 600.0))
             ideal = measure_ideal(
-                world, noise, visits_per_unit=visits_per_unit, units=units, seed=100 * seed
+                world,
+                noise,
+                visits_per_unit=visits_per_unit,
+                units=units,
+                seed=100 * seed,
+                visit_s=span,
             )
-            figures.update({f"{key}_s2": value for key, value in ideal.items()})
-            _print_ideal(ideal)
+            figures.update({f"{key}_{name}": value for key, value in ideal.items()})
+            ideals.append((name, ideal))
     _print(rows, world, units, pairs, visits_per_unit)
+    _print_ideal(ideals)
     figures["seconds"] = round(time.perf_counter() - began, 1)
     if args.json:  # NaN (a size group with no visit) as null: JSON has no NaN
         clean = {
@@ -535,15 +573,16 @@ def _print(
             print(f"    {name} m2 ({rows[0][1][f'visits_{name}']:.0f} visits)".ljust(34) + values)
 
 
-def _print_ideal(ideal: dict[str, float]) -> None:
-    print("enter delay of an ideal judge on s2 (knows the stop, the outliers and sigma):")
-    print("  " + "figure".ljust(32) + "90%".rjust(11) + "50%".rjust(11))
-    for key in (
-        "enter_delay_p50_s",
-        "enter_delay_p95_s",
-        *(f"enter_delay_p95_s_{name}" for name, _, _ in SIZE_GROUPS),
-    ):
-        values = "".join(f"{ideal[f'ideal{level}_{key}']:>11}" for level in ("90", "50"))
+def _print_ideal(ideals: list[tuple[str, dict[str, float]]]) -> None:
+    print("an ideal judge on the same visits (knows the stop, the outliers and the noise model):")
+    labels = [f"{name} {level}%" for name, _ in ideals for level in ("90", "50")]
+    print("  " + "figure".ljust(32) + "".join(label.rjust(12) for label in labels))
+    by_size = [f"enter_delay_p95_s_{name}" for name, _, _ in SIZE_GROUPS]
+    keys = ["recall_ge25", "recall_10to25", "stop_enter_delay_p95_s_ge25", "enter_delay_p50_s",
+            "enter_delay_p95_s", *by_size]  # fmt: skip
+    for key in keys:
+        values = "".join(f"{ideal[f'ideal{level}_{key}']:>12}" for _, ideal in ideals
+                         for level in ("90", "50"))  # fmt: skip
         print("  " + key.ljust(32) + values)
 
 

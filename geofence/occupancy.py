@@ -5,21 +5,23 @@ metres. A shopper who is in a store stands, or moves slowly, for minutes; one wh
 through it does not. So a unit is entered on a *stop*:
 
 - A stop begins when the latest fixes (at least `min_fixes`, spanning at least `min_span_s`,
-  within `window_s`) have the spread of someone standing (σ estimated from them at most
-  `max_sigma_m`) and their earlier and later halves do not drift apart (a walker's do).
-- It then grows with every fix that falls within `gate_m` (or 3 σ) of it, kept as running sums:
-  where the shopper stands is the mean of its fixes, known to σ/√n. The longer they stand, the
-  better it is known, whatever the window. `exit_fixes` fixes in a row beyond the gate, another
-  floor, a silence longer than `window_s`, or a spread grown to a walker's end it (one outlier
-  ends nothing).
-- The enter's confidence is the probability that the shopper stands inside the unit:
-  Φ(depth / standard error), depth being the metres from the stop to the unit's outline (positive
-  inside). A unit is entered when that is at least `enter_confidence` on `confirmations`
-  judgements in a row. A big store is entered on the first fixes of a stop; a kiosk when enough
-  fixes agree: the dwell needed scales with the unit's size and the fixes' spread by itself.
+  within `window_s`, or longer for an app that reports every 30-60 s) have the spread of
+  someone standing (σ estimated from them at most `max_sigma_m`) and their earlier and later
+  halves do not drift apart (a walker's do).
+- It then grows with every fix that falls within `gate_m` (or 3 σ) of it, kept as running sums
+  (geofence.stop): where the shopper stands is the mean of its fixes, known to the standard
+  error of geofence.stop, which counts fixes whose errors repeat each other as fewer and keeps
+  an offset that lasts. `exit_fixes` fixes in a row beyond the gate, another floor, a long
+  silence, or a spread grown to a walker's end it (one outlier ends nothing).
+- The enter's confidence is the probability that the shopper stands inside the unit: the
+  share of the stop's spread inside it (a half-plane at its nearest wall), against the units
+  beside it and the corridor. A unit is entered when that is at least `enter_confidence` on
+  `confirmations` judgements in a row. A big store is entered on the first fixes of a stop; a
+  kiosk when enough fixes agree: the dwell needed scales with the unit and the fixes by itself.
 
-Leaving takes evidence too: `exit_fixes` fixes in a row farther than `exit_margin_m` outside
-the unit, a stop confidently elsewhere, another floor, or silence (the caller's timeout).
+Leaving takes evidence too: `exit_fixes` fixes in a row, over `exit_span_s`, farther than
+`exit_margin_m` outside the unit; a stop confidently elsewhere; another floor (once confirmed,
+geofence.floors); or silence (the caller's timeout).
 
 Areas (the mall, corridors, food courts...) are not decided here: they keep the per-fix rule of
 geofence.presence. docs/geofencing.md explains the choice, bench/presence.py measures it.
@@ -67,6 +69,7 @@ class Occupancy:
     unit: int | None = None
     entered_at: float | None = None
     outside: int = 0  # fixes in a row beyond the exit margin
+    outside_since: float | None = None  # the first of them
     candidate: int | None = None  # the unit the last judgement pointed to, confirmed or not
     streak: int = 0  # judgements in a row that were sure of the candidate
     stop: Stop | None = None
@@ -77,6 +80,7 @@ class Occupancy:
             "unit": self.unit,
             "entered_at": self.entered_at,
             "outside": self.outside,
+            **({"outside_since": self.outside_since} if self.outside else {}),
             "candidate": self.candidate,
             "streak": self.streak,
             "stop": self.stop.to_json() if self.stop else None,
@@ -90,6 +94,7 @@ class Occupancy:
             unit=data.get("unit"),
             entered_at=data.get("entered_at"),
             outside=data.get("outside", 0),
+            outside_since=data.get("outside_since"),
             candidate=data.get("candidate"),
             streak=data.get("streak", 0),
             stop=Stop.from_json(stop) if stop else None,
@@ -222,7 +227,12 @@ class OccupancyTracker:
             state.outside = 0
             return
         state.outside += 1
-        if state.outside >= self.rules.exit_fixes:
+        if state.outside == 1 or state.outside_since is None:
+            state.outside_since = fix.ts
+        # Two outlier episodes back to back put three fixes outside within seconds; a shopper
+        # walking out keeps being outside.
+        lasted = fix.ts - state.outside_since >= self.rules.exit_span_s
+        if state.outside >= self.rules.exit_fixes and lasted:
             self._leave(state, fix.ts, "left", events)
 
     def _judge(self, state: Occupancy, stop: Stop, fix: Fix, events: list[UnitEvent]) -> None:

@@ -39,13 +39,14 @@ class OccupancyRules:
     correlation_weight: float = 6.0  # ... worth this many pairs of fixes
     white_below: float = 0.2  # fixes less correlated than this are taken as independent
     correlated_at: float = 0.5  # fixes this correlated carry the whole lasting error
-    tail_share: float = 0.2  # of correlated errors, a share `tail_scale` times as wide
+    tail_share: float = 0.1  # of correlated errors, a share `tail_scale` times as wide
     tail_scale: float = 3.0
     sigma_weight: float = 4.0  # the positioning's error counts as this many fixes' spread
     gate_m: float = 6.0  # a fix this close to the stop (or 3 σ) belongs to it
     enter_confidence: float = 0.9
     confirmations: int = 2  # sure judgements in a row, on fixes of the stop, before an enter
     exit_fixes: int = 3
+    exit_span_s: float = 20.0
     exit_margin_m: float = 4.0
 
 

@@ -69,14 +69,14 @@ def test_the_ideal_judge_enters_once_the_shopper_stands_and_only_when_sure() -> 
     walk = visit(world, unit, rng, t0=1e9)
     observations = fixes(world, walk, NoiseModel(0.5), rng)
     assert walk.stood is not None
-    at = ideal_enter(world, unit, walk, observations, 0.5, 0.9)
+    at = ideal_enter(world, unit, walk, observations, NoiseModel(0.5), 0.9)
     # Deep inside the largest unit, with little noise: the first fix after the stop decides.
     first = min(o.ts for o in observations if o.ts >= walk.stood)
     assert at is not None
     assert walk.stood <= at <= first + 20
     # The same fixes, said to be off by a kilometre: never sure, never before the stop.
-    assert ideal_enter(world, unit, walk, observations, 1000.0, 0.9) is None
-    late = ideal_enter(world, unit, walk, observations, 1000.0, 0.5)
+    assert ideal_enter(world, unit, walk, observations, NoiseModel(1000.0), 0.9) is None
+    late = ideal_enter(world, unit, walk, observations, NoiseModel(1000.0), 0.5)
     assert late is not None
     assert late >= walk.stood
 

@@ -88,7 +88,7 @@ def test_zone_events_are_an_operator_s_of_their_own_malls_only(
 
 def test_bad_filters_say_which(client: TestClient, mall: dict[str, Any]) -> None:
     url = f"/v1/malls/{mall['id']}/zone-events"
-    for params, field in [
+    cases: list[tuple[dict[str, str | int], str]] = [
         ({"since": "0"}, "query.since"),
         ({"since": "2026-12-07T10:00:00"}, "query.since"),  # no time zone: which 10:00?
         ({"kind": "teleport"}, "query.kind"),
@@ -96,6 +96,7 @@ def test_bad_filters_say_which(client: TestClient, mall: dict[str, Any]) -> None
         ({"cursor": "abc"}, "query.cursor"),
         ({"limit": 0}, "query.limit"),
         ({"device_id": "nope"}, "query.device_id"),
-    ]:
+    ]
+    for params, field in cases:
         error = error_of(client.get(url, headers=mall["operator"], params=params), 422)
         assert error["details"]["fields"][0]["field"] == field, params

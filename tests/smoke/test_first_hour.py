@@ -300,6 +300,13 @@ def test_a_plan_as_its_makers_wrote_it_on_a_cold_server(home: Path, server: Serv
     for event in (e for e in events if e["zone_id"] in unit_ids and e["kind"] != "dwell"):
         inside += 1 if event["kind"] == "enter" else -1
         assert inside in (0, 1), events  # one unit at a time, the outline included
+    # The operator reads the enter back, with how sure it was and on what evidence.
+    listed = server.call("GET", f"{base}/zone-events", key=operator, expect=200,
+                         params={"zone_id": ids[starbucks], "kind": "enter"}).json()  # fmt: skip
+    [enter] = listed["events"]
+    assert enter["device_id"] == device["device_id"]
+    assert 0.9 <= enter["confidence"] <= 1
+    assert enter["evidence_fixes"] >= 3
 
 
 def test_an_operator_s_two_tabs_and_an_app_s_retries_at_once_on_a_cold_server(
