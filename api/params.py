@@ -18,37 +18,31 @@ PromotionId = Annotated[int, Path(ge=1, le=MAX_ID, description="Promotion id")]
 LevelOrdinal = Annotated[int, Path(ge=-20, le=200, description="Level ordinal (0: ground floor)")]
 
 
-def _iso_day(value: object) -> object:
-    # Pydantic would read "0" as a Unix time (1970-01-01): a day is written YYYY-MM-DD.
-    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
-        raise ValueError("a day is written YYYY-MM-DD")
-    return value
+def _written(pattern: str, how: str) -> BeforeValidator:
+    """Text that must match `pattern`: pydantic would read "0" as a Unix time (1970-01-01)."""
+    compiled = re.compile(pattern)
+
+    def check(value: object) -> object:
+        if isinstance(value, str) and not compiled.fullmatch(value):
+            raise ValueError(how)
+        return value
+
+    return BeforeValidator(check)
 
 
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DAY = _written(r"\d{4}-\d{2}-\d{2}", "a day is written YYYY-MM-DD")
+# An instant says its time zone too: which 10:00 would it be?
+_ISO_INSTANT = _written(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})",
+    "an instant is written YYYY-MM-DDThh:mm[:ss[.fff]] with Z or ±hh:mm",
+)
 
 # A range of days of the mall's calendar (daily analytics).
-SinceDay = Annotated[
-    date | None, BeforeValidator(_iso_day), Query(description="First day (default: 30 days ago)")
-]
-UntilDay = Annotated[
-    date | None, BeforeValidator(_iso_day), Query(description="Last day (default: today)")
-]
-
-
-def _iso_instant(value: object) -> object:
-    # As for days: "0" would be read as a Unix time. An instant says its time zone too.
-    if isinstance(value, str) and not _ISO_INSTANT.fullmatch(value):
-        raise ValueError("an instant is written YYYY-MM-DDThh:mm[:ss[.fff]] with Z or ±hh:mm")
-    return value
-
-
-_ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})")
+SinceDay = Annotated[date | None, _ISO_DAY, Query(description="First day (default: 30 days ago)")]
+UntilDay = Annotated[date | None, _ISO_DAY, Query(description="Last day (default: today)")]
 
 # A range of instants (events): from `since` (included) to `until` (excluded).
 SinceInstant = Annotated[
-    datetime | None, BeforeValidator(_iso_instant), Query(description="From (ISO 8601, with zone)")
+    datetime | None, _ISO_INSTANT, Query(description="From (ISO 8601, with zone)")
 ]
-UntilInstant = Annotated[
-    datetime | None, BeforeValidator(_iso_instant), Query(description="Until, excluded")
-]
+UntilInstant = Annotated[datetime | None, _ISO_INSTANT, Query(description="Until, excluded")]

@@ -79,6 +79,7 @@ def results(request: Request, mall_id: MallId, staff: OperatorStaff, session: Se
         "revenue_url": f"/v1/malls/{mall_id}/analytics/revenue",
         "footfall_url": f"/v1/malls/{mall_id}/footfall",
         "presence_url": f"/v1/malls/{mall_id}/presence",
+        "events_url": f"/v1/malls/{mall_id}/zone-events",
         "plan": floor_plan(session, staff.scope, mall_id),
     }, template="results.html")  # fmt: skip
 

@@ -266,6 +266,8 @@ class OccupancyTracker:
             depth = self.units.depth_m(state.unit, lon, lat)
             if not elsewhere and depth > -self.rules.exit_margin_m:
                 return  # standing near its wall, in no other unit: a small unit's noise
+            if fix.ts - stop.since < self.rules.exit_span_s:
+                return  # a stop of a few seconds elsewhere: an outlier episode, as likely
             self._leave(state, fix.ts, "moved", events)
         if sure and state.streak >= self.rules.confirmations:
             state.unit, state.entered_at, state.outside, state.streak = best, fix.ts, 0, 0

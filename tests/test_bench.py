@@ -44,7 +44,8 @@ def test_bench_script_quick_json(script: str, keys: tuple[str, ...]) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     for key in keys:
-        assert figures[key] > 0, key
+        # Recall under errors that last may well be 0 on a quick run's few small units.
+        assert figures[key] >= 0 if "recall" in key else figures[key] > 0, key
     assert figures["quick"] is True
     if script == "presence.py":  # figures that may well be 0, but must be there
         for model in ("s2", "ou30", "ou120", "s4", "wifi", "sparse30"):

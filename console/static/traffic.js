@@ -39,10 +39,12 @@
 
   async function load() {
     try {
+      document.getElementById("live-enters-box").hidden = measure.value !== "now";
       if (measure.value === "now") {
         const now = await mallcast.api("GET", section.dataset.presence);
         values = new Map(now.zones.map((z) => [z.zone_id, z.shoppers]));
         status.textContent = `${now.shoppers} shoppers in the mall at ${new Date(now.at).toLocaleTimeString()}`;
+        await latestEnters();
       } else {
         const footfall = await mallcast.api("GET", section.dataset.footfall);
         values = new Map(footfall.zones.map((z) => [z.zone_id, z[measure.value] ?? 0]));
@@ -54,6 +56,16 @@
     } catch (problem) {
       status.textContent = problem.message;
     }
+  }
+
+  // The stores entered last (units: their enters carry a confidence), newest first.
+  async function latestEnters() {
+    const page = await mallcast.api("GET", `${section.dataset.events}?kind=enter&limit=50`);
+    const enters = page.events.filter((e) => e.confidence !== null).slice(0, 8);
+    document.getElementById("live-enters").replaceChildren(...enters.map((e) =>
+      mallcast.el("li", { "data-zone": e.zone_id, text:
+        `${names.get(e.zone_id) ?? `zone ${e.zone_id}`} at ${new Date(e.at).toLocaleTimeString()}: ` +
+        `${Math.round(e.confidence * 100)}% sure, ${e.evidence_fixes} fixes` })));
   }
 
   measure.addEventListener("change", () => {

@@ -407,6 +407,11 @@ def test_an_offer_from_the_tenant_s_phone_preview_to_a_push_the_results_and_the_
     expect(operator.locator("#live-status")).to_contain_text("2 shoppers in the mall",
                                                              timeout=15_000)  # fmt: skip
     expect(operator.locator("#heat-top")).to_contain_text("adidas: 1")
+    # The latest store enters, each with how sure it was (the API's confidence, as a share).
+    enters = operator.locator("#live-enters li")
+    expect(enters.first).to_contain_text("adidas at ")
+    expect(enters.first).to_contain_text(re.compile(r"(9\d|100)% sure, \d+ fixes"))
+    expect(operator.locator("#live-enters")).to_contain_text("STARBUCKS COFFEE at ")
     operator.get_by_label("Device id").fill(device["device_id"])
     operator.get_by_role("button", name="Explain").click()
     expect(operator.locator("#why li").first).to_contain_text("sent")

@@ -18,23 +18,13 @@ import random
 from collections.abc import Iterator
 
 import pytest
-from shapely.geometry import box
 
-from geofence.index import LocalFrame, ZoneIndex, ZoneShape
+from geofence.index import ZoneIndex, ZoneShape
 from geofence.occupancy import Fix, Occupancy, OccupancyTracker, UnitEvent
 from geofence.stop import OccupancyRules
+from tests.support.plan import lonlat, rect
 
 A, B, K, C = 1, 2, 3, 4
-_KX, _KY = LocalFrame(120.0, 30.0).metres_per_degree
-
-
-def lonlat(x: float, y: float) -> tuple[float, float]:
-    return 120.0 + x / _KX, 30.0 + y / _KY
-
-
-def rect(x0: float, y0: float, x1: float, y1: float):  # type: ignore[no-untyped-def]
-    (lon0, lat0), (lon1, lat1) = lonlat(x0, y0), lonlat(x1, y1)
-    return box(lon0, lat0, lon1, lat1)
 
 
 @pytest.fixture(scope="module")
