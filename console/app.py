@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from console import operator_pages, session_pages, tenant_pages
 from console.common import SignInRequired, templates
+from console.headers import ConsoleHeaders
 
 STATIC = Path(__file__).parent / "static"
 
@@ -26,6 +27,7 @@ def install(app: FastAPI) -> FastAPI:
     for module in (session_pages, operator_pages, tenant_pages):
         app.include_router(module.router)
     app.add_exception_handler(SignInRequired, _sign_in_first)
+    app.add_middleware(ConsoleHeaders)
     app.state.page_error = _error_page
     return app
 

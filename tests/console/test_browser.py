@@ -18,7 +18,15 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    Dialog,
+    Page,
+    Route,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 from shapely.geometry import shape
 from shapely.ops import polylabel
 
@@ -548,3 +556,41 @@ def test_a_change_without_the_csrf_token_is_refused_and_sign_out_ends_the_sessio
     assert replay.status_code == 401
     page.goto(f"{server.base}/console/offers")
     expect(page).to_have_url(re.compile(r"/console/sign-in"))
+
+
+def test_an_outside_image_is_not_fetched_while_the_operator_reviews_the_offer(
+    browser: Browser, server: Server, sign_ins: dict[str, tuple[str, str]]
+) -> None:
+    # A tenant's offer whose image lies on another host: the phone shows it, the console does
+    # not load it (its content security policy allows images from mallcast only), so that host
+    # never learns who reviews the offer, from where, with which browser.
+    tenant = sign_in(browser, server, sign_ins["tenant"])
+    offer_id = tenant.evaluate("""async () => {
+        const made = await mallcast.api("POST", "/v1/tenant/promotions", {
+            title: "Tracked", body: "A pixel in the picture", category: "cafe",
+            targets: {mall: true}, image_url: "https://tracker.example/pixel.png"});
+        await mallcast.api("POST", `/v1/tenant/promotions/${made.id}/submit`);
+        return made.id;
+    }""")
+    operator = sign_in(browser, server, sign_ins["operator"])
+    reached: list[str] = []  # what got past the browser's policy to the network
+
+    def record(route: Route) -> None:
+        reached.append(route.request.url)
+        route.abort()
+
+    operator.route("https://tracker.example/**", record)
+    blocked: list[str] = []
+    operator.on("requestfailed", lambda request: blocked.append(
+        f"{request.url} {request.failure}"))  # fmt: skip
+    operator.goto(f"{server.base}/console/malls/1/approvals")
+    card = operator.locator(f"#offer-{offer_id}")
+    expect(card.locator(".notification strong")).to_have_text("Tracked")
+    expect(card.locator("img")).to_have_attribute("src", "https://tracker.example/pixel.png")
+    operator.wait_for_load_state("networkidle")
+    assert reached == []
+    assert blocked == ["https://tracker.example/pixel.png csp"], blocked  # refused by the policy
+    # Chromium announces the blocked image as a request before it refuses it: nothing else.
+    others = [p for p in operator.problems if "tracker.example" not in p]  # type: ignore[attr-defined]
+    assert not others, others
+    tenant.close()
