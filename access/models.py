@@ -90,6 +90,19 @@ class StaffUser(Base):
     malls: Mapped[list[StaffUserMall]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
 
+class SigninThrottle(Base):
+    """Wrong passwords counted per account and client address, and per address alone: a guesser
+    is slowed where they guess from, never the account's owner signing in elsewhere. Keyed by
+    digests: no email or address is stored."""
+
+    __tablename__ = "signin_throttles"
+
+    key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class StaffUserMall(Base):
     __tablename__ = "staff_user_malls"
 

@@ -6,8 +6,10 @@ Argon2id (argon2-cffi's defaults, RFC 9106's second recommended profile). A brow
 in gets a server-side session: the cookie holds 32 random bytes, the row their SHA-256 and the
 session's CSRF token, so signing out ends it at once on every replica.
 
-Five wrong passwords in a row lock the account for a quarter of an hour (a guesser gets 480
-tries a day, a person who mistyped waits); the lock is in the row, so every replica keeps it.
+Wrong passwords are counted per account and client address, and per address (access.throttle):
+five in a row for one account from one address, or thirty for any accounts, hold that address
+back for a quarter of an hour. No stranger can lock someone else out; every replica counts in the
+same rows.
 """
 
 from __future__ import annotations
@@ -23,13 +25,17 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from access import throttle
 from access.keys import check_scope
 from access.models import StaffLink, StaffSession, StaffUser, StaffUserMall
 from core.db import utcnow
-from core.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, Unauthorized
+from core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 
-MAX_FAILED_SIGNINS = 5
-LOCKOUT = timedelta(minutes=15)
+# The one answer to every refused sign-in, with the way back in.
+SIGN_IN_REFUSED = (
+    "wrong email or password, or too many tries from here: try again in a quarter of an hour, "
+    "or ask your mall's operator for a new sign-in link"
+)
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256  # Argon2 takes any length; a megabyte "password" is a denial of service
 
@@ -156,33 +162,33 @@ def check_password(password: str) -> None:
                            code="weak_password", details={"field": "password"})  # fmt: skip
 
 
-def sign_in(session: Session, email: str, password: str, *, hours: float = 12) -> SignedIn:
-    """A new session for the right email and password. Wrong ones say only that they are wrong
-    (never which); the fifth in a row locks the account for `LOCKOUT`."""
+def sign_in(
+    session: Session, email: str, password: str, *, address: str, hours: float = 12
+) -> SignedIn:
+    """A new session for the right email and password, from `address` (the client's).
+
+    Every refusal is the same `SIGN_IN_REFUSED`, whatever the cause (an unknown email, a wrong
+    password, too many tries), after the same Argon2 verification: the answer tells nobody
+    who has an account. Wrong passwords count per account *and* address, and per address
+    alone (`access.throttle`): a guesser is slowed where they guess from, and the account's
+    owner, from anywhere else, signs in as ever."""
     now = utcnow()
     try:
         email = normal_email(email)
     except InvalidInput:
         email = ""
-    user = session.scalar(
-        select(StaffUser).where(StaffUser.email == email).with_for_update()
-    ) if email else None  # fmt: skip
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        raise TooManyAttempts(
-            "too many wrong passwords: this account is locked for a while; try again later or "
-            "ask for a reset link", code="account_locked",
-        )  # fmt: skip
-    if not _verify(user.password_hash if user else None, password[:MAX_PASSWORD]) or not user:
-        if user is not None:
-            user.failed_signins += 1
-            if user.failed_signins >= MAX_FAILED_SIGNINS:
-                user.failed_signins, user.locked_until = 0, now + LOCKOUT
-            session.flush()
-        raise Unauthorized("wrong email or password", code="wrong_password")
+    user = session.scalar(select(StaffUser).where(StaffUser.email == email)) if email else None
+    keys = throttle.keys(email, address)
+    held = throttle.held(session, keys, now)
+    right = _verify(user.password_hash if user else None, password[:MAX_PASSWORD])
+    if held or not right or user is None:
+        if not held:
+            throttle.failed(session, keys, now)
+        raise Unauthorized(SIGN_IN_REFUSED, code="sign_in_refused")
     assert user.password_hash is not None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
-    user.failed_signins, user.locked_until = 0, None
+    throttle.cleared(session, keys)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     row = StaffSession(token_sha256=_digest(token), staff_user_id=user.id, csrf_token=csrf,
                        created_at=now, expires_at=now + timedelta(hours=hours))  # fmt: skip

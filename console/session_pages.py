@@ -47,7 +47,8 @@ def sign_in(
     _check_form_token(request, form_token)
     settings: Settings = request.app.state.settings
     try:
-        signed = accounts.sign_in(session, email, password, hours=settings.console_session_hours)
+        signed = accounts.sign_in(session, email, password, address=_address(request),
+                                  hours=settings.console_session_hours)  # fmt: skip
     except MallcastError as exc:
         return _sign_in_form(request, safe_next(next), error=exc.message, email=email,
                              status=exc.status)  # fmt: skip
@@ -79,7 +80,7 @@ def use_link(body: NewPassword, request: Request, session: SessionDep) -> Respon
     _check_form_token(request, body.form_token)
     user = accounts.set_password(session, body.token, body.password)
     settings: Settings = request.app.state.settings
-    signed = accounts.sign_in(session, user.email, body.password,
+    signed = accounts.sign_in(session, user.email, body.password, address=_address(request),
                               hours=settings.console_session_hours)  # fmt: skip
     response = JSONResponse({"next": "/console/"})
     _set_session(request, response, signed.token, settings.console_session_hours)
@@ -131,3 +132,9 @@ def _set_session(request: Request, response: Response, token: str, hours: float)
     response.set_cookie(SESSION_COOKIE, token, max_age=int(hours * 3600), path="/",
                         httponly=True, samesite="lax", secure=secure_cookies(request))  # fmt: skip
     response.delete_cookie(FORM_COOKIE, path="/console/")
+
+
+def _address(request: Request) -> str:
+    """The client's address, as the server sees it (behind a reverse proxy, uvicorn's
+    --proxy-headers and --forwarded-allow-ips make it the client's: docs/deployment.md)."""
+    return request.client.host if request.client else "unknown"
