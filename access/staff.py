@@ -62,8 +62,9 @@ def normal_email(email: str) -> str:
     email = email.strip().lower()
     local, at, domain = email.partition("@")
     if not at or not local or "." not in domain or len(email) > 254 or " " in email:
-        raise InvalidInput(f"{email!r} is not an email address", code="invalid_email",
-                           details={"field": "email"})  # fmt: skip
+        raise InvalidInput(
+            f"{email!r} is not an email address", code="invalid_email", details={"field": "email"}
+        )
     return email
 
 
@@ -155,11 +156,17 @@ def set_password(session: Session, token: str, password: str) -> StaffUser:
 
 def check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
-        raise InvalidInput(f"the password needs at least {MIN_PASSWORD} characters",
-                           code="weak_password", details={"field": "password"})  # fmt: skip
+        raise InvalidInput(
+            f"the password needs at least {MIN_PASSWORD} characters",
+            code="weak_password",
+            details={"field": "password"},
+        )
     if len(password) > MAX_PASSWORD:
-        raise InvalidInput(f"the password may have at most {MAX_PASSWORD} characters",
-                           code="weak_password", details={"field": "password"})  # fmt: skip
+        raise InvalidInput(
+            f"the password may have at most {MAX_PASSWORD} characters",
+            code="weak_password",
+            details={"field": "password"},
+        )
 
 
 def sign_in(
@@ -190,8 +197,13 @@ def sign_in(
         user.password_hash = _hasher.hash(password)
     throttle.cleared(session, keys)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    row = StaffSession(token_sha256=_digest(token), staff_user_id=user.id, csrf_token=csrf,
-                       created_at=now, expires_at=now + timedelta(hours=hours))  # fmt: skip
+    row = StaffSession(
+        token_sha256=_digest(token),
+        staff_user_id=user.id,
+        csrf_token=csrf,
+        created_at=now,
+        expires_at=now + timedelta(hours=hours),
+    )
     session.add(row)
     session.flush()
     return SignedIn(user, token, csrf, row.expires_at)
@@ -225,8 +237,13 @@ def _new_link(session: Session, user: StaffUser, hours: float) -> str:
         .values(used_at=utcnow())
     )
     token = secrets.token_urlsafe(32)
-    session.add(StaffLink(token_sha256=_digest(token), staff_user_id=user.id,
-                          expires_at=utcnow() + timedelta(hours=hours)))  # fmt: skip
+    session.add(
+        StaffLink(
+            token_sha256=_digest(token),
+            staff_user_id=user.id,
+            expires_at=utcnow() + timedelta(hours=hours),
+        )
+    )
     session.flush()
     return token
 

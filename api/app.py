@@ -85,10 +85,14 @@ def create_app(
     # not (about 5% of a ping request): only when asked for.
     otel = settings.otel
     app = FastAPI(
-        title="mallcast", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+        title="mallcast",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
         telemetry={"tracing": otel, "metrics": otel, "logs": otel},
-        docs_url=None, redoc_url=None,  # served below, from files of our own
-    )  # fmt: skip
+        docs_url=None,
+        redoc_url=None,  # served below, from files of our own
+    )
     app.router.route_class = UnitOfWorkRoute  # /health: a sync handler with a session too
     app.state.settings = settings
     app.state.database = db
@@ -101,9 +105,13 @@ def create_app(
         now=None if clock is None else lambda: datetime.fromtimestamp(clock(), UTC),
     )
     app.state.ingest_gate = IngestGate(
-        db, app.state.zone_cache, app.state.event_sink, settings, app.state.metrics,
+        db,
+        app.state.zone_cache,
+        app.state.event_sink,
+        settings,
+        app.state.metrics,
         lanes=settings.ingest_lanes,
-    )  # fmt: skip
+    )
     install_error_handlers(app)
     app.add_middleware(RequestGate, max_body_bytes=settings.max_body_bytes)
 
@@ -117,9 +125,13 @@ def create_app(
         tags=["operations"],
     )
     app.add_api_route(
-        "/metrics", metrics, methods=["GET"], summary="Prometheus metrics", tags=["operations"],
+        "/metrics",
+        metrics,
+        methods=["GET"],
+        summary="Prometheus metrics",
+        tags=["operations"],
         response_class=PlainTextResponse,
-    )  # fmt: skip
+    )
     # Routes are matched in order: the shopper apps' (pings above all) are the hot path.
     for module in (
         shoppers,
@@ -148,19 +160,22 @@ def _serve_docs(app: FastAPI) -> None:
 
     async def swagger() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url="/openapi.json", title="mallcast API",
+            openapi_url="/openapi.json",
+            title="mallcast API",
             swagger_js_url=f"{assets}/swagger-ui-bundle.js",
             swagger_css_url=f"{assets}/swagger-ui.css",
             swagger_favicon_url=f"{assets}/favicon.png",
             swagger_ui_parameters={"validatorUrl": None},  # no call to an online validator
-        )  # fmt: skip
+        )
 
     async def redoc() -> HTMLResponse:
         return get_redoc_html(
-            openapi_url="/openapi.json", title="mallcast API",
+            openapi_url="/openapi.json",
+            title="mallcast API",
             redoc_js_url=f"{assets}/redoc.standalone.js",
-            redoc_favicon_url=f"{assets}/favicon.png", with_google_fonts=False,
-        )  # fmt: skip
+            redoc_favicon_url=f"{assets}/favicon.png",
+            with_google_fonts=False,
+        )
 
     app.add_api_route("/docs", swagger, methods=["GET"], include_in_schema=False)
     app.add_api_route("/redoc", redoc, methods=["GET"], include_in_schema=False)
@@ -170,8 +185,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document, plus the answers every route can give whatever it declares: the
     request gate's 401 and 413 and the body parser's 400 and 422 (api.gate, api.errors)."""
     if app.openapi_schema is None:
-        schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                             routes=app.routes)  # fmt: skip
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         error = {"$ref": "#/components/schemas/ErrorOut"}
         for path, operations in schema["paths"].items():
             for operation in operations.values():
@@ -181,10 +197,13 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                     # OwnTracks answers 2xx to any body it cannot use (api.routers.owntracks).
                     wanted += [413] if path == "/owntracks" else [400, 413, 422]
                 for status in wanted:
-                    answers.setdefault(str(status), {
-                        "description": error_responses(status)[status]["description"],
-                        "content": {"application/json": {"schema": error}},
-                    })  # fmt: skip
+                    answers.setdefault(
+                        str(status),
+                        {
+                            "description": error_responses(status)[status]["description"],
+                            "content": {"application/json": {"schema": error}},
+                        },
+                    )
         _json_schema_bounds(schema)
         app.openapi_schema = schema
     return app.openapi_schema

@@ -48,17 +48,19 @@ class _DeclaredBasic(HTTPBasic):
 
 
 API_KEY = _DeclaredBearer(
-    scheme_name="apiKey", bearerFormat="mc_<id>_<secret>",
+    scheme_name="apiKey",
+    bearerFormat="mc_<id>_<secret>",
     description="An operator's or a tenant's API key (`mallcast keys create`)",
-)  # fmt: skip
+)
 DEVICE_TOKEN = _DeclaredBearer(
-    scheme_name="deviceToken", bearerFormat="JWT",
+    scheme_name="deviceToken",
+    bearerFormat="JWT",
     description="The device token POST /v1/devices returned",
-)  # fmt: skip
+)
 OWNTRACKS = _DeclaredBasic(
-    scheme_name="ownTracks", description="OwnTracks HTTP mode: user = device id, "
-    "password = device token",
-)  # fmt: skip
+    scheme_name="ownTracks",
+    description="OwnTracks HTTP mode: user = device id, password = device token",
+)
 
 
 CSRF_HEADER = "X-CSRF-Token"
@@ -127,8 +129,10 @@ def _staff_caller(request: Request, session: Session, cookie: str) -> Caller:
     if request.method not in _SAFE_METHODS and not hmac.compare_digest(
         request.headers.get(CSRF_HEADER, "").encode(), staff_session.csrf_token.encode()
     ):
-        raise Forbidden("this change lacks the console's CSRF token: reload the page and try "
-                        "again", code="csrf_failed")  # fmt: skip
+        raise Forbidden(
+            "this change lacks the console's CSRF token: reload the page and try again",
+            code="csrf_failed",
+        )
     caller = _caller_of("staff", user)
     end_reads(session)
     return caller
@@ -136,9 +140,12 @@ def _staff_caller(request: Request, session: Session, cookie: str) -> Caller:
 
 def _caller_of(kind: str, row: ApiKey | StaffUser) -> Caller:
     return Caller(
-        id=f"{kind}:{row.id}", role=row.role, all_malls=row.all_malls,
-        mall_ids=frozenset(link.mall_id for link in row.malls), tenant_id=row.tenant_id,
-    )  # fmt: skip
+        id=f"{kind}:{row.id}",
+        role=row.role,
+        all_malls=row.all_malls,
+        mall_ids=frozenset(link.mall_id for link in row.malls),
+        tenant_id=row.tenant_id,
+    )
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]
@@ -146,16 +153,18 @@ CallerDep = Annotated[Caller, Depends(_caller)]
 
 def current_operator(caller: CallerDep) -> OperatorPrincipal:
     if caller.role != "operator":
-        raise Forbidden("this needs an operator's key or account; yours is a tenant's",
-                        code="wrong_role")  # fmt: skip
+        raise Forbidden(
+            "this needs an operator's key or account; yours is a tenant's", code="wrong_role"
+        )
     scope = MallScope.everything() if caller.all_malls else MallScope(caller.mall_ids)
     return OperatorPrincipal(caller_id=caller.id, scope=scope)
 
 
 def current_tenant(caller: CallerDep, session: SessionDep) -> TenantPrincipal:
     if caller.role != "tenant" or caller.tenant_id is None:
-        raise Forbidden("this needs a tenant's key or account; yours is an operator's",
-                        code="wrong_role")  # fmt: skip
+        raise Forbidden(
+            "this needs a tenant's key or account; yours is an operator's", code="wrong_role"
+        )
     tenant = session.get(Tenant, caller.tenant_id)
     end_reads(session)
     if tenant is None:  # deleted with its keys in the same transaction; never seen, but be sure

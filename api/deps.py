@@ -104,8 +104,9 @@ class UnitOfWorkRoute(APIRoute):
                 if twice:
                     raise InvalidInput(
                         f"query parameter {twice[0]!r} is given more than once; it takes one value",
-                        code="repeated_parameter", details={"field": f"query.{twice[0]}"},
-                    )  # fmt: skip
+                        code="repeated_parameter",
+                        details={"field": f"query.{twice[0]}"},
+                    )
             return await handle(request)
 
         return checked
@@ -113,16 +114,21 @@ class UnitOfWorkRoute(APIRoute):
 
 def _query_names(dependant: Dependant, *, lists: bool = False) -> frozenset[str]:
     """The query parameters the route reads; `lists`: only those that take several values."""
-    names = {field.alias for field in dependant.query_params
-             if not lists or _takes_several(field.field_info.annotation)}  # fmt: skip
+    names = {
+        field.alias
+        for field in dependant.query_params
+        if not lists or _takes_several(field.field_info.annotation)
+    }
     for sub in dependant.dependencies:
         names |= _query_names(sub, lists=lists)
     return frozenset(names)
 
 
 def _takes_several(annotation: Any) -> bool:
-    return any(get_origin(a) in (list, tuple, set, frozenset) or a in (list, tuple, set)
-               for a in (annotation, *get_args(annotation)))  # fmt: skip
+    return any(
+        get_origin(a) in (list, tuple, set, frozenset) or a in (list, tuple, set)
+        for a in (annotation, *get_args(annotation))
+    )
 
 
 def _committing(endpoint: Callable[..., Any]) -> Callable[..., Any]:

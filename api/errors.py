@@ -138,10 +138,12 @@ def allowed_methods(app: Any, path: str) -> set[str]:
     table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "route_table", None)
     if table is None:
         table = [
-            (re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", _PARAMETER, re.escape(template)) + "$"),
-             {method.upper() for method in operations})
+            (
+                re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", _PARAMETER, re.escape(template)) + "$"),
+                {method.upper() for method in operations},
+            )
             for template, operations in app.openapi()["paths"].items()
-        ]  # fmt: skip
+        ]
         app.state.route_table = table
     # Per path: the gate asks on every request with a body, /v1/pings above all.
     known: dict[str, frozenset[str]] | None = getattr(app.state, "allowed_by_path", None)
@@ -176,12 +178,18 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
         isinstance(exc, DBAPIError) and exc.connection_invalidated
     ):
         # The details stay in our log only: they may name hosts and users.
-        log.error("database unavailable on %s %s: %s", request.method, request.url.path,
-                  type(exc.orig if isinstance(exc, DBAPIError) else exc).__name__)  # fmt: skip
+        log.error(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc.orig if isinstance(exc, DBAPIError) else exc).__name__,
+        )
         return error_response(
-            503, "database_unavailable", "the database is unavailable; retry later",
+            503,
+            "database_unavailable",
+            "the database is unavailable; retry later",
             headers={"Retry-After": str(RETRY_AFTER_S)},
-        )  # fmt: skip
+        )
     return await _unexpected(request, exc)
 
 
@@ -192,12 +200,17 @@ async def _stale_data(request: Request, exc: Exception) -> JSONResponse:
 def _concurrent_change(request: Request, exc: Exception) -> JSONResponse:
     # Writes lock what they change first (core.db.lock_row), so this is a path that does not
     # yet: logged, to be found, but the client only has to retry.
-    log.warning("concurrent change on %s %s: %s", request.method, request.url.path,
-                type(exc.orig if isinstance(exc, DBAPIError) else exc).__name__)  # fmt: skip
+    log.warning(
+        "concurrent change on %s %s: %s",
+        request.method,
+        request.url.path,
+        type(exc.orig if isinstance(exc, DBAPIError) else exc).__name__,
+    )
     return error_response(
-        409, "concurrent_change",
+        409,
+        "concurrent_change",
         "another request changed the same data at the same moment; read it again and retry",
-    )  # fmt: skip
+    )
 
 
 def _unstorable(exc: DataError) -> str:

@@ -96,8 +96,9 @@ class RequestGate:
             await self.app(scope, receive, send)
             return
         policy = self.policy(scope["method"], scope["path"])
-        refusal = _credentials_refusal(policy, headers.get(b"authorization", b""),
-                                       _has_session(headers.get(b"cookie", b"")))  # fmt: skip
+        refusal = _credentials_refusal(
+            policy, headers.get(b"authorization", b""), _has_session(headers.get(b"cookie", b""))
+        )
         too_large = (
             declared is not None and declared.isdigit() and int(declared) > policy.limit_bytes
         )
@@ -147,17 +148,20 @@ def _credentials_refusal(policy: BodyPolicy, header: bytes, session: bool) -> An
         else "`Authorization: Bearer <key or device token>`"
     )
     return error_response(
-        401, "missing_credentials", f"send your credentials first ({how}); the body was not read",
+        401,
+        "missing_credentials",
+        f"send your credentials first ({how}); the body was not read",
         auth_scheme=policy.credentials.capitalize(),
-    )  # fmt: skip
+    )
 
 
 def _too_large(policy: BodyPolicy) -> Any:
     return error_response(
-        413, "payload_too_large",
+        413,
+        "payload_too_large",
         f"the request body exceeds {policy.limit_bytes} bytes, this endpoint's limit",
         {"limit_bytes": policy.limit_bytes},
-    )  # fmt: skip
+    )
 
 
 def _checked_receive(receive: Receive, policy: BodyPolicy) -> Receive:
@@ -174,10 +178,11 @@ def _checked_receive(receive: Receive, policy: BodyPolicy) -> Receive:
         received += len(chunk)
         if received > policy.limit_bytes:
             raise BodyRefused(
-                413, "payload_too_large",
+                413,
+                "payload_too_large",
                 f"the request body exceeds {policy.limit_bytes} bytes, this endpoint's limit",
                 {"limit_bytes": policy.limit_bytes},
-            )  # fmt: skip
+            )
         if policy.text_checked:
             # The escape may straddle two chunks: look at the tail of the previous one too.
             tail = chunks[-1][-len(_NUL_ESCAPE) :] if chunks else b""
@@ -198,9 +203,11 @@ def _refuse_nul(body: bytes) -> None:
     path = _nul_path(document, "body")
     if path is not None:
         raise BodyRefused(
-            422, "nul_character",
-            f"{path}: text may not hold a NUL character (\\u0000)", {"field": path},
-        )  # fmt: skip
+            422,
+            "nul_character",
+            f"{path}: text may not hold a NUL character (\\u0000)",
+            {"field": path},
+        )
 
 
 def _nul_path(value: Any, path: str) -> str | None:

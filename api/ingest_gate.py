@@ -140,8 +140,11 @@ class IngestGate:
                 return
             # The type only: a database error's text carries the statement's parameters, and
             # those are coordinates.
-            log.warning("an ingest group of %d requests failed (%s); retrying them one by one",
-                        len(group.requests), type(failed).__name__)  # fmt: skip
+            log.warning(
+                "an ingest group of %d requests failed (%s); retrying them one by one",
+                len(group.requests),
+                type(failed).__name__,
+            )
             for request, waiter in zip(group.requests, group.waiters, strict=True):
                 try:
                     (outcome,) = await to_thread.run_sync(self._transaction, [request])

@@ -36,30 +36,61 @@ disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created: only st
 class Metrics:
     def __init__(self, engine: Engine) -> None:
         self.registry = CollectorRegistry()
-        self.pings = Counter("mallcast_pings", "Pings received, by what became of them",
-                             ["result"], registry=self.registry)  # fmt: skip
+        self.pings = Counter(
+            "mallcast_pings",
+            "Pings received, by what became of them",
+            ["result"],
+            registry=self.registry,
+        )
         self.owntracks_dropped = Counter(
-            "mallcast_owntracks_dropped", "OwnTracks payloads answered 2xx but not used, by why",
-            ["reason"], registry=self.registry,
-        )  # fmt: skip
-        self.events = Counter("mallcast_zone_events", "Zone events produced",
-                              ["kind", "subject"], registry=self.registry)  # fmt: skip
-        self.decisions = Counter("mallcast_decisions", "Promotion decisions, by outcome",
-                                 ["outcome"], registry=self.registry)  # fmt: skip
-        self.deliveries = Counter("mallcast_deliveries", "Push deliveries, by outcome",
-                                  ["outcome"], registry=self.registry)  # fmt: skip
-        self.job_runs = Counter("mallcast_job_runs", "Scheduled job runs, by job and result",
-                                ["job", "result"], registry=self.registry)  # fmt: skip
+            "mallcast_owntracks_dropped",
+            "OwnTracks payloads answered 2xx but not used, by why",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.events = Counter(
+            "mallcast_zone_events",
+            "Zone events produced",
+            ["kind", "subject"],
+            registry=self.registry,
+        )
+        self.decisions = Counter(
+            "mallcast_decisions",
+            "Promotion decisions, by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.deliveries = Counter(
+            "mallcast_deliveries",
+            "Push deliveries, by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.job_runs = Counter(
+            "mallcast_job_runs",
+            "Scheduled job runs, by job and result",
+            ["job", "result"],
+            registry=self.registry,
+        )
         self.ingest_groups = Histogram(
-            "mallcast_ingest_group_requests", "Ping requests ingested per transaction",
-            buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry,
-        )  # fmt: skip
+            "mallcast_ingest_group_requests",
+            "Ping requests ingested per transaction",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=self.registry,
+        )
         self._outbox = _OutboxCollector(engine)
         self.registry.register(self._outbox)
 
     def count_tick(self, result: TickResult) -> None:
-        for outcome in ("sent", "retry", "dead_token", "failed", "expired", "no_address",
-                        "abandoned"):  # fmt: skip
+        for outcome in (
+            "sent",
+            "retry",
+            "dead_token",
+            "failed",
+            "expired",
+            "no_address",
+            "abandoned",
+        ):
             value = getattr(result, outcome)
             if value:
                 self.deliveries.labels(outcome).inc(value)
@@ -84,17 +115,20 @@ class _OutboxCollector(Collector):
         depth = GaugeMetricFamily(
             "mallcast_outbox_due", "Deliveries due and not yet sent (held by a dispatcher too)"
         )
-        age = GaugeMetricFamily("mallcast_outbox_oldest_due_seconds",
-                                "How long the oldest due delivery has waited")  # fmt: skip
+        age = GaugeMetricFamily(
+            "mallcast_outbox_oldest_due_seconds", "How long the oldest due delivery has waited"
+        )
         try:
             with self.engine.connect() as conn:
-                count, oldest = conn.execute(text(
-                    # Claimed ones count too: held by a dispatcher that died, they would
-                    # otherwise vanish from the gauge for a whole lease.
-                    "SELECT count(*), min(next_attempt_at) FROM deliveries "
-                    "WHERE (state IN ('pending', 'retry') AND next_attempt_at <= now()) "
-                    "OR state = 'sending'"
-                )).one()  # fmt: skip
+                count, oldest = conn.execute(
+                    text(
+                        # Claimed ones count too: held by a dispatcher that died, they would
+                        # otherwise vanish from the gauge for a whole lease.
+                        "SELECT count(*), min(next_attempt_at) FROM deliveries "
+                        "WHERE (state IN ('pending', 'retry') AND next_attempt_at <= now()) "
+                        "OR state = 'sending'"
+                    )
+                ).one()
         except Exception:  # the scrape still answers (counters matter most in an outage)
             # Unknown, not zero: a silent gap would look like an empty outbox. Alert on
             # mallcast_database_up == 0 (docs/deployment.md).

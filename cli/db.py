@@ -75,15 +75,18 @@ def _embedded_settings() -> Settings:
 def db_backup(
     file: Annotated[
         Path,
-        typer.Argument(help="The backup file (pg_dump's format), or a directory to write "
-                       "mallcast-<UTC time>.dump into"),
+        typer.Argument(
+            help="The backup file (pg_dump's format), or a directory to write "
+            "mallcast-<UTC time>.dump into"
+        ),
     ],
     keep_days: Annotated[
         int | None,
-        typer.Option(min=1, help="With a directory: then remove its dated backups older than "
-                     "this many days"),
+        typer.Option(
+            min=1, help="With a directory: then remove its dated backups older than this many days"
+        ),
     ] = None,
-) -> None:  # fmt: skip
+) -> None:
     """Back up the embedded database while mallcast runs (a consistent snapshot). The file holds
     personal data: it is written readable by its owner only."""
     from runtime.backup import backup, prune
@@ -117,8 +120,10 @@ def db_restore(
         restored = restore(embedded_cluster(_embedded_only("restore")), file, replace=replace)
     except EmbeddedError as exc:
         raise fail(str(exc)) from None
-    console.print(f"restored {file} (malls: {restored.malls}, devices: {restored.devices}; "
-                  f"erased again since the backup: {restored.erased_again})")  # fmt: skip
+    console.print(
+        f"restored {file} (malls: {restored.malls}, devices: {restored.devices}; "
+        f"erased again since the backup: {restored.erased_again})"
+    )
 
 
 def _embedded_only(what: str) -> Settings:

@@ -16,11 +16,17 @@ import_app = typer.Typer(help="Bulk imports (history from other systems)")
 
 @import_app.command("purchases")
 def import_purchases(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
-                                         help="CSV: txn_id, member_id, store, at, amount, "
-                                         "currency, items[, lines][, refund_of]")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="CSV: txn_id, member_id, store, at, amount, currency, items[, lines][, refund_of]",
+        ),
+    ],
     mall: Annotated[int, typer.Option(help="The mall the receipts are of")],
-) -> None:  # fmt: skip
+) -> None:
     """Load receipts from a CSV, all or nothing; those stored before are skipped."""
     from core.errors import MallcastError
     from loyalty.csv_import import import_file
@@ -36,8 +42,9 @@ def import_purchases(
     console.print(
         f"{summary.received:,} receipts read: {summary.stored:,} stored{returns}, "
         f"{summary.duplicates:,} stored before; {summary.members_new:,} new members; "
-        f"{summary.seconds:.1f} s ({rate:,.0f} receipts/s)", highlight=False,
-    )  # fmt: skip
+        f"{summary.seconds:.1f} s ({rate:,.0f} receipts/s)",
+        highlight=False,
+    )
 
 
 def lifecycle(
@@ -68,5 +75,4 @@ def lifecycle(
                 if model.get("members_fitted")
                 else "too few buyers to fit the model yet"
             )
-            console.print(f"mall {mall_id}: {placed:,} members placed; {fitted}",
-                          highlight=False)  # fmt: skip
+            console.print(f"mall {mall_id}: {placed:,} members placed; {fitted}", highlight=False)

@@ -171,9 +171,15 @@ def demo(
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     base = f"http://127.0.0.1:{settings.port}"
     try:
-        run_demo(settings, shoppers=shoppers, minutes=minutes or 60, speedup=speedup,
-                 keep_serving=minutes is None, console=Console(soft_wrap=False),
-                 on_ready=lambda mall: _print_demo_mall(mall, base))  # fmt: skip
+        run_demo(
+            settings,
+            shoppers=shoppers,
+            minutes=minutes or 60,
+            speedup=speedup,
+            keep_serving=minutes is None,
+            console=Console(soft_wrap=False),
+            on_ready=lambda mall: _print_demo_mall(mall, base),
+        )
     except KeyboardInterrupt:
         console.print("demo stopped")
     except EmbeddedError as exc:

@@ -37,14 +37,23 @@ def users_create(
     hours = get_settings().signin_link_hours
     with open_database() as database, database.sessions() as session:
         try:
-            issued = create_user(session, email=email, role=role, mall_ids=mall or [],
-                                 tenant_id=tenant, link_hours=hours)  # fmt: skip
+            issued = create_user(
+                session,
+                email=email,
+                role=role,
+                mall_ids=mall or [],
+                tenant_id=tenant,
+                link_hours=hours,
+            )
         except MallcastError as exc:
             raise fail(exc.message) from None
         session.commit()
     scope = f"tenant {tenant}" if role == "tenant" else f"malls {mall}" if mall else "every mall"
-    console.print(f"{role} account {issued.user.email} ({scope}); its one-time link, valid "
-                  f"{hours:g} hours, to set a password:", highlight=False)  # fmt: skip
+    console.print(
+        f"{role} account {issued.user.email} ({scope}); its one-time link, valid "
+        f"{hours:g} hours, to set a password:",
+        highlight=False,
+    )
     typer.echo(signin_link(issued.token))
 
 

@@ -40,6 +40,8 @@ async def _sign_in_first(request: Request, exc: Exception) -> Response:
 def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
     """What a page shows for a 4xx: the same status, a sentence, a way back."""
     return templates.TemplateResponse(
-        request, "error.html", {"status": status, "message": message, "staff": None},
+        request,
+        "error.html",
+        {"status": status, "message": message, "staff": None},
         status_code=status,
-    )  # fmt: skip
+    )

@@ -57,8 +57,15 @@ def current_staff(request: Request, session: SessionDep) -> Staff:
     if user.tenant_id is not None:
         tenant = session.get(Tenant, user.tenant_id)
         assert tenant is not None  # the account goes with its tenant (ON DELETE CASCADE)
-        staff = Staff(user.id, user.email, user.role, row.csrf_token,
-                      MallScope(frozenset({tenant.mall_id})), tenant.id, tenant.name)  # fmt: skip
+        staff = Staff(
+            user.id,
+            user.email,
+            user.role,
+            row.csrf_token,
+            MallScope(frozenset({tenant.mall_id})),
+            tenant.id,
+            tenant.name,
+        )
     end_reads(session)
     return staff
 

@@ -26,8 +26,9 @@ FORM_COOKIE = "mallcast_form"
 
 @router.get("/", response_class=HTMLResponse)
 def home(staff: StaffDep) -> Response:
-    return RedirectResponse("/console/malls" if staff.role == "operator" else "/console/offers",
-                            status_code=303)  # fmt: skip
+    return RedirectResponse(
+        "/console/malls" if staff.role == "operator" else "/console/offers", status_code=303
+    )
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
@@ -47,11 +48,17 @@ def sign_in(
     _check_form_token(request, form_token)
     settings: Settings = request.app.state.settings
     try:
-        signed = accounts.sign_in(session, email, password, address=_address(request),
-                                  hours=settings.console_session_hours)  # fmt: skip
+        signed = accounts.sign_in(
+            session,
+            email,
+            password,
+            address=_address(request),
+            hours=settings.console_session_hours,
+        )
     except MallcastError as exc:
-        return _sign_in_form(request, safe_next(next), error=exc.message, email=email,
-                             status=exc.status)  # fmt: skip
+        return _sign_in_form(
+            request, safe_next(next), error=exc.message, email=email, status=exc.status
+        )
     response = RedirectResponse(safe_next(next), status_code=303)
     _set_session(request, response, signed.token, settings.console_session_hours)
     return response
@@ -80,8 +87,13 @@ def use_link(body: NewPassword, request: Request, session: SessionDep) -> Respon
     _check_form_token(request, body.form_token)
     user = accounts.set_password(session, body.token, body.password)
     settings: Settings = request.app.state.settings
-    signed = accounts.sign_in(session, user.email, body.password, address=_address(request),
-                              hours=settings.console_session_hours)  # fmt: skip
+    signed = accounts.sign_in(
+        session,
+        user.email,
+        body.password,
+        address=_address(request),
+        hours=settings.console_session_hours,
+    )
     response = JSONResponse({"next": "/console/"})
     _set_session(request, response, signed.token, settings.console_session_hours)
     return response
@@ -89,16 +101,20 @@ def use_link(body: NewPassword, request: Request, session: SessionDep) -> Respon
 
 @router.post("/sign-out")
 def sign_out(
-    request: Request, session: SessionDep, staff: StaffDep,
+    request: Request,
+    session: SessionDep,
+    staff: StaffDep,
     csrf_token: Annotated[str, Form(max_length=100)] = "",
-) -> Response:  # fmt: skip
+) -> Response:
     if not hmac.compare_digest(csrf_token.encode(), staff.csrf_token.encode()):
-        raise Forbidden("this form lacks the console's CSRF token: reload the page",
-                        code="csrf_failed")  # fmt: skip
+        raise Forbidden(
+            "this form lacks the console's CSRF token: reload the page", code="csrf_failed"
+        )
     accounts.sign_out(session, request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse("/console/sign-in?signed_out=1", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/", secure=secure_cookies(request),
-                           httponly=True, samesite="lax")  # fmt: skip
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", secure=secure_cookies(request), httponly=True, samesite="lax"
+    )
     return response
 
 
@@ -107,30 +123,50 @@ def _sign_in_form(
 ) -> Response:
     token = secrets.token_urlsafe(24)
     response = templates.TemplateResponse(
-        request, "sign_in.html",
-        {"staff": None, "next": next_, "error": error, "email": email, "form_token": token,
-         "signed_out": request.query_params.get("signed_out") == "1"},
+        request,
+        "sign_in.html",
+        {
+            "staff": None,
+            "next": next_,
+            "error": error,
+            "email": email,
+            "form_token": token,
+            "signed_out": request.query_params.get("signed_out") == "1",
+        },
         status_code=status,
-    )  # fmt: skip
+    )
     _set_form_cookie(request, response, token)
     return response
 
 
 def _set_form_cookie(request: Request, response: Response, token: str) -> None:
-    response.set_cookie(FORM_COOKIE, token, max_age=3600, path="/console/", httponly=True,
-                        samesite="strict", secure=secure_cookies(request))  # fmt: skip
+    response.set_cookie(
+        FORM_COOKIE,
+        token,
+        max_age=3600,
+        path="/console/",
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookies(request),
+    )
 
 
 def _check_form_token(request: Request, token: str) -> None:
     expected = request.cookies.get(FORM_COOKIE, "")
     if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
-        raise Forbidden("this form has expired: reload the page and try again",
-                        code="csrf_failed")  # fmt: skip
+        raise Forbidden("this form has expired: reload the page and try again", code="csrf_failed")
 
 
 def _set_session(request: Request, response: Response, token: str, hours: float) -> None:
-    response.set_cookie(SESSION_COOKIE, token, max_age=int(hours * 3600), path="/",
-                        httponly=True, samesite="lax", secure=secure_cookies(request))  # fmt: skip
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(hours * 3600),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(request),
+    )
     response.delete_cookie(FORM_COOKIE, path="/console/")
 
 

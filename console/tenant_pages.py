@@ -22,9 +22,15 @@ router = APIRouter(prefix="/console", include_in_schema=False, route_class=UnitO
 def offers(request: Request, staff: TenantStaff, session: SessionDep) -> Response:
     tenant_id, mall_id = _store(staff)
     rows = catalog.list_promotions(session, mall_id=mall_id, tenant_id=tenant_id)
-    return templates.TemplateResponse(request, "offers.html", {
-        "staff": staff, "section": "offers", "offers": [catalog.promotion_out(p) for p in rows],
-    })  # fmt: skip
+    return templates.TemplateResponse(
+        request,
+        "offers.html",
+        {
+            "staff": staff,
+            "section": "offers",
+            "offers": [catalog.promotion_out(p) for p in rows],
+        },
+    )
 
 
 @router.get("/offers/new", response_class=HTMLResponse)
@@ -49,19 +55,35 @@ def till(request: Request, staff: TenantStaff) -> Response:
 
 @router.get("/results", response_class=HTMLResponse)
 def results(request: Request, staff: TenantStaff) -> Response:
-    return templates.TemplateResponse(request, "results.html", {
-        "staff": staff, "section": "results", "mall": None,
-        "results_url": "/v1/tenant/results", "daily_url": "/v1/tenant/results/daily",
-        "lift_url": "/v1/tenant/results/lift-by-day", "revenue_url": "/v1/tenant/results/revenue",
-    })  # fmt: skip
+    return templates.TemplateResponse(
+        request,
+        "results.html",
+        {
+            "staff": staff,
+            "section": "results",
+            "mall": None,
+            "results_url": "/v1/tenant/results",
+            "daily_url": "/v1/tenant/results/daily",
+            "lift_url": "/v1/tenant/results/lift-by-day",
+            "revenue_url": "/v1/tenant/results/revenue",
+        },
+    )
 
 
 @router.get("/customers", response_class=HTMLResponse)
 def customers(request: Request, staff: TenantStaff) -> Response:
-    return templates.TemplateResponse(request, "customers.html", {
-        "staff": staff, "section": "customers", "mall": None, "stores": [],
-        "lifecycle_url": "/v1/tenant/lifecycle", "segments": SEGMENT_LABELS,
-    })  # fmt: skip
+    return templates.TemplateResponse(
+        request,
+        "customers.html",
+        {
+            "staff": staff,
+            "section": "customers",
+            "mall": None,
+            "stores": [],
+            "lifecycle_url": "/v1/tenant/lifecycle",
+            "segments": SEGMENT_LABELS,
+        },
+    )
 
 
 def _store(staff: TenantStaff) -> tuple[int, int]:
@@ -83,7 +105,16 @@ def _editor(
         fact = ZoneFact(zone_id=feature["id"], tenant_id=props.get("tenant"), kind=props["kind"])
         props["targetable"] = catalog.tenant_may_target(fact, tenant_id, rules)
     editable = offer is None or offer["status"] in ("draft", "rejected")
-    return templates.TemplateResponse(request, "offer.html", {
-        "staff": staff, "section": "offers", "offer": offer, "plan": plan, "editable": editable,
-        "limit": FCM_PAYLOAD_LIMIT, "may_target_mall": rules.tenants_may_target_mall,
-    })  # fmt: skip
+    return templates.TemplateResponse(
+        request,
+        "offer.html",
+        {
+            "staff": staff,
+            "section": "offers",
+            "offer": offer,
+            "plan": plan,
+            "editable": editable,
+            "limit": FCM_PAYLOAD_LIMIT,
+            "may_target_mall": rules.tenants_may_target_mall,
+        },
+    )

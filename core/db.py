@@ -95,9 +95,12 @@ class Database:
         # request (a backend process each, prepared statements lost) costs more than the request.
         self.max_connections = pool_size + _OVERFLOW
         self.engine: Engine = create_engine(
-            url, pool_size=pool_size, max_overflow=_OVERFLOW, pool_pre_ping=True,
+            url,
+            pool_size=pool_size,
+            max_overflow=_OVERFLOW,
+            pool_pre_ping=True,
             hide_parameters=True,
-        )  # fmt: skip
+        )
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def dispose(self) -> None:

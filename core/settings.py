@@ -46,10 +46,12 @@ class Settings(BaseSettings):
         "(default: postgres, else nobody).",
     )
     embedded_watch_s: float = Field(
-        default=3.0, gt=0, le=3600,
+        default=3.0,
+        gt=0,
+        le=3600,
         description="How often a process using the embedded cluster checks that it still runs, "
         "and starts it again if it died (docs/deployment.md).",
-    )  # fmt: skip
+    )
 
     ingest_lanes: int = Field(
         default=1,
@@ -108,11 +110,13 @@ class Settings(BaseSettings):
         default=0.5, gt=0, le=1, description="Share of the accuracy circle inside a zone to enter."
     )
     enter_confidence: float = Field(
-        default=0.9, ge=0.5, le=0.999,
+        default=0.9,
+        ge=0.5,
+        le=0.999,
         description="How sure occupancy inference must be that a shopper stands in a store "
         "before it enters it: lower enters sooner and more often wrongly (measured in "
         "docs/geofencing.md, section 6).",
-    )  # fmt: skip
+    )
     max_accuracy_m: float = Field(
         default=50, gt=0, description="Pings less accurate than this cause no transition."
     )

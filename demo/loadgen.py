@@ -43,9 +43,15 @@ def generate_load(
     connections: int = 16,
 ) -> LoadReport:
     return asyncio.run(
-        _generate(url, shoppers=shoppers, rate=rate, seconds=seconds, timeout_s=timeout_s,
-                  connections=connections)
-    )  # fmt: skip
+        _generate(
+            url,
+            shoppers=shoppers,
+            rate=rate,
+            seconds=seconds,
+            timeout_s=timeout_s,
+            connections=connections,
+        )
+    )
 
 
 async def _generate(
@@ -83,14 +89,26 @@ async def _generate(
             await asyncio.sleep(0.05)
         elapsed = time.monotonic() - began
     values = np.array(latencies or [0.0]) * 1000
-    return LoadReport(pings, requests, errors, rejected, elapsed, float(np.percentile(values, 50)),
-                      float(np.percentile(values, 99)))  # fmt: skip
+    return LoadReport(
+        pings,
+        requests,
+        errors,
+        rejected,
+        elapsed,
+        float(np.percentile(values, 50)),
+        float(np.percentile(values, 99)),
+    )
 
 
 async def _register(client: LeanClient, i: int) -> dict[str, str]:
-    answer = await client.post("/v1/devices", {
-        "platform": "android", "fcm_token": f"load-{i}-{time.time_ns()}",
-        "consents": {"location": True, "marketing_push": True}})  # fmt: skip
+    answer = await client.post(
+        "/v1/devices",
+        {
+            "platform": "android",
+            "fcm_token": f"load-{i}-{time.time_ns()}",
+            "consents": {"location": True, "marketing_push": True},
+        },
+    )
     if answer.status != 201:
         raise RuntimeError(f"registering a simulated device failed: {answer.status}")
     return {"Authorization": f"Bearer {answer.json()['token']}"}

@@ -23,11 +23,13 @@ def seed_purchases(database: Database, mall_id: int, now: datetime | None = None
     """Load the history once (a mall with receipts already keeps them). Returns receipts
     stored."""
     with database.sessions() as session:
-        if session.execute(text("SELECT 1 FROM purchases WHERE mall_id = :m LIMIT 1"),
-                           {"m": mall_id}).first():  # fmt: skip
+        if session.execute(
+            text("SELECT 1 FROM purchases WHERE mall_id = :m LIMIT 1"), {"m": mall_id}
+        ).first():
             return 0
-        stores = list(session.scalars(select(Tenant.id).where(Tenant.mall_id == mall_id)
-                                      .order_by(Tenant.id)))  # fmt: skip
+        stores = list(
+            session.scalars(select(Tenant.id).where(Tenant.mall_id == mall_id).order_by(Tenant.id))
+        )
         if not stores:
             return 0
         start = (now or datetime.now(UTC)) - timedelta(days=DAYS + 1)

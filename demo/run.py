@@ -43,8 +43,7 @@ class Feed:
     phones: deque[tuple[str, str, str]] = field(default_factory=lambda: deque(maxlen=6))
     pings: int = 0
     events_total: int = 0
-    decisions: dict[str, int] = field(default_factory=lambda: {"sent": 0, "holdout": 0,
-                                                                "none": 0})  # fmt: skip
+    decisions: dict[str, int] = field(default_factory=lambda: {"sent": 0, "holdout": 0, "none": 0})
 
 
 def evening_start(minutes: float, now: float, *, horizon_s: float = 86_400) -> float:
@@ -87,9 +86,16 @@ class SimClock:
         return self.now if self.running else time.time()
 
 
-def run_demo(settings: Settings, *, shoppers: int, minutes: float, speedup: float,
-             console: Console, keep_serving: bool = False,
-             on_ready: Callable[[DemoMall], None] = lambda _: None) -> dict[str, Any]:  # fmt: skip
+def run_demo(
+    settings: Settings,
+    *,
+    shoppers: int,
+    minutes: float,
+    speedup: float,
+    console: Console,
+    keep_serving: bool = False,
+    on_ready: Callable[[DemoMall], None] = lambda _: None,
+) -> dict[str, Any]:
     """Serve the API while simulated shoppers walk the demo mall (seeded first) for `minutes`,
     then print the operator's summary and return it; with `keep_serving`, go on serving the API
     with what the simulation left until Ctrl-C."""
@@ -107,18 +113,39 @@ def run_demo(settings: Settings, *, shoppers: int, minutes: float, speedup: floa
     with Runtime(settings, parts, prepare=prepare) as running:
         assert running.pushes is not None  # parts.dispatcher
         return _serve_and_simulate(
-            settings, running.app, running.pushes, running.database, seeded[0], clock,
-            shoppers=shoppers, minutes=minutes, speedup=speedup, console=console,
+            settings,
+            running.app,
+            running.pushes,
+            running.database,
+            seeded[0],
+            clock,
+            shoppers=shoppers,
+            minutes=minutes,
+            speedup=speedup,
+            console=console,
             keep_serving=keep_serving,
-        )  # fmt: skip
+        )
 
 
-def _serve_and_simulate(settings: Settings, app: FastAPI, pushes: PushRuntime,
-                        database: Database, mall: DemoMall, clock: SimClock, *, shoppers: int,
-                        minutes: float, speedup: float, console: Console,
-                        keep_serving: bool) -> dict[str, Any]:  # fmt: skip
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
-                                           log_level="warning", lifespan="off"))  # fmt: skip
+def _serve_and_simulate(
+    settings: Settings,
+    app: FastAPI,
+    pushes: PushRuntime,
+    database: Database,
+    mall: DemoMall,
+    clock: SimClock,
+    *,
+    shoppers: int,
+    minutes: float,
+    speedup: float,
+    console: Console,
+    keep_serving: bool,
+) -> dict[str, Any]:
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_level="warning", lifespan="off"
+        )
+    )
     thread = threading.Thread(target=server.run, name="api", daemon=True)
     thread.start()
     while not server.started:
@@ -126,9 +153,11 @@ def _serve_and_simulate(settings: Settings, app: FastAPI, pushes: PushRuntime,
             raise RuntimeError(f"the API could not listen on {settings.host}:{settings.port}")
         time.sleep(0.05)
     base = f"http://127.0.0.1:{settings.port}"
-    console.print(f"[bold]mallcast demo[/]: {MALL_NAME}, {shoppers} shoppers, {minutes:g} "
-                  f"simulated minutes at {speedup:g}x; API on {base} (Ctrl-C stops)",
-                  highlight=False)  # fmt: skip
+    console.print(
+        f"[bold]mallcast demo[/]: {MALL_NAME}, {shoppers} shoppers, {minutes:g} "
+        f"simulated minutes at {speedup:g}x; API on {base} (Ctrl-C stops)",
+        highlight=False,
+    )
     feed = Feed()
     summary: dict[str, Any] = {}
     try:
@@ -154,9 +183,11 @@ def _serve_and_simulate(settings: Settings, app: FastAPI, pushes: PushRuntime,
         summary["zones"] = _top_zones(database, mall.mall_id)
         _print_summary(console, summary, feed)
         if keep_serving:
-            console.print(f"The API goes on serving on {base} with the simulated evening in it "
-                          f"(operator key in {mall.key_file}); Ctrl-C stops.",
-                          highlight=False)  # fmt: skip
+            console.print(
+                f"The API goes on serving on {base} with the simulated evening in it "
+                f"(operator key in {mall.key_file}); Ctrl-C stops.",
+                highlight=False,
+            )
             print_sign_ins(console, mall, base)
             while thread.is_alive():
                 thread.join(timeout=0.5)
@@ -168,15 +199,27 @@ def _serve_and_simulate(settings: Settings, app: FastAPI, pushes: PushRuntime,
     return summary
 
 
-def _simulate(client: httpx.Client, pushes: PushRuntime, feed: Feed, clock: SimClock, *,
-              shoppers: int, console: Console, batch_max: int) -> None:  # fmt: skip
+def _simulate(
+    client: httpx.Client,
+    pushes: PushRuntime,
+    feed: Feed,
+    clock: SimClock,
+    *,
+    shoppers: int,
+    console: Console,
+    batch_max: int,
+) -> None:
     rng = random.Random(11)  # noqa: S311  # a simulation, not secrets
     headers = []
     for i in range(shoppers):
-        body = {"platform": rng.choice(["android", "ios"]), "app_version": "demo",
-                "locale": rng.choice(["zh-CN", "en"]), "fcm_token": f"sim-{i}",
-                "consents": {"location": True, "marketing_push": rng.random() < 0.9},
-                "interests": rng.sample(_CATEGORIES, 2)}  # fmt: skip
+        body = {
+            "platform": rng.choice(["android", "ios"]),
+            "app_version": "demo",
+            "locale": rng.choice(["zh-CN", "en"]),
+            "fcm_token": f"sim-{i}",
+            "consents": {"location": True, "marketing_push": rng.random() < 0.9},
+            "interests": rng.sample(_CATEGORIES, 2),
+        }
         token = client.post("/v1/devices", json=body).json()["token"]
         headers.append({"Authorization": f"Bearer {token}"})
     sim = Simulation(shoppers, start=clock.start, seed=rng.randrange(1000), returning=True)
@@ -210,8 +253,14 @@ def _simulate(client: httpx.Client, pushes: PushRuntime, feed: Feed, clock: SimC
             time.sleep(0.2)
 
 
-def _note_events(client: httpx.Client, feed: Feed, answer: dict[str, Any],
-                 headers: dict[str, str], rng: random.Random, index: int) -> None:  # fmt: skip
+def _note_events(
+    client: httpx.Client,
+    feed: Feed,
+    answer: dict[str, Any],
+    headers: dict[str, str],
+    rng: random.Random,
+    index: int,
+) -> None:
     for event in answer["events"]:
         feed.events_total += 1
         decision = event.get("decision") or {}
@@ -249,9 +298,11 @@ def _view(feed: Feed, clock: SimClock) -> Group:
     else:
         done = (clock.now - clock.start) / max(1.0, clock.end - clock.start)
         bar = "█" * int(done * 30) + "░" * (30 - int(done * 30)) + f" {done:4.0%}"
-    header = (f"[bold]{at}[/] (mall time)  {bar}   pings {feed.pings:,}   "
-              f"events {feed.events_total:,}   pushes {feed.decisions['sent']:,}   "
-              f"held out {feed.decisions['holdout']:,}")  # fmt: skip
+    header = (
+        f"[bold]{at}[/] (mall time)  {bar}   pings {feed.pings:,}   "
+        f"events {feed.events_total:,}   pushes {feed.decisions['sent']:,}   "
+        f"held out {feed.decisions['holdout']:,}"
+    )
     events = Table(expand=True, show_edge=False)
     for column in ("when", "who", "what", "decision"):
         events.add_column(column)
@@ -260,22 +311,34 @@ def _view(feed: Feed, clock: SimClock) -> Group:
     phones = Table.grid(expand=True)
     for device, title, body in feed.phones:
         phones.add_row(Panel(f"[bold]{title}[/]\n{body}", title=f"📱 {device}", width=60))
-    return Group(header, Panel(events, title="zone events and decisions"),
-                 Panel(phones, title="notifications, as the phones show them"))  # fmt: skip
+    return Group(
+        header,
+        Panel(events, title="zone events and decisions"),
+        Panel(phones, title="notifications, as the phones show them"),
+    )
 
 
 def _top_zones(database: Database, mall_id: int) -> list[dict[str, Any]]:
     with database.engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT z.name, count(*) FILTER (WHERE e.kind = 'enter') AS visits, "
-            "avg(e.dwell_s) FILTER (WHERE e.kind = 'exit') AS dwell_s "
-            "FROM zone_events e JOIN zones z ON z.id = e.zone_id "
-            "WHERE e.mall_id = :m AND z.kind IN ('store', 'restaurant') "
-            "GROUP BY z.name ORDER BY visits DESC LIMIT 8"), {"m": mall_id}).all()  # fmt: skip
+        rows = conn.execute(
+            text(
+                "SELECT z.name, count(*) FILTER (WHERE e.kind = 'enter') AS visits, "
+                "avg(e.dwell_s) FILTER (WHERE e.kind = 'exit') AS dwell_s "
+                "FROM zone_events e JOIN zones z ON z.id = e.zone_id "
+                "WHERE e.mall_id = :m AND z.kind IN ('store', 'restaurant') "
+                "GROUP BY z.name ORDER BY visits DESC LIMIT 8"
+            ),
+            {"m": mall_id},
+        ).all()
     # A zone whose shoppers are all still in it has no dwell yet: none, not 0 s.
-    return [{"zone": name, "visits": visits,
-             "mean_dwell_s": None if dwell is None else round(float(dwell), 1)}
-            for name, visits, dwell in rows]  # fmt: skip
+    return [
+        {
+            "zone": name,
+            "visits": visits,
+            "mean_dwell_s": None if dwell is None else round(float(dwell), 1),
+        }
+        for name, visits, dwell in rows
+    ]
 
 
 def print_sign_ins(console: Console, mall: DemoMall, base: str) -> None:
@@ -284,8 +347,9 @@ def print_sign_ins(console: Console, mall: DemoMall, base: str) -> None:
         return
     console.print(f"console: [bold]{base}/console/[/]  sign in as", highlight=False)
     for sign_in in mall.sign_ins:
-        console.print(f"  {sign_in.who}: {sign_in.email}  password {sign_in.password}",
-                      highlight=False)  # fmt: skip
+        console.print(
+            f"  {sign_in.who}: {sign_in.email}  password {sign_in.password}", highlight=False
+        )
 
 
 def _print_summary(console: Console, summary: dict[str, Any], feed: Feed) -> None:
@@ -296,17 +360,23 @@ def _print_summary(console: Console, summary: dict[str, Any], feed: Feed) -> Non
     rows = [
         ("pings processed", f"{feed.pings:,}"),
         ("pushes sent / delivered", f"{total.get('sent', 0)} / {total.get('delivered', 0)}"),
-        ("pushes per shopper per day (max / mean)",
-         f"{total.get('pushes_per_shopper_day_max', 0)} / "
-         f"{total.get('pushes_per_shopper_day_mean', 0)}"),
+        (
+            "pushes per shopper per day (max / mean)",
+            f"{total.get('pushes_per_shopper_day_max', 0)} / "
+            f"{total.get('pushes_per_shopper_day_mean', 0)}",
+        ),
         ("opened", str(total.get("opened", 0))),
         ("held out (no push, measured)", str(total.get("held_out", 0))),
-        ("conversion: pushed / held out",
-         f"{_pct(lift.get('treated_rate'))} / {_pct(lift.get('holdout_rate'))}"),
-        ("lift (95% interval)",
-         f"{_pct(lift.get('lift'))} ({_pct(lift.get('ci_low'))} .. {_pct(lift.get('ci_high'))})"),
+        (
+            "conversion: pushed / held out",
+            f"{_pct(lift.get('treated_rate'))} / {_pct(lift.get('holdout_rate'))}",
+        ),
+        (
+            "lift (95% interval)",
+            f"{_pct(lift.get('lift'))} ({_pct(lift.get('ci_low'))} .. {_pct(lift.get('ci_high'))})",
+        ),
         ("true lift in the simulation", _pct(P_REDEEM_PUSHED - P_REDEEM_ANYWAY)),
-    ]  # fmt: skip
+    ]
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)

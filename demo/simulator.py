@@ -120,8 +120,11 @@ def mall_map() -> MallMap:
             kind = unit_kind(unit["properties"])
             area = shape(unit["geometry"])
             # Shoppers browse where the store is deepest, not on its threshold.
-            point = polylabel(area, tolerance=1e-7) if area.geom_type == "Polygon" else (
-                area.representative_point())  # fmt: skip
+            point = (
+                polylabel(area, tolerance=1e-7)
+                if area.geom_type == "Polygon"
+                else (area.representative_point())
+            )
             if kind in ("store", "restaurant"):
                 stores.append(Store(name, plan.ordinal, point.x, point.y, name in featured))
             elif kind == "atrium":
@@ -183,8 +186,9 @@ class Simulation:
         self.noise = (noise or NoiseModel.correlated()).every(ping_every_s)
         self.returning = returning  # a shopper who left comes back later: an endless crowd
         self.now = start
-        self.shoppers = [self._new_shopper(i, start + float(self.rng.uniform(0, 60)))
-                         for i in range(shoppers)]  # fmt: skip
+        self.shoppers = [
+            self._new_shopper(i, start + float(self.rng.uniform(0, 60))) for i in range(shoppers)
+        ]
 
     def _new_shopper(self, index: int, arrival: float) -> SimShopper:
         rng = self.rng
@@ -194,8 +198,9 @@ class Simulation:
         featured = [s for s in self.map.stores if s.featured]
         others = [s for s in self.map.stores if not s.featured]
         picks = [featured[int(i)] for i in rng.choice(len(featured), 2, replace=False)]
-        picks += [others[int(i)] for i in rng.choice(len(others), int(rng.integers(1, 3)),
-                                                     replace=False)]  # fmt: skip
+        picks += [
+            others[int(i)] for i in rng.choice(len(others), int(rng.integers(1, 3)), replace=False)
+        ]
         rng.shuffle(picks)
         legs, current = [], level
         for store in picks:
@@ -207,11 +212,25 @@ class Simulation:
                 up = self.map.atria[current][int(rng.integers(len(self.map.atria[current])))]
                 legs.append(Leg(current, [up], stay_s=float(rng.uniform(20, 40))))  # escalator
                 current = store.level
-            legs.append(Leg(store.level, [(store.lon, store.lat)],
-                            stay_s=float(rng.uniform(120, 480)), store=store.name))  # fmt: skip
+            legs.append(
+                Leg(
+                    store.level,
+                    [(store.lon, store.lat)],
+                    stay_s=float(rng.uniform(120, 480)),
+                    store=store.name,
+                )
+            )
             current = store.level
-        return SimShopper(index, float(rng.uniform(0.9, 1.6)), float(start[0]), float(start[1]),
-                          level, legs, arrival, arrival)  # fmt: skip
+        return SimShopper(
+            index,
+            float(rng.uniform(0.9, 1.6)),
+            float(start[0]),
+            float(start[1]),
+            level,
+            legs,
+            arrival,
+            arrival,
+        )
 
     def advance(self, until: float) -> Iterator[tuple[int, dict[str, Any]]]:
         """Move everyone to `until` (Unix seconds), yielding (shopper index, ping) in time order."""

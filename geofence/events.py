@@ -31,9 +31,14 @@ class EventFilter:
 
 
 def list_events(
-    session: Session, scope: MallScope, mall_id: int, where: EventFilter, *,
-    after: int | None, limit: int,
-) -> ZoneEventsOut:  # fmt: skip
+    session: Session,
+    scope: MallScope,
+    mall_id: int,
+    where: EventFilter,
+    *,
+    after: int | None,
+    limit: int,
+) -> ZoneEventsOut:
     """One page of the mall's zone events (mall-level enters and exits included), newest
     first; `after`: the cursor of the page before."""
     get_mall(session, scope, mall_id)
@@ -63,8 +68,16 @@ def list_events(
 
 def _out(row: ZoneEvent) -> ZoneEventOut:
     return ZoneEventOut(
-        id=row.id, device_id=row.device_id, zone_id=row.zone_id, subject=row.subject,
-        kind=row.kind, at=row.at, level=row.level, dwell_s=row.dwell_s, reason=row.reason,
-        confidence=row.confidence, evidence_from=row.evidence_from,
+        id=row.id,
+        device_id=row.device_id,
+        zone_id=row.zone_id,
+        subject=row.subject,
+        kind=row.kind,
+        at=row.at,
+        level=row.level,
+        dwell_s=row.dwell_s,
+        reason=row.reason,
+        confidence=row.confidence,
+        evidence_from=row.evidence_from,
         evidence_fixes=row.evidence_fixes,
-    )  # fmt: skip
+    )

@@ -44,21 +44,27 @@ _LIVE_TOTAL = text("SELECT count(*) FROM presence WHERE mall_id = :mall AND last
 
 
 def footfall(
-    session: Session, scope: MallScope, mall_id: int, since: date | None, until: date | None,
+    session: Session,
+    scope: MallScope,
+    mall_id: int,
+    since: date | None,
+    until: date | None,
     now: datetime,
-) -> FootfallOut:  # fmt: skip
+) -> FootfallOut:
     mall = get_mall(session, scope, mall_id)
     since, until = day_range(mall.timezone, since, until, now)
     start, end = instants(mall.timezone, since, until)
     rows = session.execute(_FOOTFALL, {"mall": mall_id, "start": start, "end": end}).mappings()
     zones = [
         ZoneFootfall(
-            zone_id=row["zone_id"], visits=row["visits"], shoppers=row["shoppers"],
+            zone_id=row["zone_id"],
+            visits=row["visits"],
+            shoppers=row["shoppers"],
             mean_dwell_s=_seconds(row["mean_dwell_s"]),
             median_dwell_s=_seconds(row["median_dwell_s"]),
         )
         for row in rows
-    ]  # fmt: skip
+    ]
     return FootfallOut(mall_id=mall_id, since=since, until=until, zones=zones)
 
 

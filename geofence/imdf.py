@@ -36,27 +36,69 @@ from geofence.schemas import Occupancy, ZoneKind
 
 # The feature types read; the others (openings, amenities, fixtures, details, buildings,
 # footprints, addresses, relationships, geofences, the venue) are counted as left out.
-_READ = ("manifest.json", "level.geojson", "unit.geojson", "kiosk.geojson", "occupant.geojson",
-         "anchor.geojson", "section.geojson")  # fmt: skip
+_READ = (
+    "manifest.json",
+    "level.geojson",
+    "unit.geojson",
+    "kiosk.geojson",
+    "occupant.geojson",
+    "anchor.geojson",
+    "section.geojson",
+)
 _MAX_FILES = 64
 
 # Unit categories that are the building, not a place a shopper is in.
-_STRUCTURE = frozenset({
-    "brick", "column", "concrete", "drywall", "glass", "structure", "wood", "vegetation",
-    "road", "shaft", "opentobelow",
-})  # fmt: skip
+_STRUCTURE = frozenset(
+    {
+        "brick",
+        "column",
+        "concrete",
+        "drywall",
+        "glass",
+        "structure",
+        "wood",
+        "vegetation",
+        "road",
+        "shaft",
+        "opentobelow",
+    }
+)
 _ROOMS = frozenset({"room", "unspecified", "unenclosedarea"})
-_FOOD = frozenset({
-    "restaurant", "foodservice", "foodandbeverage", "food", "cafe", "coffee", "fastfood",
-    "bar", "bakery", "dessert", "icecream", "tea", "juice", "eatingdrinking",
-})  # fmt: skip
+_FOOD = frozenset(
+    {
+        "restaurant",
+        "foodservice",
+        "foodandbeverage",
+        "food",
+        "cafe",
+        "coffee",
+        "fastfood",
+        "bar",
+        "bakery",
+        "dessert",
+        "icecream",
+        "tea",
+        "juice",
+        "eatingdrinking",
+    }
+)
 _UNIT_KINDS: dict[str, ZoneKind] = {
-    "office": ZoneKind.SERVICE, "storage": ZoneKind.SERVICE, "kitchen": ZoneKind.SERVICE,
-    "serverroom": ZoneKind.SERVICE, "mailroom": ZoneKind.SERVICE, "firstaid": ZoneKind.SERVICE,
-    "lounge": ZoneKind.SEATING, "waitingroom": ZoneKind.SEATING, "terrace": ZoneKind.SEATING,
-    "smokingarea": ZoneKind.SEATING, "ramp": ZoneKind.CORRIDOR, "footbridge": ZoneKind.CORRIDOR,
-    "platform": ZoneKind.CORRIDOR, "movietheater": ZoneKind.STORE, "fitnessroom": ZoneKind.STORE,
-}  # fmt: skip
+    "office": ZoneKind.SERVICE,
+    "storage": ZoneKind.SERVICE,
+    "kitchen": ZoneKind.SERVICE,
+    "serverroom": ZoneKind.SERVICE,
+    "mailroom": ZoneKind.SERVICE,
+    "firstaid": ZoneKind.SERVICE,
+    "lounge": ZoneKind.SEATING,
+    "waitingroom": ZoneKind.SEATING,
+    "terrace": ZoneKind.SEATING,
+    "smokingarea": ZoneKind.SEATING,
+    "ramp": ZoneKind.CORRIDOR,
+    "footbridge": ZoneKind.CORRIDOR,
+    "platform": ZoneKind.CORRIDOR,
+    "movietheater": ZoneKind.STORE,
+    "fitnessroom": ZoneKind.STORE,
+}
 _SECTION_KINDS: dict[str, ZoneKind] = {"eatingdrinking": ZoneKind.FOOD_COURT}
 
 
@@ -98,8 +140,9 @@ def unpack(archive: bytes, *, max_bytes: int) -> Unpacked:
     with zipped:
         entries = [info for info in zipped.infolist() if not info.is_dir()]
         if len(entries) > _MAX_FILES:
-            raise ImdfError(f"{len(entries)} files in the archive; IMDF has at most "
-                            f"{_MAX_FILES}", "body")  # fmt: skip
+            raise ImdfError(
+                f"{len(entries)} files in the archive; IMDF has at most {_MAX_FILES}", "body"
+            )
         files: dict[str, Any] = {}
         budget = max_bytes
         for info in entries:
@@ -126,8 +169,11 @@ def unpack(archive: bytes, *, max_bytes: int) -> Unpacked:
                 files[name] = json.loads(raw)
             except (ValueError, RecursionError):
                 raise ImdfError(f"{name} is not JSON", name) from None
-    unread = sorted(PurePosixPath(info.filename).name for info in entries
-                    if PurePosixPath(info.filename).name not in _READ)  # fmt: skip
+    unread = sorted(
+        PurePosixPath(info.filename).name
+        for info in entries
+        if PurePosixPath(info.filename).name not in _READ
+    )
     return Unpacked(files, unread)
 
 
@@ -184,13 +230,17 @@ class _Reader:
             return labels.strip() or None
         if not isinstance(labels, dict):
             return None
-        texts = {str(key): value.strip() for key, value in labels.items()
-                 if isinstance(value, str) and value.strip()}  # fmt: skip
+        texts = {
+            str(key): value.strip()
+            for key, value in labels.items()
+            if isinstance(value, str) and value.strip()
+        }
         if not texts:
             return None
         wanted = [self.language, (self.language or "").split("-")[0], "en", "en-US"]
-        return next((texts[key] for key in wanted if key and key in texts),
-                    next(iter(texts.values())))  # fmt: skip
+        return next(
+            (texts[key] for key in wanted if key and key in texts), next(iter(texts.values()))
+        )
 
     def levels(self, features: list[tuple[str, dict[str, Any]]]) -> dict[str, ImdfLevel]:
         """Each IMDF level id's mallcast level; one name per ordinal (the first one's)."""
@@ -265,11 +315,16 @@ class _Reader:
         self, features: list[tuple[str, dict[str, Any]]], levels: Mapping[str, ImdfLevel]
     ) -> list[dict[str, Any]]:
         return [
-            self.zone(path, feature, levels, ZoneKind.STORE,
-                      self.label(feature["properties"].get("name")) or "kiosk",
-                      {"imdf_category": "kiosk", "occupancy": Occupancy.UNIT.value})
+            self.zone(
+                path,
+                feature,
+                levels,
+                ZoneKind.STORE,
+                self.label(feature["properties"].get("name")) or "kiosk",
+                {"imdf_category": "kiosk", "occupancy": Occupancy.UNIT.value},
+            )
             for path, feature in features
-        ]  # fmt: skip
+        ]
 
     def sections(
         self, features: list[tuple[str, dict[str, Any]]], levels: Mapping[str, ImdfLevel]
@@ -280,8 +335,16 @@ class _Reader:
             kind = _SECTION_KINDS.get(category) or kind_from_category(category) or ZoneKind.OTHER
             name = self.label(feature["properties"].get("name")) or category
             # A section spans units (a retail section, a food court): an area, whatever its kind.
-            zones.append(self.zone(path, feature, levels, kind, name,
-                                   {"imdf_category": category, "occupancy": "area"}))  # fmt: skip
+            zones.append(
+                self.zone(
+                    path,
+                    feature,
+                    levels,
+                    kind,
+                    name,
+                    {"imdf_category": category, "occupancy": "area"},
+                )
+            )
         return zones
 
     def zone(

@@ -270,8 +270,9 @@ class ZoneIndex:
         if not ids:
             return set()
         kx, ky = self.frame.metres_per_degree
-        box = shapely.box(lon - reach_m / kx, lat - reach_m / ky, lon + reach_m / kx,
-                          lat + reach_m / ky)  # fmt: skip
+        box = shapely.box(
+            lon - reach_m / kx, lat - reach_m / ky, lon + reach_m / kx, lat + reach_m / ky
+        )
         return {ids[i] for i in list(tree.query(box, predicate="intersects"))}
 
     def _unit_tree(self, level: int | None) -> tuple[shapely.STRtree, list[int]]:

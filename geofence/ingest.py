@@ -108,20 +108,26 @@ def ingest_group(
     for request in requests:
         try:
             row = _admit(request, rows.get(request.device_id), directory, limits)
-            plan = _plan(session, cache, directory, request, row,
-                         now=now, rules=rules, limits=limits)  # fmt: skip
+            plan = _plan(
+                session, cache, directory, request, row, now=now, rules=rules, limits=limits
+            )
         except MallcastError as refused:
             outcomes.append(refused)
             continue
         outcomes.append(plan.result)
         plans.append(plan)
 
-    accepted = insert_pings(session, [
-        (plan.request.device_id, fix, mall_id, plan.flags.get(fix.index, PingFlag.NONE))
-        for plan in plans for fix, mall_id in zip(plan.pings, plan.malls, strict=True)
-    ])  # fmt: skip
-    stored = insert_events(session, [(p.request.device_id, *item) for p in plans
-                                     for item in p.produced])  # fmt: skip
+    accepted = insert_pings(
+        session,
+        [
+            (plan.request.device_id, fix, mall_id, plan.flags.get(fix.index, PingFlag.NONE))
+            for plan in plans
+            for fix, mall_id in zip(plan.pings, plan.malls, strict=True)
+        ],
+    )
+    stored = insert_events(
+        session, [(p.request.device_id, *item) for p in plans for item in p.produced]
+    )
     received = datetime.fromtimestamp(now, UTC)
     save_presences(
         session, [(p.request.device_id, *p.presence, received) for p in plans if p.presence]
@@ -245,9 +251,14 @@ def _known_levels(
             kept.append(ping)
         else:
             floors = sorted(index.floors)
-            rejections.append(RejectedPing(ping.index, "unknown_level",
-                                        f"level {ping.level} is not a level of mall "
-                                        f"{index.mall_id} (its levels: {floors})"))  # fmt: skip
+            rejections.append(
+                RejectedPing(
+                    ping.index,
+                    "unknown_level",
+                    f"level {ping.level} is not a level of mall "
+                    f"{index.mall_id} (its levels: {floors})",
+                )
+            )
     return kept
 
 

@@ -113,8 +113,9 @@ def delete_mall(
             f"mall {mall.id} holds {holds['zones']} zones and {holds['tenants']} tenants, with "
             "their promotions and history: to delete it all, repeat the request with "
             f"?confirm=<the mall's name, {mall.name!r}>",
-            code="confirmation_required", details=holds,
-        )  # fmt: skip
+            code="confirmation_required",
+            details=holds,
+        )
     session.execute(delete(Zone).where(Zone.mall_id == mall.id))  # before levels (RESTRICT)
     session.delete(mall)
     session.flush()
@@ -143,8 +144,9 @@ def _check_no_overlap(
         which = f"mall {other.id} ({other.name!r})" if named else "another mall"
         raise Conflict(
             f"the footprint overlaps {which}: malls may touch, not overlap",
-            code="overlapping_mall", details={"mall_id": other.id} if named else {},
-        )  # fmt: skip
+            code="overlapping_mall",
+            details={"mall_id": other.id} if named else {},
+        )
 
 
 def _check_timezone(name: str) -> None:

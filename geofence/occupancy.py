@@ -275,8 +275,15 @@ class OccupancyTracker:
                 UnitEvent("enter", best, fix.ts, round(confidence[best], 3), stop.since, stop.n)
             )
 
-    def _posterior(self, state: Occupancy, candidates: set[int], lon: float, lat: float,
-                   error_m: float, level: int | None) -> dict[int, float]:  # fmt: skip
+    def _posterior(
+        self,
+        state: Occupancy,
+        candidates: set[int],
+        lon: float,
+        lat: float,
+        error_m: float,
+        level: int | None,
+    ) -> dict[int, float]:
         """The probability that the shopper stands in each candidate unit. Where they stand is
         the stop's centre give or take `error_m`: the share of that spread inside a unit (a
         half-plane at its nearest wall), against the shares of the units beside it and of the

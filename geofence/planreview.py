@@ -95,34 +95,45 @@ def review(zones: Sequence[PlanZone], stored: Sequence[StoredUnit] = ()) -> list
     frame = LocalFrame((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
     metric = [frame.geometry(zone.shape) for zone in zones]
     warnings = [
-        PlanWarning(zone.index, "kind_not_given",
-                    "no kind: imported as a store, a unit shoppers are placed in one at a time; "
-                    "say `kind` (store, restaurant, corridor, parking, ...) or `occupancy`")
-        for zone in zones if not zone.kind_given
-    ]  # fmt: skip
+        PlanWarning(
+            zone.index,
+            "kind_not_given",
+            "no kind: imported as a store, a unit shoppers are placed in one at a time; "
+            "say `kind` (store, restaurant, corridor, parking, ...) or `occupancy`",
+        )
+        for zone in zones
+        if not zone.kind_given
+    ]
     warnings += [
-        PlanWarning(zone.index, "zone_too_small",
-                    f"the zone covers {shape.area:.2g} m²: smaller than a person standing, no "
-                    "shopper's fixes will place them in it (check the plan's units)",
-                    {"area_m2": round(shape.area, 4)})
-        for zone, shape in zip(zones, metric, strict=True) if shape.area < SMALLEST_ZONE_M2
-    ]  # fmt: skip
+        PlanWarning(
+            zone.index,
+            "zone_too_small",
+            f"the zone covers {shape.area:.2g} m²: smaller than a person standing, no "
+            "shopper's fixes will place them in it (check the plan's units)",
+            {"area_m2": round(shape.area, 4)},
+        )
+        for zone, shape in zip(zones, metric, strict=True)
+        if shape.area < SMALLEST_ZONE_M2
+    ]
     warnings += _units_around_units(zones, metric, stored, frame)
     return sorted(warnings, key=lambda warning: warning.index)
 
 
 def _units_around_units(
-    zones: Sequence[PlanZone], metric: list[BaseGeometry], stored: Sequence[StoredUnit],
+    zones: Sequence[PlanZone],
+    metric: list[BaseGeometry],
+    stored: Sequence[StoredUnit],
     frame: LocalFrame,
-) -> list[PlanWarning]:  # fmt: skip
+) -> list[PlanWarning]:
     """Units holding other units of their level, in the import or stored: a concession in a
     department store is fine, but a floor's outline brought in as a store holds every store of
     the floor."""
     # Every unit of the levels concerned: the import's (by feature) and the stored ones.
     units: list[tuple[int | None, BaseGeometry, int | StoredUnit]] = [
-        (zones[i].level, metric[i], i) for i, zone in enumerate(zones)
+        (zones[i].level, metric[i], i)
+        for i, zone in enumerate(zones)
         if zone.is_unit and not metric[i].is_empty
-    ]  # fmt: skip
+    ]
     units += [(unit.level, frame.geometry(unit.shape), unit) for unit in stored]
     if len(units) < 2:
         return []
@@ -130,19 +141,23 @@ def _units_around_units(
     warnings = []
     for level, shape, who in units:
         held = [
-            units[j][2] for j in tree.query(shape, predicate="contains")
+            units[j][2]
+            for j in tree.query(shape, predicate="contains")
             if units[j][2] is not who and units[j][0] == level and units[j][1].area < shape.area
-        ]  # fmt: skip
+        ]
         if not held:
             continue
         if isinstance(who, int):  # a feature of the import
-            warnings.append(PlanWarning(
-                zones[who].index, "unit_holds_units",
-                f"this unit holds {len(held)} other units: a shopper surely in one of them is "
-                "placed there, elsewhere in this one; if it is the floor's outline, import it "
-                "as kind `footprint` (an area)",
-                {"units": len(held)},
-            ))  # fmt: skip
+            warnings.append(
+                PlanWarning(
+                    zones[who].index,
+                    "unit_holds_units",
+                    f"this unit holds {len(held)} other units: a shopper surely in one of them is "
+                    "placed there, elsewhere in this one; if it is the floor's outline, import it "
+                    "as kind `footprint` (an area)",
+                    {"units": len(held)},
+                )
+            )
             continue
         warnings += [
             PlanWarning(

@@ -18,9 +18,7 @@ unit at a time, entered on a confirmed stop, with a confidence and its evidence.
 - no transition at all from: duplicates (same timestamp), pings older than the last one
   (out of order), pings whose accuracy is worse than the limit, pings that imply an
   implausible speed since the last accepted one (a teleport), and pings on another floor
-  until the change of floor is confirmed.
-- a floor changes on evidence, not on one ping (geofence.floors): until then the pings of
-  another floor are flagged `floor_unconfirmed`.
+  until evidence confirms the change (geofence.floors; flagged `floor_unconfirmed`).
 docs/geofencing.md has the full rules with examples.
 """
 
@@ -231,10 +229,17 @@ class PresenceTracker:
             if event.kind == "enter" and event.zone_id not in state.stays:
                 entered = True
                 state.stays[event.zone_id] = ZoneStay(event.at, event.at)
-                events.append(Transition("enter", event.zone_id, event.at, level=obs.level,
-                                         confidence=event.confidence,
-                                         evidence_from=event.evidence_from,
-                                         evidence_fixes=event.evidence_fixes))  # fmt: skip
+                events.append(
+                    Transition(
+                        "enter",
+                        event.zone_id,
+                        event.at,
+                        level=obs.level,
+                        confidence=event.confidence,
+                        evidence_from=event.evidence_from,
+                        evidence_fixes=event.evidence_fixes,
+                    )
+                )
         unit = state.occupancy.unit
         if unit is not None and unit in state.stays and not entered:
             self._still_in(unit, state.stays[unit], obs, events)
@@ -334,8 +339,7 @@ class PresenceTracker:
         dwell_s = self.zones.zone_dwell_s(zone_id)
         if not stay.dwelled and dwell_s > 0 and obs.ts - stay.entered_at >= dwell_s:
             stay.dwelled = True
-            events.append(Transition("dwell", zone_id, obs.ts, obs.ts - stay.entered_at,
-                                    obs.level))  # fmt: skip
+            events.append(Transition("dwell", zone_id, obs.ts, obs.ts - stay.entered_at, obs.level))
 
     def _leaves(self, zone_id: int, obs: Observation) -> bool:
         if zone_id in obs.zones:
@@ -371,8 +375,11 @@ class PresenceTracker:
     ) -> None:
         for zone_id in sorted(state.stays, key=lambda z: (z == MALL, z)):
             stay = state.stays[zone_id]
-            events.append(Transition("exit", zone_id, at, stay.last_inside_at - stay.entered_at,
-                                    state.level, reason))  # fmt: skip
+            events.append(
+                Transition(
+                    "exit", zone_id, at, stay.last_inside_at - stay.entered_at, state.level, reason
+                )
+            )
         state.stays.clear()
         state.occupancy = Occupancy()
         state.floor_run = None

@@ -188,10 +188,13 @@ def save_presences(
     if not presences:
         return
     updated = datetime.now(UTC)
-    session.execute(_UPSERT_PRESENCE, {
-        "device_id": [device for device, _, _, _ in presences],
-        "mall_id": [mall for _, mall, _, _ in presences],
-        "last_ping_at": [received for _, _, _, received in presences],
-        "state": [json.dumps(s.to_json()) for _, _, s, _ in presences],
-        "updated_at": [updated] * len(presences),
-    })  # fmt: skip
+    session.execute(
+        _UPSERT_PRESENCE,
+        {
+            "device_id": [device for device, _, _, _ in presences],
+            "mall_id": [mall for _, mall, _, _ in presences],
+            "last_ping_at": [received for _, _, _, received in presences],
+            "state": [json.dumps(s.to_json()) for _, _, s, _ in presences],
+            "updated_at": [updated] * len(presences),
+        },
+    )

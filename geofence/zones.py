@@ -106,8 +106,16 @@ def list_zones(
 def create_zone(
     session: Session, scope: MallScope, mall_id: int, feature: ZoneFeature, limits: GeometryLimits
 ) -> ZoneView:
-    result = import_zones(session, scope, mall_id, [feature.model_dump(mode="json")], limits,
-                          default_level=None, review=False, new_only=True)  # fmt: skip
+    result = import_zones(
+        session,
+        scope,
+        mall_id,
+        [feature.model_dump(mode="json")],
+        limits,
+        default_level=None,
+        review=False,
+        new_only=True,
+    )
     return get_zone(session, scope, mall_id, result.zone_ids[0])
 
 
@@ -212,17 +220,25 @@ def import_imdf(
     except imdf.ImdfError as exc:
         raise InvalidInput(exc.message, code="invalid_imdf", details={"path": exc.path}) from None
     result = import_zones(
-        session, scope, mall_id, plan.features, limits, default_level=None, dry_run=dry_run,
+        session,
+        scope,
+        mall_id,
+        plan.features,
+        limits,
+        default_level=None,
+        dry_run=dry_run,
         levels=[(level.ordinal, level.name) for level in plan.levels],
-    )  # fmt: skip
+    )
     return result.model_copy(update={"left_out": plan.left_out})
 
 
 def _add_levels(session: Session, mall: Mall, levels: Sequence[tuple[int, str]]) -> list[int]:
     """Create the levels the mall lacks (by ordinal); a name another level has gets its
     ordinal added. The ordinals created."""
-    have = {level.ordinal: level.name for level in session.scalars(
-        select(Level).where(Level.mall_id == mall.id))}  # fmt: skip
+    have = {
+        level.ordinal: level.name
+        for level in session.scalars(select(Level).where(Level.mall_id == mall.id))
+    }
     created = []
     for ordinal, name in levels:
         if ordinal in have:

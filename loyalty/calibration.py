@@ -37,9 +37,14 @@ class Calibration:
 
 
 def calibrate(
-    customer: np.ndarray, day: np.ndarray, amount: Floats, start: int, calibration_end: int,
-    holdout_end: int, model: BgNbd | None = None,
-) -> Calibration:  # fmt: skip
+    customer: np.ndarray,
+    day: np.ndarray,
+    amount: Floats,
+    start: int,
+    calibration_end: int,
+    holdout_end: int,
+    model: BgNbd | None = None,
+) -> Calibration:
     """Purchases as one row per customer and purchase day (days as integers); the calibration
     period is [start, calibration_end], the holdout (calibration_end, holdout_end]. Customers
     are those whose first purchase falls in the calibration period."""
@@ -55,8 +60,9 @@ def calibrate(
     later = ~inside & (day <= holdout_end)
     actual = np.bincount([number[c] for c in customer[later]], minlength=len(number))
     naive = summary.frequency / np.maximum(summary.T, 1 / 7) * holdout_weeks
-    weeks, cumulative, curve = _cumulative(fitted, summary.T, calibration_end, customer, day,
-                                           first_day, start, holdout_end)  # fmt: skip
+    weeks, cumulative, curve = _cumulative(
+        fitted, summary.T, calibration_end, customer, day, first_day, start, holdout_end
+    )
     return Calibration(
         customers=len(number),
         calibration_weeks=(calibration_end - start + 1) / 7,
@@ -83,9 +89,15 @@ def _first_days(customer: np.ndarray, day: np.ndarray) -> dict[Any, int]:
 
 
 def _cumulative(
-    model: BgNbd, T: Floats, calibration_end: int, customer: np.ndarray, day: np.ndarray,
-    first_day: dict[Any, int], start: int, holdout_end: int,
-) -> tuple[list[int], list[int], list[float]]:  # fmt: skip
+    model: BgNbd,
+    T: Floats,
+    calibration_end: int,
+    customer: np.ndarray,
+    day: np.ndarray,
+    first_day: dict[Any, int],
+    start: int,
+    holdout_end: int,
+) -> tuple[list[int], list[int], list[float]]:
     """Repeat purchases up to the end of each week from `start`: counted, and the sum over
     customers of E[X(t)] from their own first purchase (the paper's figure 4)."""
     firsts = calibration_end - T * 7  # each customer's first purchase day
@@ -108,6 +120,12 @@ def _by_frequency(
         chosen = frequency == x if x < 7 else frequency >= 7
         label = str(x) if x < 7 else "7+"
         if chosen.any():
-            rows.append((label, int(chosen.sum()), round(float(actual[chosen].mean()), 3),
-                         round(float(predicted[chosen].mean()), 3)))  # fmt: skip
+            rows.append(
+                (
+                    label,
+                    int(chosen.sum()),
+                    round(float(actual[chosen].mean()), 3),
+                    round(float(predicted[chosen].mean()), 3),
+                )
+            )
     return rows

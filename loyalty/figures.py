@@ -40,16 +40,23 @@ def lifecycle(
     """Weeks whose Monday falls in [since, until], in one indexed range read of the job's rows."""
     if segment is not None and segment not in PURCHASE_SEGMENTS:
         # A typo would otherwise read as a segment with no members.
-        raise InvalidInput(f"unknown segment {segment!r}; known: {list(PURCHASE_SEGMENTS)}",
-                           code="unknown_segment", details={"field": "segment"})  # fmt: skip
+        raise InvalidInput(
+            f"unknown segment {segment!r}; known: {list(PURCHASE_SEGMENTS)}",
+            code="unknown_segment",
+            details={"field": "segment"},
+        )
     scope = (mall_id, tenant_id or MALL, segment or EVERYONE)
     weeks = session.scalars(
-        select(LifecycleWeek).where(
-            LifecycleWeek.mall_id == scope[0], LifecycleWeek.tenant_id == scope[1],
-            LifecycleWeek.segment == scope[2], LifecycleWeek.week >= since,
+        select(LifecycleWeek)
+        .where(
+            LifecycleWeek.mall_id == scope[0],
+            LifecycleWeek.tenant_id == scope[1],
+            LifecycleWeek.segment == scope[2],
+            LifecycleWeek.week >= since,
             LifecycleWeek.week <= until,
-        ).order_by(LifecycleWeek.week)
-    ).all()  # fmt: skip
+        )
+        .order_by(LifecycleWeek.week)
+    ).all()
     now = session.get(LifecycleScope, scope)
     return LifecycleOut(
         mall_id=mall_id,
@@ -62,22 +69,32 @@ def lifecycle(
 
 
 def _now(row: LifecycleScope) -> LifecycleNow:
-    return LifecycleNow(computed_at=row.computed_at, members=row.members,
-                        p_alive=dict(zip(_BUCKETS, row.p_alive, strict=True)),
-                        predicted_value=row.predicted_value, model=row.model)  # fmt: skip
+    return LifecycleNow(
+        computed_at=row.computed_at,
+        members=row.members,
+        p_alive=dict(zip(_BUCKETS, row.p_alive, strict=True)),
+        predicted_value=row.predicted_value,
+        model=row.model,
+    )
 
 
 def _week(row: LifecycleWeek) -> LifecycleWeekOut:
     return LifecycleWeekOut(
-        week=row.week, active=row.active, new=row.new, activated=row.activated,
+        week=row.week,
+        active=row.active,
+        new=row.new,
+        activated=row.activated,
         activation_rate=round(row.activated / row.new, 4)
-        if row.activated is not None and row.new else None,
-        purchases=row.purchases, revenue=row.revenue,
+        if row.activated is not None and row.new
+        else None,
+        purchases=row.purchases,
+        revenue=row.revenue,
         purchase_frequency=round(row.purchases / row.active, 4) if row.active else None,
         average_order_value=(row.revenue / row.purchases).quantize(Decimal("0.01"))
-        if row.purchases else None,
+        if row.purchases
+        else None,
         lapsed=row.lapsed,
-    )  # fmt: skip
+    )
 
 
 # The timeline reads geofencing's and the promotion engine's tables (read only, as the
@@ -128,13 +145,17 @@ def member_view(session: Session, mall_id: int, member_id: str) -> MemberViewOut
     )
     if member is None:
         return None
-    devices = list(session.scalars(
-        select(MemberDevice.device_id).where(MemberDevice.member_id == member)
-    ))  # fmt: skip
-    rows = session.execute(
-        _TIMELINE, {"devices": devices, "m": mall_id, "member": member,
-                    "limit": TIMELINE_LIMIT + 1},
-    ).mappings().all()  # fmt: skip
+    devices = list(
+        session.scalars(select(MemberDevice.device_id).where(MemberDevice.member_id == member))
+    )
+    rows = (
+        session.execute(
+            _TIMELINE,
+            {"devices": devices, "m": mall_id, "member": member, "limit": TIMELINE_LIMIT + 1},
+        )
+        .mappings()
+        .all()
+    )
     standing = session.get(MemberStanding, member)
     return MemberViewOut(
         mall_id=mall_id,
@@ -155,10 +176,15 @@ def _entry(row: Any) -> dict[str, Any]:
 
 def _standing(row: MemberStanding) -> StandingOut:
     return StandingOut(
-        computed_at=row.computed_at, segments=row.segments,
-        since={k: date.fromisoformat(v) for k, v in row.since.items()}, tier=row.tier,
-        frequency_drop=row.frequency_drop, purchases=row.purchases,
-        last_purchase=row.last_purchase, p_alive=row.p_alive,
-        expected_purchases=row.expected_purchases, expected_spend=row.expected_spend,
+        computed_at=row.computed_at,
+        segments=row.segments,
+        since={k: date.fromisoformat(v) for k, v in row.since.items()},
+        tier=row.tier,
+        frequency_drop=row.frequency_drop,
+        purchases=row.purchases,
+        last_purchase=row.last_purchase,
+        p_alive=row.p_alive,
+        expected_purchases=row.expected_purchases,
+        expected_spend=row.expected_spend,
         predicted_value=row.predicted_value,
-    )  # fmt: skip
+    )

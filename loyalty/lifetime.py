@@ -93,8 +93,9 @@ def summarise_days(
     repeat_spend = np.add.reduceat(amount, starts) - amount[starts]
     frequency = (counts - 1).astype(np.float64)
     monetary = np.divide(repeat_spend, frequency, out=np.zeros(len(starts)), where=frequency > 0)
-    return Summary(customer[starts].tolist(), frequency, (last - first) / 7, (end - first) / 7,
-                   monetary)  # fmt: skip
+    return Summary(
+        customer[starts].tolist(), frequency, (last - first) / 7, (end - first) / 7, monetary
+    )
 
 
 def fit_bgnbd(summary: Summary) -> BgNbd:
@@ -103,16 +104,24 @@ def fit_bgnbd(summary: Summary) -> BgNbd:
     from pymc_extras.prior import Prior
     from pymc_marketing.clv import BetaGeoModel
 
-    data = pd.DataFrame({
-        "customer_id": np.arange(len(summary.customers)),
-        "frequency": summary.frequency, "recency": summary.recency, "T": summary.T,
-    })  # fmt: skip
+    data = pd.DataFrame(
+        {
+            "customer_id": np.arange(len(summary.customers)),
+            "frequency": summary.frequency,
+            "recency": summary.recency,
+            "T": summary.T,
+        }
+    )
     flat = {name: Prior("HalfFlat") for name in ("r", "alpha", "a", "b")}
     model = BetaGeoModel(model_config=flat)
     model.fit(data, method="map", progressbar=False)
     fitted = model.fit_summary()  # type: ignore[no-untyped-call]
-    return BgNbd(r=float(fitted["r"]), alpha=float(fitted["alpha"]), a=float(fitted["a"]),
-                 b=float(fitted["b"]))  # fmt: skip
+    return BgNbd(
+        r=float(fitted["r"]),
+        alpha=float(fitted["alpha"]),
+        a=float(fitted["a"]),
+        b=float(fitted["b"]),
+    )
 
 
 def fit_gamma_gamma(summary: Summary) -> GammaGamma:
@@ -122,10 +131,13 @@ def fit_gamma_gamma(summary: Summary) -> GammaGamma:
     from pymc_marketing.clv import GammaGammaModel
 
     repeat = summary.frequency > 0
-    data = pd.DataFrame({
-        "customer_id": np.arange(int(repeat.sum())),
-        "frequency": summary.frequency[repeat], "monetary_value": summary.monetary[repeat],
-    })  # fmt: skip
+    data = pd.DataFrame(
+        {
+            "customer_id": np.arange(int(repeat.sum())),
+            "frequency": summary.frequency[repeat],
+            "monetary_value": summary.monetary[repeat],
+        }
+    )
     flat = {name: Prior("HalfFlat") for name in ("p", "q", "v")}
     model = GammaGammaModel(model_config=flat)
     model.fit(data, method="map", progressbar=False)
@@ -181,5 +193,6 @@ def expected_total(model: BgNbd, weeks: Floats | float) -> Floats:
     t = np.asarray(weeks, dtype=np.float64)
     z = t / (alpha + t)
     ratio = np.exp(r * (np.log(alpha) - np.log(alpha + t)))
-    return np.asarray((a + b - 1) / (a - 1) * (1 - ratio * hyp2f1(r, b, a + b - 1, z)),
-                      dtype=np.float64)  # fmt: skip
+    return np.asarray(
+        (a + b - 1) / (a - 1) * (1 - ratio * hyp2f1(r, b, a + b - 1, z)), dtype=np.float64
+    )

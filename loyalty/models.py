@@ -54,8 +54,9 @@ class Purchase(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # What its refunds gave back: the figures read a receipt net (amount - refunded), and one
     # refunded whole is no purchase at all.
-    refunded: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal(0),
-                                              server_default="0")  # fmt: skip
+    refunded: Mapped[Decimal] = mapped_column(
+        Numeric(12, 2), default=Decimal(0), server_default="0"
+    )
 
 
 class Refund(Base):

@@ -47,12 +47,32 @@ _MEMBERS = (
     "SELECT id, (created_at AT TIME ZONE {tz})::date - {epoch} FROM members WHERE mall_id = {m}"
 )
 _STANDING_COLUMNS = (
-    "member_id", "mall_id", "segments", "since", "tier", "frequency_drop", "purchases",
-    "last_purchase", "p_alive", "expected_purchases", "expected_spend", "predicted_value",
+    "member_id",
+    "mall_id",
+    "segments",
+    "since",
+    "tier",
+    "frequency_drop",
+    "purchases",
+    "last_purchase",
+    "p_alive",
+    "expected_purchases",
+    "expected_spend",
+    "predicted_value",
     "computed_at",
-)  # fmt: skip
-_WEEK_COLUMNS = ("mall_id", "tenant_id", "segment", "week", "active", "new", "activated",
-                 "purchases", "revenue", "lapsed")  # fmt: skip
+)
+_WEEK_COLUMNS = (
+    "mall_id",
+    "tenant_id",
+    "segment",
+    "week",
+    "active",
+    "new",
+    "activated",
+    "purchases",
+    "revenue",
+    "lapsed",
+)
 
 
 def get_loyalty_rules(session: Session, mall_id: int) -> LoyaltyRulesIn:
@@ -61,8 +81,12 @@ def get_loyalty_rules(session: Session, mall_id: int) -> LoyaltyRulesIn:
 
 
 def put_loyalty_rules(session: Session, mall_id: int, rules: LoyaltyRulesIn) -> LoyaltyRulesIn:
-    put_row(session, LoyaltyRules, "mall_id", {"mall_id": mall_id,
-                                               "rules": rules.model_dump(mode="json")})  # fmt: skip
+    put_row(
+        session,
+        LoyaltyRules,
+        "mall_id",
+        {"mall_id": mall_id, "rules": rules.model_dump(mode="json")},
+    )
     return rules
 
 
@@ -74,12 +98,18 @@ def refresh_lifecycle(session: Session, mall_id: int, timezone: str, now: dateti
     """Returns how many members were placed."""
     rules = standing_rules(get_loyalty_rules(session, mall_id))
     today = (now.astimezone(_zone(timezone)).date() - EPOCH).days
-    values = {"m": sql.Literal(mall_id), "tz": sql.Literal(timezone),
-              "epoch": sql.Literal(EPOCH), "now": sql.Literal(now)}  # fmt: skip
-    baskets = read_frame(session, sql.SQL(_BASKETS).format(**values),
-                         ["member", "tenant", "day", "purchases", "revenue"])  # fmt: skip
-    members = read_frame(session, sql.SQL(_MEMBERS).format(**values),
-                         ["member", "created_day"])  # fmt: skip
+    values = {
+        "m": sql.Literal(mall_id),
+        "tz": sql.Literal(timezone),
+        "epoch": sql.Literal(EPOCH),
+        "now": sql.Literal(now),
+    }
+    baskets = read_frame(
+        session,
+        sql.SQL(_BASKETS).format(**values),
+        ["member", "tenant", "day", "purchases", "revenue"],
+    )
+    members = read_frame(session, sql.SQL(_MEMBERS).format(**values), ["member", "created_day"])
     currency = mall_currency(session, mall_id)
     days = baskets.groupby(["member", "day"], as_index=False)["revenue"].sum()
     started = time.perf_counter()
@@ -91,12 +121,21 @@ def refresh_lifecycle(session: Session, mall_id: int, timezone: str, now: dateti
     members = _place(members, today, rules)
     _store_standings(session, mall_id, members, today, now)
     weeks = _store_weeks(session, mall_id, baskets, members, today, rules)
-    info = {"currency": currency, "horizon_weeks": rules.horizon_weeks, "fit_s": round(fit_s, 2),
-            "members_fitted": len(table) if model else 0,
-            **({k: round(v, 6) for k, v in model.items()} if model else {})}  # fmt: skip
+    info = {
+        "currency": currency,
+        "horizon_weeks": rules.horizon_weeks,
+        "fit_s": round(fit_s, 2),
+        "members_fitted": len(table) if model else 0,
+        **({k: round(v, 6) for k, v in model.items()} if model else {}),
+    }
     _store_scopes(session, mall_id, baskets, members, now, info)
-    log.info("lifecycle of mall %d: %d members, %d weeks, fitted in %.1f s", mall_id,
-             len(members), weeks, fit_s)  # fmt: skip
+    log.info(
+        "lifecycle of mall %d: %d members, %d weeks, fitted in %.1f s",
+        mall_id,
+        len(members),
+        weeks,
+        fit_s,
+    )
     return len(members)
 
 
@@ -122,13 +161,18 @@ def _predict(
 ) -> tuple[dict[str, float] | None, pd.DataFrame]:
     """Each buying member's summary and, when there are enough of them, the models' figures."""
     summary = lifetime.summarise_days(
-        days["member"].to_numpy(np.int64), days["day"].to_numpy(np.int64),
-        days["revenue"].to_numpy(np.float64), today,
-    )  # fmt: skip
-    table = pd.DataFrame({
-        "member": summary.customers, "first_day": today - summary.T * 7,
-        "frequency": summary.frequency,
-    })  # fmt: skip
+        days["member"].to_numpy(np.int64),
+        days["day"].to_numpy(np.int64),
+        days["revenue"].to_numpy(np.float64),
+        today,
+    )
+    table = pd.DataFrame(
+        {
+            "member": summary.customers,
+            "first_day": today - summary.T * 7,
+            "frequency": summary.frequency,
+        }
+    )
     repeaters = int((summary.frequency > 0).sum())
     if len(table) < MIN_MEMBERS or repeaters < MIN_REPEATERS:
         return None, table
@@ -151,8 +195,9 @@ def _place(members: pd.DataFrame, today: int, rules: StandingRules) -> pd.DataFr
     top = top_share(np.nan_to_num(values.to_numpy(np.float64)), rules.top_spender_share)
     alive = members.get("p_alive", pd.Series(np.nan, index=members.index)).to_numpy(np.float64)
     drops, tiers, names = [], [], []
-    for days, joined, p, is_top in zip(members["days"], members["joined_day"], alive, top,
-                                       strict=True):  # fmt: skip
+    for days, joined, p, is_top in zip(
+        members["days"], members["joined_day"], alive, top, strict=True
+    ):
         history = History(days, int(joined), today)
         drop = frequency_drop(history, rules)
         drops.append(drop)
@@ -165,21 +210,30 @@ def _place(members: pd.DataFrame, today: int, rules: StandingRules) -> pd.DataFr
 def _store_standings(
     session: Session, mall_id: int, members: pd.DataFrame, today: int, now: datetime
 ) -> None:
-    before = dict(session.execute(
-        select(MemberStanding.member_id, MemberStanding.since)
-        .where(MemberStanding.mall_id == mall_id)
-    ).all())  # fmt: skip
+    before = dict(
+        session.execute(
+            select(MemberStanding.member_id, MemberStanding.since).where(
+                MemberStanding.mall_id == mall_id
+            )
+        ).all()
+    )
     session.execute(delete(MemberStanding).where(MemberStanding.mall_id == mall_id))
     day = (EPOCH + timedelta(days=today)).isoformat()
     rows = (
-        (int(row.member), mall_id, list(row.segments),
-         {s: (before.get(int(row.member)) or {}).get(s, day) for s in row.segments},
-         row.tier if isinstance(row.tier, str) else None,  # pandas keeps None as NaN
-         _number(row.frequency_drop), len(row.days),
-         EPOCH + timedelta(days=row.days[-1]) if row.days else None,
-         *(_number(getattr(row, name, None)) for name in _PREDICTIONS), now)
+        (
+            int(row.member),
+            mall_id,
+            list(row.segments),
+            {s: (before.get(int(row.member)) or {}).get(s, day) for s in row.segments},
+            row.tier if isinstance(row.tier, str) else None,  # pandas keeps None as NaN
+            _number(row.frequency_drop),
+            len(row.days),
+            EPOCH + timedelta(days=row.days[-1]) if row.days else None,
+            *(_number(getattr(row, name, None)) for name in _PREDICTIONS),
+            now,
+        )
         for row in members.itertuples(index=False)
-    )  # fmt: skip
+    )
     write_rows(session, "member_standings", _STANDING_COLUMNS, rows)
 
 
@@ -202,20 +256,39 @@ def _store_weeks(
     if baskets.empty and members.empty:
         return 0
     last_week = today // 7
-    earliest = min(baskets["day"].min() if not baskets.empty else today,
-                   members["joined_day"].min() if not members.empty else today)  # fmt: skip
+    earliest = min(
+        baskets["day"].min() if not baskets.empty else today,
+        members["joined_day"].min() if not members.empty else today,
+    )
     first_week = max(int(earliest) // 7, last_week - YEARS_OF_WEEKS + 1)
-    weekly = baskets.assign(week=baskets["day"] // 7).groupby(
-        ["member", "tenant", "week"], as_index=False)[["purchases", "revenue"]].sum()  # fmt: skip
+    weekly = (
+        baskets.assign(week=baskets["day"] // 7)
+        .groupby(["member", "tenant", "week"], as_index=False)[["purchases", "revenue"]]
+        .sum()
+    )
     figures = weekly_figures(
-        weekly, members[["member", "joined_day", "first_day", "segments"]], first_week,
-        last_week, lapsed_weeks=rules.lapsed_weeks, activation_days=rules.activation_days,
-    )  # fmt: skip
+        weekly,
+        members[["member", "joined_day", "first_day", "segments"]],
+        first_week,
+        last_week,
+        lapsed_weeks=rules.lapsed_weeks,
+        activation_days=rules.activation_days,
+    )
     rows = (
-        (mall_id, f.tenant_id, f.segment, EPOCH + timedelta(weeks=f.week), f.active, f.new,
-         f.activated, f.purchases, f.revenue, f.lapsed)
+        (
+            mall_id,
+            f.tenant_id,
+            f.segment,
+            EPOCH + timedelta(weeks=f.week),
+            f.active,
+            f.new,
+            f.activated,
+            f.purchases,
+            f.revenue,
+            f.lapsed,
+        )
         for f in figures
-    )  # fmt: skip
+    )
     write_rows(session, "lifecycle_weeks", _WEEK_COLUMNS, rows)
     return last_week - first_week + 1
 
@@ -232,8 +305,9 @@ def _store_scopes(
     everyone = members[["member"]].assign(tenant=MALL)
     pairs = pd.concat([everyone, baskets[["member", "tenant"]].drop_duplicates()])
     figures = members[["member", "segments"]].assign(
-        p_alive=members.get("p_alive", np.nan), value=members.get("predicted_value", np.nan),
-    )  # fmt: skip
+        p_alive=members.get("p_alive", np.nan),
+        value=members.get("predicted_value", np.nan),
+    )
     figures["segment"] = [(EVERYONE, *names) for names in figures["segments"]]
     scoped = pairs.merge(figures.explode("segment"), on="member")
     # Buckets 0-3 by P_ALIVE_EDGES, 4: not modelled.
@@ -246,11 +320,17 @@ def _store_scopes(
     for (tenant, segment), group in scoped.groupby(["tenant", "segment"]):
         counts = np.bincount(group["bucket"].astype(int), minlength=len(P_ALIVE_EDGES) + 2)
         buckets = counts.tolist()
-        rows.append({
-            "mall_id": mall_id, "tenant_id": int(tenant), "segment": segment,
-            "members": int(group["member"].nunique()), "p_alive": buckets,
-            "predicted_value": round(float(group["value"].sum()), 2),
-            "computed_at": now, "model": model,
-        })  # fmt: skip
+        rows.append(
+            {
+                "mall_id": mall_id,
+                "tenant_id": int(tenant),
+                "segment": segment,
+                "members": int(group["member"].nunique()),
+                "p_alive": buckets,
+                "predicted_value": round(float(group["value"].sum()), 2),
+                "computed_at": now,
+                "model": model,
+            }
+        )
     if rows:
         session.execute(insert(LifecycleScope), rows)

@@ -48,14 +48,19 @@ def store_purchases(
     sale and its return); returns how many were new."""
     _check(session, mall_id, receipts, now)
     key = pseudonym_key(session)
-    batch = [(i, store, receipt, pseudonym(key, mall_id, receipt.member_id))
-             for i, (store, receipt) in enumerate(receipts)]  # fmt: skip
+    batch = [
+        (i, store, receipt, pseudonym(key, mall_id, receipt.member_id))
+        for i, (store, receipt) in enumerate(receipts)
+    ]
     sales = _store_sales(session, mall_id, [r for r in batch if r[2].refund_of is None])
     refunds = [r for r in batch if r[2].refund_of is not None]
     returned = _store_refunds(session, refunds) if refunds else 0
-    return PurchasesStored(received=len(receipts), stored=sales + returned,
-                           duplicates=len(receipts) - sales - returned,
-                           refunds=returned)  # fmt: skip
+    return PurchasesStored(
+        received=len(receipts),
+        stored=sales + returned,
+        duplicates=len(receipts) - sales - returned,
+        refunds=returned,
+    )
 
 
 Receipt = tuple[int, int, PurchaseIn, bytes]  # index in the batch, store, receipt, pseudonym
@@ -67,17 +72,28 @@ def _store_sales(session: Session, mall_id: int, sales: Sequence[Receipt]) -> in
     members = members_by_pseudonym(session, mall_id, [name for *_, name in sales])
     rows: dict[tuple[int, str], dict[str, Any]] = {}
     for _, store, receipt, name in sales:
-        rows.setdefault((store, receipt.txn_id), {
-            "mall_id": mall_id, "member_id": members[name], "tenant_id": store,
-            "txn_id": receipt.txn_id, "at": receipt.at, "amount": receipt.amount,
-            "currency": receipt.currency, "items": receipt.items, "lines": _lines(receipt),
-        })  # fmt: skip
+        rows.setdefault(
+            (store, receipt.txn_id),
+            {
+                "mall_id": mall_id,
+                "member_id": members[name],
+                "tenant_id": store,
+                "txn_id": receipt.txn_id,
+                "at": receipt.at,
+                "amount": receipt.amount,
+                "currency": receipt.currency,
+                "items": receipt.items,
+                "lines": _lines(receipt),
+            },
+        )
     # In key order: two batches sharing receipts lock them in the same order (no deadlock).
     values = [rows[k] for k in sorted(rows)]
     stored = session.execute(
-        insert(Purchase).values(values).on_conflict_do_nothing(
-            index_elements=["tenant_id", "txn_id"]).returning(Purchase.id)
-    ).all()  # fmt: skip
+        insert(Purchase)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "txn_id"])
+        .returning(Purchase.id)
+    ).all()
     return len(stored)
 
 
@@ -88,13 +104,22 @@ def _store_refunds(session: Session, refunds: Sequence[Receipt]) -> int:
     originals = {
         (row.tenant_id, row.txn_id): row
         for row in session.execute(
-            select(Purchase.id, Purchase.tenant_id, Purchase.txn_id, Purchase.at,
-                   Purchase.amount, Purchase.refunded, Purchase.currency, Member.pseudonym)
+            select(
+                Purchase.id,
+                Purchase.tenant_id,
+                Purchase.txn_id,
+                Purchase.at,
+                Purchase.amount,
+                Purchase.refunded,
+                Purchase.currency,
+                Member.pseudonym,
+            )
             .join(Member, Member.id == Purchase.member_id)
             .where(tuple_(Purchase.tenant_id, Purchase.txn_id).in_(wanted))
-            .order_by(Purchase.id).with_for_update(of=Purchase)
+            .order_by(Purchase.id)
+            .with_for_update(of=Purchase)
         )
-    }  # fmt: skip
+    }
     rows: dict[tuple[int, str], dict[str, Any]] = {}
     last: dict[int, int] = {}  # receipt refunded -> the batch's last refund of it
     for index, store, receipt, name in refunds:
@@ -102,20 +127,31 @@ def _store_refunds(session: Session, refunds: Sequence[Receipt]) -> int:
         sale = original and Sale(bytes(original.pseudonym), original.currency, original.at)
         if problem := refund_problem(name, receipt.currency, receipt.at, receipt.amount, sale):
             field, code, what = problem
-            raise InvalidInput(f"purchases.{index}.{field} {what}", code=code,
-                               details={"field": f"purchases.{index}.{field}"})  # fmt: skip
+            raise InvalidInput(
+                f"purchases.{index}.{field} {what}",
+                code=code,
+                details={"field": f"purchases.{index}.{field}"},
+            )
         assert original is not None  # refund_problem says so
         last[original.id] = index
-        rows.setdefault((store, receipt.txn_id), {
-            "purchase_id": original.id, "tenant_id": store, "txn_id": receipt.txn_id,
-            "at": receipt.at, "amount": receipt.amount, "items": receipt.items,
-            "lines": _lines(receipt),
-        })  # fmt: skip
+        rows.setdefault(
+            (store, receipt.txn_id),
+            {
+                "purchase_id": original.id,
+                "tenant_id": store,
+                "txn_id": receipt.txn_id,
+                "at": receipt.at,
+                "amount": receipt.amount,
+                "items": receipt.items,
+                "lines": _lines(receipt),
+            },
+        )
     stored = session.execute(
-        insert(Refund).values([rows[k] for k in sorted(rows)])
+        insert(Refund)
+        .values([rows[k] for k in sorted(rows)])
         .on_conflict_do_nothing(index_elements=["tenant_id", "txn_id"])
         .returning(Refund.purchase_id, Refund.amount)
-    ).all()  # fmt: skip
+    ).all()
     given: dict[int, Decimal] = defaultdict(Decimal)
     for purchase_id, amount in stored:
         given[purchase_id] += amount
@@ -127,12 +163,17 @@ def _store_refunds(session: Session, refunds: Sequence[Receipt]) -> int:
             raise InvalidInput(
                 f"purchases.{index}.amount: the refunds of {original.txn_id} would give back "
                 f"{original.refunded + amount} of its {original.amount}",
-                code="refund_exceeds_purchase", details={"field": f"purchases.{index}.amount"},
-            )  # fmt: skip
+                code="refund_exceeds_purchase",
+                details={"field": f"purchases.{index}.amount"},
+            )
     if given:
-        session.execute(update(Purchase), [
-            {"id": pid, "refunded": by_id[pid].refunded + amount} for pid, amount in given.items()
-        ])  # fmt: skip
+        session.execute(
+            update(Purchase),
+            [
+                {"id": pid, "refunded": by_id[pid].refunded + amount}
+                for pid, amount in given.items()
+            ],
+        )
     return len(stored)
 
 
@@ -172,14 +213,20 @@ def _check(
     session: Session, mall_id: int, receipts: Sequence[tuple[int, PurchaseIn]], now: datetime
 ) -> None:
     stores = {store for store, _ in receipts}
-    known = set(session.scalars(
-        select(Tenant.id).where(Tenant.mall_id == mall_id, Tenant.id.in_(stores))))  # fmt: skip
+    known = set(
+        session.scalars(select(Tenant.id).where(Tenant.mall_id == mall_id, Tenant.id.in_(stores)))
+    )
     for index, (store, receipt) in enumerate(receipts):
         if store not in known:
-            raise InvalidInput(f"purchases.{index}.store: no store {store} in this mall",
-                               code="unknown_store",
-                               details={"field": f"purchases.{index}.store"})  # fmt: skip
+            raise InvalidInput(
+                f"purchases.{index}.store: no store {store} in this mall",
+                code="unknown_store",
+                details={"field": f"purchases.{index}.store"},
+            )
         if problem := time_problem(receipt.at, now):
             code, what = problem
-            raise InvalidInput(f"purchases.{index}.at {what}", code=code,
-                               details={"field": f"purchases.{index}.at"})  # fmt: skip
+            raise InvalidInput(
+                f"purchases.{index}.at {what}",
+                code=code,
+                details={"field": f"purchases.{index}.at"},
+            )

@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from core.numbers import JSON_ID_MAX, JsonAwareDatetime, JsonFloat, JsonInt
 
 MAX_BATCH = 1000
-Money = Annotated[Decimal, Field(ge=0, le=Decimal("9999999999.99"), max_digits=12,
-                                 decimal_places=2)]  # fmt: skip
+Money = Annotated[
+    Decimal, Field(ge=0, le=Decimal("9999999999.99"), max_digits=12, decimal_places=2)
+]
 
 
 class PurchaseLine(BaseModel):

@@ -80,5 +80,12 @@ def receipts(
         zip(drawn.member.tolist(), drawn.day.tolist(), drawn.amount.tolist(), strict=True)
     ):
         at = midnight + timedelta(days=day, seconds=int(seconds[i]))
-        yield (f"{prefix}{i:09d}", f"{prefix}M{member:08d}", stores[int(store[i])],
-               at.isoformat(), f"{amount:.2f}", "CNY", int(items[i]))  # fmt: skip
+        yield (
+            f"{prefix}{i:09d}",
+            f"{prefix}M{member:08d}",
+            stores[int(store[i])],
+            at.isoformat(),
+            f"{amount:.2f}",
+            "CNY",
+            int(items[i]),
+        )

@@ -69,9 +69,13 @@ def _segments(members: pd.DataFrame) -> set[str]:
 
 
 def _scopes(
-    rows: pd.DataFrame, members: pd.DataFrame, segment: str, weeks: range, lapsed_weeks: int,
+    rows: pd.DataFrame,
+    members: pd.DataFrame,
+    segment: str,
+    weeks: range,
+    lapsed_weeks: int,
     activation_days: int,
-) -> list[WeekRow]:  # fmt: skip
+) -> list[WeekRow]:
     """The figures of every store of these rows, and of the mall, for one segment's members."""
     tenants, scope = np.unique(np.r_[MALL, rows["tenant"].to_numpy(np.int64)], return_inverse=True)
     scope = scope[1:]  # the mall is always a scope, even when nobody bought
@@ -85,11 +89,20 @@ def _scopes(
     new, activated = _newcomers(rows, scope, members, shape, weeks.start, activation_days)
     lapsed = _lapsed(rows, scope, shape, weeks.start, lapsed_weeks)
     return [
-        WeekRow(int(tenant), segment, week, int(active[i, j]), int(new[i, j]),
-                int(activated[i, j]) if tenant == MALL else None, int(purchases[i, j]),
-                round(float(revenue[i, j]), 2), int(lapsed[i, j]))
-        for i, tenant in enumerate(tenants.tolist()) for j, week in enumerate(weeks)
-    ]  # fmt: skip
+        WeekRow(
+            int(tenant),
+            segment,
+            week,
+            int(active[i, j]),
+            int(new[i, j]),
+            int(activated[i, j]) if tenant == MALL else None,
+            int(purchases[i, j]),
+            round(float(revenue[i, j]), 2),
+            int(lapsed[i, j]),
+        )
+        for i, tenant in enumerate(tenants.tolist())
+        for j, week in enumerate(weeks)
+    ]
 
 
 def _newcomers(
@@ -111,8 +124,13 @@ def _newcomers(
     np.add.at(activated[0], column[keep], quick[keep].astype(int))
     # A store: members by the week of their first purchase there.
     stores = scope > 0
-    firsts = pd.DataFrame({"scope": scope[stores], "member": rows["member"].to_numpy()[stores],
-                           "week": rows["week"].to_numpy()[stores]})  # fmt: skip
+    firsts = pd.DataFrame(
+        {
+            "scope": scope[stores],
+            "member": rows["member"].to_numpy()[stores],
+            "week": rows["week"].to_numpy()[stores],
+        }
+    )
     firsts = firsts.groupby(["scope", "member"], as_index=False)["week"].min()
     column = firsts["week"].to_numpy(np.int64) - first_week
     keep = (column >= 0) & (column < shape[1])
@@ -121,9 +139,12 @@ def _newcomers(
 
 
 def _lapsed(
-    rows: pd.DataFrame, scope_of: np.ndarray, shape: tuple[int, int], first_week: int,
+    rows: pd.DataFrame,
+    scope_of: np.ndarray,
+    shape: tuple[int, int],
+    first_week: int,
     lapsed_weeks: int,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """A member is lapsed in the weeks from `lapsed_weeks` after a purchase week up to their
     next purchase week in the scope (for good after the last): one +1 and one -1 per interval
     on a running sum over the weeks."""

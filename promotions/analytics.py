@@ -51,9 +51,17 @@ _PUSHES_PER_DAY = text(
 )
 
 _COUNTS = (
-    "sent", "delivered", "held_out", "opened", "eligible_shoppers", "treated", "holdout",
-    "redeemed", "treated_conversions", "holdout_conversions",
-)  # fmt: skip
+    "sent",
+    "delivered",
+    "held_out",
+    "opened",
+    "eligible_shoppers",
+    "treated",
+    "holdout",
+    "redeemed",
+    "treated_conversions",
+    "holdout_conversions",
+)
 
 
 def results(session: Session, mall_id: int, tenant_id: int | None = None) -> ResultsOut:
@@ -76,8 +84,12 @@ def results(session: Session, mall_id: int, tenant_id: int | None = None) -> Res
 
 
 def _lift(counts: dict[str, Any]) -> Lift:
-    return lift(counts["treated_conversions"], counts["treated"],
-                counts["holdout_conversions"], counts["holdout"])  # fmt: skip
+    return lift(
+        counts["treated_conversions"],
+        counts["treated"],
+        counts["holdout_conversions"],
+        counts["holdout"],
+    )
 
 
 # Per promotion and shopper, as the funnel counts them: the day they were first chosen (pushed
@@ -107,13 +119,18 @@ _FIRSTS = text(
 
 
 def lift_by_day(
-    session: Session, mall_id: int, since: date | None, until: date | None, now: datetime,
+    session: Session,
+    mall_id: int,
+    since: date | None,
+    until: date | None,
+    now: datetime,
     tenant_id: int | None = None,
-) -> list[DayLift]:  # fmt: skip
+) -> list[DayLift]:
     """The lift as it stood at the end of each day: everything chosen and converted up to that
     day (the mall's calendar), so the last day's figure is the funnel's."""
-    timezone = session.execute(text("SELECT timezone FROM malls WHERE id = :m"),
-                               {"m": mall_id}).scalar_one()  # fmt: skip
+    timezone = session.execute(
+        text("SELECT timezone FROM malls WHERE id = :m"), {"m": mall_id}
+    ).scalar_one()
     since, until = day_range(timezone, since, until, now)
     _, end = instants(timezone, since, until)
     counts: dict[tuple[str, str, date], int] = {
@@ -122,8 +139,9 @@ def lift_by_day(
             _FIRSTS, {"mall": mall_id, "tenant": tenant_id, "end": end}
         )
     }
-    running = dict.fromkeys(("chosen sent", "chosen holdout", "converted sent",
-                             "converted holdout"), 0)  # fmt: skip
+    running = dict.fromkeys(
+        ("chosen sent", "chosen holdout", "converted sent", "converted holdout"), 0
+    )
     for (what, arm, day), n in counts.items():
         if day < since:
             running[f"{what} {arm}"] += n
@@ -133,9 +151,16 @@ def lift_by_day(
         for what in ("chosen", "converted"):
             for arm in ("sent", "holdout"):
                 running[f"{what} {arm}"] += counts.get((what, arm, day), 0)
-        days.append(DayLift(day=day, lift=lift(
-            running["converted sent"], running["chosen sent"],
-            running["converted holdout"], running["chosen holdout"],
-        )))  # fmt: skip
+        days.append(
+            DayLift(
+                day=day,
+                lift=lift(
+                    running["converted sent"],
+                    running["chosen sent"],
+                    running["converted holdout"],
+                    running["chosen holdout"],
+                ),
+            )
+        )
         day += timedelta(days=1)
     return days

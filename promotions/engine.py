@@ -197,8 +197,12 @@ def variant_for(offer: Offer, shopper: Shopper) -> tuple[str | None, dict[str, A
     if not offer.tiers:
         return None, None
     variant = shopper.tier if shopper.tier in offer.tiers else None
-    why = {"tier": shopper.tier, "frequency_drop": shopper.frequency_drop,
-           "variant": variant or "base", "offer_tiers": sorted(offer.tiers)}  # fmt: skip
+    why = {
+        "tier": shopper.tier,
+        "frequency_drop": shopper.frequency_drop,
+        "variant": variant or "base",
+        "offer_tiers": sorted(offer.tiers),
+    }
     return variant, why
 
 
@@ -335,9 +339,15 @@ def _reached(count: int, limit: int | None) -> bool:
 # When nothing is eligible, the reason reported is the first of these that applies to every
 # offer targeted at this occasion (what an operator asks first), else the commonest one.
 _GLOBAL_REASONS = (
-    "late_event", "low_confidence", "no_marketing_consent", "no_push_address", "mall_quiet_hours",
-    "shopper_quiet_hours", "mall_daily_cap", "too_soon_after_last_push",
-)  # fmt: skip
+    "late_event",
+    "low_confidence",
+    "no_marketing_consent",
+    "no_push_address",
+    "mall_quiet_hours",
+    "shopper_quiet_hours",
+    "mall_daily_cap",
+    "too_soon_after_last_push",
+)
 
 
 def _main_reason(dropped: dict[int, list[str]], offers: Sequence[Offer]) -> str:

@@ -52,10 +52,17 @@ class Card:
 
 
 def card_of(promotion: Promotion) -> Card:
-    return Card(promotion.id, promotion.tenant_id, promotion.title, promotion.body,
-                dict(promotion.translations or {}), promotion.image_url, promotion.deep_link,
-                (promotion.redemption or {}).get("codes") != "none",
-                {v["tier"]: v for v in promotion.variants or []})  # fmt: skip
+    return Card(
+        promotion.id,
+        promotion.tenant_id,
+        promotion.title,
+        promotion.body,
+        dict(promotion.translations or {}),
+        promotion.image_url,
+        promotion.deep_link,
+        (promotion.redemption or {}).get("codes") != "none",
+        {v["tier"]: v for v in promotion.variants or []},
+    )
 
 
 def offer_of(promotion: Promotion) -> Offer:
@@ -252,12 +259,16 @@ def load_stats(session: Session, offer_ids: Sequence[int]) -> Stats:
     if not offer_ids:
         return Stats()
     rows = session.execute(
-        select(Decision.promotion_id, Decision.segments, func.count(Decision.id),
-               func.count(Redemption.id))
+        select(
+            Decision.promotion_id,
+            Decision.segments,
+            func.count(Decision.id),
+            func.count(Redemption.id),
+        )
         .outerjoin(Redemption, Redemption.decision_id == Decision.id)
         .where(Decision.promotion_id.in_(offer_ids), Decision.outcome == "sent")
         .group_by(Decision.promotion_id, Decision.segments)
-    ).all()  # fmt: skip
+    ).all()
     sends: Counter[tuple[int, str]] = Counter()
     redemptions: Counter[tuple[int, str]] = Counter()
     for promotion_id, segments, n_sent, n_redeemed in rows:

@@ -53,9 +53,14 @@ def lift(
     if treated_rate is not None and holdout_rate is not None:
         difference = treated_rate - holdout_rate
         low, high = confint_proportions_2indep(
-            treated_conversions, treated, holdout_conversions, holdout,
-            method="newcomb", compare="diff", alpha=alpha,
-        )  # fmt: skip
+            treated_conversions,
+            treated,
+            holdout_conversions,
+            holdout,
+            method="newcomb",
+            compare="diff",
+            alpha=alpha,
+        )
         low, high = float(low), float(high)
         if holdout_rate > 0:
             relative = treated_rate / holdout_rate - 1
@@ -168,8 +173,9 @@ def _ratio(revenue: np.ndarray, purchases: np.ndarray) -> float | None:
 def _proportions(x1: int, n1: int, x0: int, n0: int, alpha: float) -> Interval:
     if not n1 or not n0:
         return _NONE
-    low, high = confint_proportions_2indep(x1, n1, x0, n0, method="newcomb", compare="diff",
-                                           alpha=alpha)  # fmt: skip
+    low, high = confint_proportions_2indep(
+        x1, n1, x0, n0, method="newcomb", compare="diff", alpha=alpha
+    )
     return Interval(_rounded(x1 / n1 - x0 / n0), _rounded(float(low)), _rounded(float(high)))
 
 

@@ -60,8 +60,11 @@ def redeem_code(session: Session, tenant_id: int, code: str) -> Redemption:
         raise NotFound("no such code for your offers", code="code_not_found")
     redemption, new = _record(session, decision.device_id, decision.promotion_id, "code", None)
     if not new:
-        raise Conflict("this offer was redeemed already", code="already_redeemed",
-                       details={"redeemed_at": redemption.at.isoformat()})  # fmt: skip
+        raise Conflict(
+            "this offer was redeemed already",
+            code="already_redeemed",
+            details={"redeemed_at": redemption.at.isoformat()},
+        )
     return redemption
 
 
@@ -93,11 +96,16 @@ def _record(
     # app) meet at the unique key: the later waits for the first to commit, then reads it.
     created = session.scalars(
         insert(Redemption)
-        .values(device_id=device_id, promotion_id=promotion_id, source=source, at=at,
-                decision_id=decision.id if decision else None)
+        .values(
+            device_id=device_id,
+            promotion_id=promotion_id,
+            source=source,
+            at=at,
+            decision_id=decision.id if decision else None,
+        )
         .on_conflict_do_nothing(index_elements=["device_id", "promotion_id"])
         .returning(Redemption)
-    ).first()  # fmt: skip
+    ).first()
     if created is not None:
         return created, True
     first = _redemption(session, device_id, promotion_id)

@@ -55,10 +55,19 @@ FRESH_DAYS = 7
 PUSH_TTL = timedelta(hours=3)  # about a send window: an evening's offer is stale by morning
 # Reasons the engine gives that will not change by the next window: stored, never retried.
 # (Quiet hours, caps and "too soon" pass: the member is tried again on the next run.)
-_FINAL = {"no_marketing_consent", "no_push_address", "already_redeemed", "budget_spent",
-          "shopper_total_limit", "audience_segment", "audience_interest",
-          "audience_new_only", "audience_returning_only", "status_paused",
-          "outside_dates"}  # fmt: skip
+_FINAL = {
+    "no_marketing_consent",
+    "no_push_address",
+    "already_redeemed",
+    "budget_spent",
+    "shopper_total_limit",
+    "audience_segment",
+    "audience_interest",
+    "audience_new_only",
+    "audience_returning_only",
+    "status_paused",
+    "outside_dates",
+}
 
 _CANDIDATES = text(
     """
@@ -80,8 +89,9 @@ class Entry:
     day: date
 
 
-def entries(since: dict[str, str], member_id: int, device_id: uuid.UUID, segments: set[str],
-            today: date) -> list[Entry]:  # fmt: skip
+def entries(
+    since: dict[str, str], member_id: int, device_id: uuid.UUID, segments: set[str], today: date
+) -> list[Entry]:
     return [
         Entry(member_id, device_id, segment, date.fromisoformat(day))
         for segment, day in sorted(since.items())
@@ -89,18 +99,24 @@ def entries(since: dict[str, str], member_id: int, device_id: uuid.UUID, segment
     ]
 
 
-def reach_out(session: Session, mall_id: int, timezone: str, now: datetime,
-              rng: np.random.Generator) -> int:  # fmt: skip
+def reach_out(
+    session: Session, mall_id: int, timezone: str, now: datetime, rng: np.random.Generator
+) -> int:
     """Decide for every fresh entry of the mall's members; returns how many pushes were sent."""
     settings = get_rules(session, mall_id)
-    windows = [WeeklyWindow(parse_days(w.days), TimeRange(hhmm(w.start), hhmm(w.end)))
-               for w in settings.send_windows]  # fmt: skip
+    windows = [
+        WeeklyWindow(parse_days(w.days), TimeRange(hhmm(w.start), hhmm(w.end)))
+        for w in settings.send_windows
+    ]
     if next_window_start(now, windows, timezone) != now:  # outside the send windows
         return 0
-    promotions = session.scalars(select(Promotion).where(
-        Promotion.mall_id == mall_id, Promotion.status == "approved",
-        Promotion.trigger == "segment",
-    )).all()  # fmt: skip
+    promotions = session.scalars(
+        select(Promotion).where(
+            Promotion.mall_id == mall_id,
+            Promotion.status == "approved",
+            Promotion.trigger == "segment",
+        )
+    ).all()
     if not promotions:
         return 0
     offers = {p.id: offer_of(p) for p in promotions}
@@ -116,12 +132,17 @@ def reach_out(session: Session, mall_id: int, timezone: str, now: datetime,
             continue
         seen.add(member_id)
         fresh = entries(since, member_id, device_id, wanted, today)
-        pending = {(offer.id, entry): _key(offer.id, entry) for offer in offers.values()
-                   for entry in fresh if entry.segment in offer.segments}  # fmt: skip
+        pending = {
+            (offer.id, entry): _key(offer.id, entry)
+            for offer in offers.values()
+            for entry in fresh
+            if entry.segment in offer.segments
+        }
         pending = {k: key for k, key in pending.items() if key not in done}
         if pending:
-            sent += _decide(session, mall_id, device_id, pending, (offers, cards), settings,
-                            rules, now, rng)  # fmt: skip
+            sent += _decide(
+                session, mall_id, device_id, pending, (offers, cards), settings, rules, now, rng
+            )
     return sent
 
 
@@ -132,10 +153,13 @@ def _key(promotion_id: int, entry: Entry) -> str:
 def _decided(session: Session, promotion_ids: list[int], now: datetime) -> set[str]:
     """Keys decided already; a fresh entry is at most FRESH_DAYS old, and so is its decision
     (read from the recent days only: the keys of all time would grow with every run)."""
-    keys = session.scalars(select(Decision.outreach_key).where(
-        Decision.promotion_id.in_(promotion_ids), Decision.outreach_key.is_not(None),
-        Decision.at >= now - timedelta(days=FRESH_DAYS + 2),
-    )).all()  # fmt: skip
+    keys = session.scalars(
+        select(Decision.outreach_key).where(
+            Decision.promotion_id.in_(promotion_ids),
+            Decision.outreach_key.is_not(None),
+            Decision.at >= now - timedelta(days=FRESH_DAYS + 2),
+        )
+    ).all()
     return {key for key in keys if key}
 
 
@@ -158,10 +182,14 @@ def _decide(
     segments = segments_of(facts, now, custom_segments(settings))
     shopper = shopper_of(device, facts, segments)
     candidates = [offers[pid] for pid in sorted({pid for pid, _ in pending})]
-    usage = load_usage(session, device.id, mall_id, local_day_start(now, rules.timezone),
-                       [o.id for o in candidates if o.budget_pushes is not None])  # fmt: skip
-    choice = decide(Occasion("segment", None, now), shopper, candidates, usage, rules, Stats(),
-                    rng)  # fmt: skip
+    usage = load_usage(
+        session,
+        device.id,
+        mall_id,
+        local_day_start(now, rules.timezone),
+        [o.id for o in candidates if o.budget_pushes is not None],
+    )
+    choice = decide(Occasion("segment", None, now), shopper, candidates, usage, rules, Stats(), rng)
     if choice.offer_id is None:
         for (pid, _), key in sorted(pending.items(), key=lambda kv: kv[1]):
             if set(choice.dropped.get(pid, [])) <= _FINAL:
@@ -169,8 +197,9 @@ def _decide(
         return 0
     key = min(key for (pid, _), key in pending.items() if pid == choice.offer_id)
     card = cards[choice.offer_id]
-    decision = store_outreach(session, device.id, mall_id, key, now, choice, card, segments,
-                              card.id)  # fmt: skip
+    decision = store_outreach(
+        session, device.id, mall_id, key, now, choice, card, segments, card.id
+    )
     if decision.outcome != "sent":
         return 0
     # Out before the quiet hours begin (the mall's or the shopper's), even if FCM or the phone

@@ -33,10 +33,18 @@ def store_idle(
 ) -> dict[int, DecisionSummary]:
     reason = "no_offer_for_this_zone" if any_offers else "no_offers"
     rows = [
-        {"event_id": e.id, "device_id": device_id, "mall_id": e.mall_id, "outcome": "none",
-         "reason": reason, "segments": [], "explanation": {}, "at": e.at}
+        {
+            "event_id": e.id,
+            "device_id": device_id,
+            "mall_id": e.mall_id,
+            "outcome": "none",
+            "reason": reason,
+            "segments": [],
+            "explanation": {},
+            "at": e.at,
+        }
         for e in events
-    ]  # fmt: skip
+    ]
     ids = session.execute(_INSERT_DECISIONS, rows).scalars().all()
     return {
         event.id: DecisionSummary(decision_id, "none", None, reason)
@@ -52,8 +60,13 @@ def store_decision(
     promotion: Card | None,
     segments: frozenset[str],
 ) -> Decision:
-    decision = Decision(event_id=event.id, device_id=device_id, mall_id=event.mall_id,
-                        at=event.at, **_chosen(choice, promotion, segments))  # fmt: skip
+    decision = Decision(
+        event_id=event.id,
+        device_id=device_id,
+        mall_id=event.mall_id,
+        at=event.at,
+        **_chosen(choice, promotion, segments),
+    )
     session.add(decision)
     session.flush()
     return decision
@@ -72,9 +85,14 @@ def store_outreach(
 ) -> Decision:
     """A decision on a member's entry into a segment: no zone event, its outreach key instead
     (and the promotion it was about, even when none went out)."""
-    decision = Decision(event_id=None, outreach_key=key, device_id=device_id, mall_id=mall_id,
-                        at=at, **_chosen(choice, promotion, segments) | {
-                            "promotion_id": promotion_id})  # fmt: skip
+    decision = Decision(
+        event_id=None,
+        outreach_key=key,
+        device_id=device_id,
+        mall_id=mall_id,
+        at=at,
+        **_chosen(choice, promotion, segments) | {"promotion_id": promotion_id},
+    )
     session.add(decision)
     session.flush()
     return decision
@@ -85,10 +103,15 @@ def _chosen(choice: Choice, promotion: Card | None, segments: frozenset[str]) ->
     if choice.outcome == "sent" and promotion and promotion.codes:
         code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
     return {
-        "promotion_id": choice.offer_id, "tenant_id": promotion.tenant_id if promotion else None,
-        "outcome": choice.outcome, "reason": choice.reason, "segments": sorted(segments),
-        "explanation": choice.explanation(), "redemption_code": code, "variant": choice.variant,
-    }  # fmt: skip
+        "promotion_id": choice.offer_id,
+        "tenant_id": promotion.tenant_id if promotion else None,
+        "outcome": choice.outcome,
+        "reason": choice.reason,
+        "segments": sorted(segments),
+        "explanation": choice.explanation(),
+        "redemption_code": code,
+        "variant": choice.variant,
+    }
 
 
 def enqueue_push(
@@ -102,10 +125,17 @@ def enqueue_push(
     if decision.redemption_code:
         data["code"] = decision.redemption_code
     enqueue(
-        session, decision_id=decision.id, device_id=decision.device_id, title=title, body=body,
-        data=data, collapse_key=f"promotion-{promotion.id}", image_url=promotion.image_url,
-        created_at=utcnow(), ttl=ttl,
-    )  # fmt: skip
+        session,
+        decision_id=decision.id,
+        device_id=decision.device_id,
+        title=title,
+        body=body,
+        data=data,
+        collapse_key=f"promotion-{promotion.id}",
+        image_url=promotion.image_url,
+        created_at=utcnow(),
+        ttl=ttl,
+    )
 
 
 def decision_summary(

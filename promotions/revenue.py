@@ -48,8 +48,9 @@ _PROMOTIONS = text(
 )
 
 
-def revenue(session: Session, mall_id: int, now: datetime, tenant_id: int | None = None
-            ) -> RevenueOut:  # fmt: skip
+def revenue(
+    session: Session, mall_id: int, now: datetime, tenant_id: int | None = None
+) -> RevenueOut:
     rules = get_rules(session, mall_id)
     window, churn = (
         timedelta(days=rules.purchase_window_days),
@@ -64,19 +65,26 @@ def revenue(session: Session, mall_id: int, now: datetime, tenant_id: int | None
         for tier in ("all", variant or "base"):
             arms[(pid, tier)][outcome].append(unit)
     promotions = [
-        PromotionRevenue(id=pid, tenant_id=tid, title=title, tiers=[
-            TierRevenue(tier=tier, revenue=revenue_lift(a["sent"], a["holdout"]))
-            for (p, tier), a in sorted(arms.items(), key=lambda kv: _tier_order(kv[0][1]))
-            if p == pid
-        ])
+        PromotionRevenue(
+            id=pid,
+            tenant_id=tid,
+            title=title,
+            tiers=[
+                TierRevenue(tier=tier, revenue=revenue_lift(a["sent"], a["holdout"]))
+                for (p, tier), a in sorted(arms.items(), key=lambda kv: _tier_order(kv[0][1]))
+                if p == pid
+            ],
+        )
         for pid, tid, title in session.execute(_PROMOTIONS, params)
-    ]  # fmt: skip
+    ]
     return RevenueOut(
-        mall_id=mall_id, tenant_id=tenant_id,
+        mall_id=mall_id,
+        tenant_id=tenant_id,
         currency=mall_currency(session, mall_id),
         purchase_window_days=rules.purchase_window_days,
-        churn_window_days=rules.churn_window_days, promotions=promotions,
-    )  # fmt: skip
+        churn_window_days=rules.churn_window_days,
+        promotions=promotions,
+    )
 
 
 def _tier_order(tier: str) -> int:

@@ -35,10 +35,14 @@ def recompute_segments(
     since = now - timedelta(days=lookback_days)
     devices = session.execute(_SHOPPERS_OF_MALL, {"m": mall_id, "since": since}).scalars().all()
     rows = [
-        {"mall_id": mall_id, "device_id": device_id, "computed_at": now,
-         "segments": sorted(segments_of(shopper_facts(session, device_id, now), now, rules))}
+        {
+            "mall_id": mall_id,
+            "device_id": device_id,
+            "computed_at": now,
+            "segments": sorted(segments_of(shopper_facts(session, device_id, now), now, rules)),
+        }
         for device_id in devices
-    ]  # fmt: skip
+    ]
     session.execute(delete(ShopperSegments).where(ShopperSegments.mall_id == mall_id))
     if rows:
         session.execute(insert(ShopperSegments), rows)

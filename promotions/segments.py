@@ -21,11 +21,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
-    ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
-    "==": operator.eq, "!=": operator.ne,
-}  # fmt: skip
-FACTS = ("visits_total", "visits_30d", "days_since_previous_visit", "median_gap_days",
-         "redemptions", "opens", "pushes", "loyalty_tier")  # fmt: skip
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+FACTS = (
+    "visits_total",
+    "visits_30d",
+    "days_since_previous_visit",
+    "median_gap_days",
+    "redemptions",
+    "opens",
+    "pushes",
+    "loyalty_tier",
+)
 
 
 @dataclass(frozen=True)

@@ -47,8 +47,13 @@ def classify(error: BaseException | None) -> Verdict:
         if _about_token(error):
             return Verdict("dead_token", error=text)
         return Verdict("failed", error=text)
-    if isinstance(error, exceptions.UnavailableError | exceptions.InternalError
-                  | exceptions.DeadlineExceededError | exceptions.UnknownError):  # fmt: skip
+    if isinstance(
+        error,
+        exceptions.UnavailableError
+        | exceptions.InternalError
+        | exceptions.DeadlineExceededError
+        | exceptions.UnknownError,
+    ):
         return Verdict("retry", error=text, retry_after_s=retry_after)
     status = _status(error)
     if status is None or status >= 500:  # no answer at all (connection, timeout), or a 5xx

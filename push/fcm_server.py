@@ -30,9 +30,15 @@ from urllib.parse import parse_qs
 
 import uvicorn
 
-_STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
-                 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
-                 503: "UNAVAILABLE"}  # fmt: skip
+_STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
 
 
 @dataclass
@@ -130,8 +136,11 @@ def create_app(state: FakeFCMState) -> App:
             return 400, {"error": "invalid_grant"}
         with state.lock:
             state.tokens_issued += 1
-        return 200, {"access_token": "local-" + secrets.token_hex(8), "expires_in": 3600,
-                     "token_type": "Bearer"}  # fmt: skip
+        return 200, {
+            "access_token": "local-" + secrets.token_hex(8),
+            "expires_in": 3600,
+            "token_type": "Bearer",
+        }
 
     async def deliver(
         project: str, headers: dict[bytes, bytes], body: bytes
@@ -163,8 +172,9 @@ def create_app(state: FakeFCMState) -> App:
             with state.lock:
                 state.received.append(Received(now, project, message, fault.status, None, arrived))
             headers_out = {"Retry-After": f"{fault.retry_after_s:g}"} if fault.retry_after_s else {}
-            status, error, _ = _error(fault.status, fault.error_code, fault.message,
-                                      fault.field_violation)  # fmt: skip
+            status, error, _ = _error(
+                fault.status, fault.error_code, fault.message, fault.field_violation
+            )
             return status, error, headers_out
         with state.lock:
             name = f"projects/{project}/messages/{next(state._ids)}"
@@ -187,8 +197,10 @@ async def _answer(
     send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> None:
     payload = json.dumps(body).encode()
-    raw_headers = [(b"content-type", b"application/json"),
-                   (b"content-length", str(len(payload)).encode())]  # fmt: skip
+    raw_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": payload})
@@ -203,12 +215,19 @@ def _error(
     """FCM's error body: google.rpc.Status with FcmError and BadRequest details."""
     details: list[dict[str, Any]] = []
     if error_code:
-        details.append({"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
-                        "errorCode": error_code})  # fmt: skip
+        details.append(
+            {
+                "@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
+                "errorCode": error_code,
+            }
+        )
     if field_violation:
-        details.append({"@type": "type.googleapis.com/google.rpc.BadRequest",
-                        "fieldViolations": [{"field": field_violation,
-                                             "description": message}]})  # fmt: skip
+        details.append(
+            {
+                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "fieldViolations": [{"field": field_violation, "description": message}],
+            }
+        )
     body = {
         "error": {
             "code": status,
@@ -239,8 +258,14 @@ class FakeFCM:
         self.state = FakeFCMState()
         self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(self.state), host="127.0.0.1", port=self.port,
-                                log_level="warning", access_log=False, lifespan="off")  # fmt: skip
+        config = uvicorn.Config(
+            create_app(self.state),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=_THREAD, daemon=True)
 
@@ -305,8 +330,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     state = FakeFCMState(latency_s=args.latency_ms / 1000)
-    uvicorn.run(create_app(state), host="127.0.0.1", port=args.port,
-                log_level="warning", access_log=False)  # fmt: skip
+    uvicorn.run(
+        create_app(state), host="127.0.0.1", port=args.port, log_level="warning", access_log=False
+    )
 
 
 if __name__ == "__main__":

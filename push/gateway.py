@@ -104,11 +104,12 @@ class FcmGateway:
         # message with 20 connections in one pool, py-spy), so small pools cost less.
         self.apps = [
             firebase_admin.initialize_app(
-                credential, options={"httpTimeout": timeout_s},
+                credential,
+                options={"httpTimeout": timeout_s},
                 name=f"mallcast-{uuid.uuid4().hex[:8]}",
             )
             for _ in range(math.ceil(concurrency / APP_WINDOW))
-        ]  # fmt: skip
+        ]
         for app in self.apps:
             _without_sdk_retries(app, timeout_s)
         self.app = self.apps[0]
@@ -184,9 +185,10 @@ def _without_sdk_retries(app: firebase_admin.App, timeout_s: float) -> None:
     of its own kind that does not retry."""
     service = messaging._get_messaging_service(app)
     service._async_client = _http_client.HttpxAsyncClient(
-        credential=service._credential, timeout=timeout_s,
+        credential=service._credential,
+        timeout=timeout_s,
         retry_config=HttpxRetry(max_retries=0, status_forcelist=[]),
-    )  # fmt: skip
+    )
 
 
 def build_message(push: Push, now: datetime) -> messaging.Message:

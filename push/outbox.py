@@ -59,9 +59,18 @@ def enqueue(
 ) -> Delivery:
     """Add a delivery to the caller's transaction (the one storing the decision)."""
     delivery = Delivery(
-        decision_id=decision_id, device_id=device_id, state="pending", title=title, body=body,
-        data=data, collapse_key=collapse_key, image_url=image_url, created_at=created_at,
-        expires_at=created_at + ttl, next_attempt_at=created_at, attempts=0,
-    )  # fmt: skip
+        decision_id=decision_id,
+        device_id=device_id,
+        state="pending",
+        title=title,
+        body=body,
+        data=data,
+        collapse_key=collapse_key,
+        image_url=image_url,
+        created_at=created_at,
+        expires_at=created_at + ttl,
+        next_attempt_at=created_at,
+        attempts=0,
+    )
     session.add(delivery)
     return delivery

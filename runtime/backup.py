@@ -79,8 +79,17 @@ def backup(cluster: EmbeddedPostgres, target: Path, now: datetime | None = None)
             tempfile.TemporaryDirectory(dir=target.parent, prefix=".mallcast-backup-") as work,
         ):
             partial = Path(work) / "backup.dump"
-            _tool(cluster, "pg_dump", "--format=custom", "--no-owner", "--file", str(partial),
-                  "--dbname", cluster.conninfo(), what="pg_dump")  # fmt: skip
+            _tool(
+                cluster,
+                "pg_dump",
+                "--format=custom",
+                "--no-owner",
+                "--file",
+                str(partial),
+                "--dbname",
+                cluster.conninfo(),
+                what="pg_dump",
+            )
             os.chmod(partial, 0o600)
             os.replace(partial, target)
     except OSError as exc:  # a full disk, a directory we may not write, a read-only mount
@@ -96,8 +105,9 @@ def prune(directory: Path, keep: timedelta, now: datetime | None = None) -> list
         for name in names:
             (directory / name).unlink()
     except OSError as exc:
-        raise EmbeddedError(f"cannot remove old backups in {directory}: "
-                            f"{exc.strerror or exc}") from None  # fmt: skip
+        raise EmbeddedError(
+            f"cannot remove old backups in {directory}: {exc.strerror or exc}"
+        ) from None
     return [directory / name for name in names]
 
 
@@ -106,8 +116,9 @@ def restore(cluster: EmbeddedPostgres, source: Path, *, replace: bool) -> Restor
     if not source.is_file():
         raise EmbeddedError(f"no backup at {source}")
     with _running(cluster):
-        listed = _tool(cluster, "pg_restore", "--list", str(source), what="reading the backup",
-                       check=False)  # fmt: skip
+        listed = _tool(
+            cluster, "pg_restore", "--list", str(source), what="reading the backup", check=False
+        )
         if listed.returncode != 0 or "TABLE public malls" not in listed.stdout:
             raise EmbeddedError(f"{source} is not a backup of mallcast (mallcast db backup)")
         held = _holds(cluster)
@@ -121,9 +132,17 @@ def restore(cluster: EmbeddedPostgres, source: Path, *, replace: bool) -> Restor
         cluster.drop_database(_RESTORING)
         _admin(cluster, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(_RESTORING)))
         try:
-            _tool(cluster, "pg_restore", "--no-owner", "--exit-on-error", "--single-transaction",
-                  "--dbname", cluster.conninfo(_RESTORING), str(source),
-                  what="pg_restore")  # fmt: skip
+            _tool(
+                cluster,
+                "pg_restore",
+                "--no-owner",
+                "--exit-on-error",
+                "--single-transaction",
+                "--dbname",
+                cluster.conninfo(_RESTORING),
+                str(source),
+                what="pg_restore",
+            )
             # Before it takes the live one's place: it may be from a newer version.
             _migrate(cluster)
             erased = _erase_again(cluster)

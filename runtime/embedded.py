@@ -151,13 +151,18 @@ class EmbeddedPostgres:
                     [
                         binaries.tool("pg_ctl"),
                         "start",
-                        "-D", str(self.data_dir),
-                        "-l", str(self.log_file),
-                        "-w", "-t", str(int(timeout_s)),
-                        "-o", self._server_options(),
+                        "-D",
+                        str(self.data_dir),
+                        "-l",
+                        str(self.log_file),
+                        "-w",
+                        "-t",
+                        str(int(timeout_s)),
+                        "-o",
+                        self._server_options(),
                     ],
                     what="start PostgreSQL",
-                )  # fmt: skip
+                )
                 started = True
             self._wait_ready(timeout_s)
             self.ensure_database()
@@ -173,12 +178,16 @@ class EmbeddedPostgres:
                 [
                     self.binaries.tool("pg_ctl"),
                     "stop",
-                    "-D", str(self.data_dir),
-                    "-m", "fast",
-                    "-w", "-t", str(int(timeout_s)),
+                    "-D",
+                    str(self.data_dir),
+                    "-m",
+                    "fast",
+                    "-w",
+                    "-t",
+                    str(int(timeout_s)),
                 ],
                 what="stop PostgreSQL",
-            )  # fmt: skip
+            )
             return True
 
     def ensure_database(self, database: str = DATABASE) -> None:
@@ -220,15 +229,19 @@ class EmbeddedPostgres:
         self._run(
             [
                 self.binaries.tool("initdb"),
-                "-D", str(self.data_dir),
-                "-U", SUPERUSER,
-                "-A", "trust",  # the socket directory is private: only its owner connects
-                "-E", "UTF8",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                "-A",
+                "trust",  # the socket directory is private: only its owner connects
+                "-E",
+                "UTF8",
                 "--no-locale",
                 "--no-instructions",
             ],
             what="initialise the PostgreSQL cluster",
-        )  # fmt: skip
+        )
 
     def _prepare_dir(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)

@@ -40,9 +40,16 @@ log = logging.getLogger("mallcast.jobs")
 
 # Advisory lock keys: (namespace, job). The namespace spells "mc".
 _LOCK_NAMESPACE = 0x6D63
-_JOB_KEYS = {"presence_sweep": 1, "ping_retention": 2, "promotion_expiry": 3,
-             "segment_recompute": 4, "analytics_rollup": 5, "console_sessions": 6,
-             "member_lifecycle": 7, "outreach": 8}  # fmt: skip
+_JOB_KEYS = {
+    "presence_sweep": 1,
+    "ping_retention": 2,
+    "promotion_expiry": 3,
+    "segment_recompute": 4,
+    "analytics_rollup": 5,
+    "console_sessions": 6,
+    "member_lifecycle": 7,
+    "outreach": 8,
+}
 
 
 class Jobs:
@@ -72,9 +79,12 @@ class Jobs:
             while True:
                 with self.database.sessions() as session:
                     swept = sweep_presence(
-                        session, self.cache, now=self.clock(),
-                        rules=presence_rules(self.settings), sink=self.sink,
-                    )  # fmt: skip
+                        session,
+                        self.cache,
+                        now=self.clock(),
+                        rules=presence_rules(self.settings),
+                        sink=self.sink,
+                    )
                     session.commit()
                 total += swept
                 if swept == 0:
@@ -172,8 +182,9 @@ class Jobs:
             total = 0
             for mall_id in self._mall_ids():
                 with self.database.sessions() as session:
-                    total += rollups.roll_up(session, mall_id, self._now(),
-                                             days=self.settings.analytics_rollup_days)  # fmt: skip
+                    total += rollups.roll_up(
+                        session, mall_id, self._now(), days=self.settings.analytics_rollup_days
+                    )
                     session.commit()
             log.info("analytics roll-up: %d promotion-days", total)
             return total
@@ -232,16 +243,28 @@ def schedule(jobs: Jobs, metrics: Metrics | None = None) -> BackgroundScheduler:
     ]
     for job, every_s in plan:
         scheduler.add_job(
-            _logged(job, metrics), "interval", seconds=every_s, id=job.__name__,
-            name=job.__name__, max_instances=1, coalesce=True, next_run_time=datetime.now(UTC),
-        )  # fmt: skip
+            _logged(job, metrics),
+            "interval",
+            seconds=every_s,
+            id=job.__name__,
+            name=job.__name__,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
     # Nightly, and once now: a new deployment has segment sizes before its first night.
     for nightly in (jobs.segment_recompute, jobs.member_lifecycle):
         scheduler.add_job(
-            _logged(nightly, metrics), "cron", hour=settings.segment_recompute_hour_utc,
-            minute=0, id=nightly.__name__, name=nightly.__name__, max_instances=1, coalesce=True,
+            _logged(nightly, metrics),
+            "cron",
+            hour=settings.segment_recompute_hour_utc,
+            minute=0,
+            id=nightly.__name__,
+            name=nightly.__name__,
+            max_instances=1,
+            coalesce=True,
             next_run_time=datetime.now(UTC),
-        )  # fmt: skip
+        )
     scheduler.start()
     return scheduler
 
@@ -255,8 +278,11 @@ def _logged(job: Callable[[], object], metrics: Metrics | None) -> Callable[[], 
             outcome = job()
         except (OperationalError, InterfaceError) as exc:  # the database is away
             if not failing:
-                log.error("job %s: cannot reach the database (%s); retrying on schedule",
-                          job.__name__, type(exc.orig).__name__)  # fmt: skip
+                log.error(
+                    "job %s: cannot reach the database (%s); retrying on schedule",
+                    job.__name__,
+                    type(exc.orig).__name__,
+                )
             failing, result = True, "failed"
         except Exception:  # a bug or bad data: the whole story, every time
             log.exception("job %s failed", job.__name__)

@@ -105,8 +105,10 @@ class Runtime:
         if parts.dispatcher:
             self.pushes = PushRuntime(settings, database.engine, app.state.metrics).start()
             if self.pushes.local is not None:
-                self._say(f"no Firebase credentials: pushes go to the local FCM server at "
-                          f"{self.pushes.local.url}")  # fmt: skip
+                self._say(
+                    f"no Firebase credentials: pushes go to the local FCM server at "
+                    f"{self.pushes.local.url}"
+                )
         return Running(url, database, app, self.pushes)
 
     def stop(self) -> None:

@@ -30,19 +30,24 @@ class PushRuntime:
             self.gateway = FcmGateway(
                 local_url=self.local.url, concurrency=settings.fcm_concurrency
             )
-            log.info("no Firebase credentials: pushes go to the local FCM server at %s",
-                     self.local.url)  # fmt: skip
+            log.info(
+                "no Firebase credentials: pushes go to the local FCM server at %s", self.local.url
+            )
         else:
             self.gateway = FcmGateway(
                 credentials_file=settings.firebase_credentials,
                 concurrency=settings.fcm_concurrency,
             )
-        policy = RetryPolicy(quota_s=settings.push_quota_backoff_s,
-                             max_attempts=settings.push_max_attempts)  # fmt: skip
+        policy = RetryPolicy(
+            quota_s=settings.push_quota_backoff_s, max_attempts=settings.push_max_attempts
+        )
         self.dispatcher = Dispatcher(
-            engine, self.gateway, lease_s=settings.push_lease_s, policy=policy,
+            engine,
+            self.gateway,
+            lease_s=settings.push_lease_s,
+            policy=policy,
             on_tick=metrics.count_tick if metrics else None,
-        )  # fmt: skip
+        )
         self._thread: threading.Thread | None = None
 
     def start(self) -> PushRuntime:

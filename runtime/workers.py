@@ -56,11 +56,17 @@ def serve_workers(host: str, port: int, workers: int, log_level: str) -> int:
                 while restarts and restarts[0] < now - 60:
                     restarts.popleft()
                 if len(restarts) > RESTART_BUDGET * workers:
-                    log.error("API processes keep dying (%d restarts in a minute): stopping",
-                              len(restarts))  # fmt: skip
+                    log.error(
+                        "API processes keep dying (%d restarts in a minute): stopping",
+                        len(restarts),
+                    )
                     return 1
-                log.warning("API process %s (pid %s) exited with %s; starting another",
-                            process.name, process.pid, process.exitcode)  # fmt: skip
+                log.warning(
+                    "API process %s (pid %s) exited with %s; starting another",
+                    process.name,
+                    process.pid,
+                    process.exitcode,
+                )
                 processes[slot] = start(slot)
     finally:
         for process in processes:

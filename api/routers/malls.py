@@ -48,9 +48,11 @@ def level_out(level: Level) -> LevelOut:
 
 
 @router.get(
-    "", summary="List the malls you operate", response_model=list[MallOut],
+    "",
+    summary="List the malls you operate",
+    response_model=list[MallOut],
     responses=error_responses(401, 403),
-)  # fmt: skip
+)
 def list_malls(operator: Operator, session: SessionDep) -> list[MallOut]:
     return [mall_out(mall) for mall in malls.list_malls(session, operator.scope)]
 
@@ -73,9 +75,11 @@ def create_mall(
 
 
 @router.get(
-    "/{mall_id}", summary="Read a mall", response_model=MallOut,
+    "/{mall_id}",
+    summary="Read a mall",
+    response_model=MallOut,
     responses=error_responses(401, 403, 404),
-)  # fmt: skip
+)
 def read_mall(mall: OperatorMall) -> MallOut:
     return mall_out(mall)
 
@@ -117,9 +121,11 @@ def delete_mall(
 
 
 @router.get(
-    "/{mall_id}/levels", summary="List a mall's levels", response_model=list[LevelOut],
+    "/{mall_id}/levels",
+    summary="List a mall's levels",
+    response_model=list[LevelOut],
     responses=error_responses(401, 403, 404),
-)  # fmt: skip
+)
 def list_levels(mall: OperatorMall, operator: Operator, session: SessionDep) -> list[LevelOut]:
     return [level_out(level) for level in levels.list_levels(session, operator.scope, mall.id)]
 
@@ -142,9 +148,11 @@ def create_level(
 
 
 @router.get(
-    "/{mall_id}/levels/{ordinal}", summary="Read a level", response_model=LevelOut,
+    "/{mall_id}/levels/{ordinal}",
+    summary="Read a level",
+    response_model=LevelOut,
     responses=error_responses(401, 403, 404),
-)  # fmt: skip
+)
 def read_level(
     mall: OperatorMall, ordinal: LevelOrdinal, operator: Operator, session: SessionDep
 ) -> LevelOut:
@@ -191,9 +199,12 @@ def delete_level(
     responses=error_responses(401, 403, 404, 422),
 )
 def read_footfall(
-    mall: OperatorMall, operator: Operator, session: SessionDep,
-    since: SinceDay = None, until: UntilDay = None,
-) -> FootfallOut:  # fmt: skip
+    mall: OperatorMall,
+    operator: Operator,
+    session: SessionDep,
+    since: SinceDay = None,
+    until: UntilDay = None,
+) -> FootfallOut:
     return footfall.footfall(session, operator.scope, mall.id, since, until, datetime.now(UTC))
 
 
@@ -206,5 +217,6 @@ def read_footfall(
 def read_presence(
     mall: OperatorMall, operator: Operator, session: SessionDep, settings: SettingsDep
 ) -> LivePresenceOut:
-    return footfall.live_presence(session, operator.scope, mall.id, datetime.now(UTC),
-                                  settings.presence_timeout_s)  # fmt: skip
+    return footfall.live_presence(
+        session, operator.scope, mall.id, datetime.now(UTC), settings.presence_timeout_s
+    )

@@ -64,9 +64,17 @@ OwnTracksDevice = Annotated[Device, Depends(owntracks_device)]
     "Only credentials (401) and consent (403) are refused.",
     response_model=list[dict[str, Any]],
     responses=error_responses(401, 403, 413),
-    openapi_extra={"requestBody": {"required": False, "content": {"application/json": {
-        "schema": {"type": "object", "properties": {"_type": {"type": "string"}}}}}}},
-)  # fmt: skip
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object", "properties": {"_type": {"type": "string"}}}
+                }
+            },
+        }
+    },
+)
 async def owntracks(
     request: Request,
     device: OwnTracksDevice,

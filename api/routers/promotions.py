@@ -86,9 +86,12 @@ def approve(
     responses=error_responses(401, 403, 404, 409, 412, 422),
 )
 def reject(
-    mall: OperatorMall, promotion_id: PromotionId, body: Rejection, session: SessionDep,
+    mall: OperatorMall,
+    promotion_id: PromotionId,
+    body: Rejection,
+    session: SessionDep,
     if_match: IfMatch = None,
-) -> PromotionOut:  # fmt: skip
+) -> PromotionOut:
     promotion = _promotion(session, mall.id, promotion_id)
     return catalog.promotion_out(catalog.reject(session, promotion, body.reason, seen=if_match))
 

@@ -58,9 +58,11 @@ def register_device(
 
 
 @router.get(
-    "/v1/devices/me", summary="Read your device", response_model=DeviceOut,
+    "/v1/devices/me",
+    summary="Read your device",
+    response_model=DeviceOut,
     responses=error_responses(401, 403),
-)  # fmt: skip
+)
 def read_device(device: ShopperDevice, session: SessionDep) -> DeviceOut:
     return devices.device_out(device, member_linked=member_of(session, device.id) is not None)
 
@@ -88,9 +90,11 @@ def update_device(body: DevicePatch, device: ShopperDevice, session: SessionDep)
 def link_member(body: MemberLink, device: ShopperDevice, session: SessionDep) -> DeviceOut:
     device = lock_device(session, device)  # the consent as it stands, not as it was read
     if not device.consent_loyalty:
-        raise Forbidden("linking a membership needs the shopper's loyalty consent first "
-                        "(PATCH /v1/devices/me with consents.loyalty = true)",
-                        code="consent_required")  # fmt: skip
+        raise Forbidden(
+            "linking a membership needs the shopper's loyalty consent first "
+            "(PATCH /v1/devices/me with consents.loyalty = true)",
+            code="consent_required",
+        )
     get_mall(session, MallScope.everything(), body.mall_id)  # a mall that is not there: 404
     link_device(session, device.id, body.mall_id, body.member_id)
     return devices.device_out(device, member_linked=True)
@@ -148,8 +152,9 @@ def erase_device(device: ShopperDevice, session: SessionDep) -> Response:
 async def send_pings(
     body: PingBatch, claims: ShopperClaims, gate: IngestGateDep, metrics: MetricsDep
 ) -> PingBatchResult:
-    request = IngestRequest(claims.device_id, body.pings, body.mall_id, claims.version,
-                            body.sent_at)  # fmt: skip
+    request = IngestRequest(
+        claims.device_id, body.pings, body.mall_id, claims.version, body.sent_at
+    )
     result = await gate.ingest(request)
     count(metrics, result)
     return batch_result(result)

@@ -168,8 +168,9 @@ def daily_results(
 def lift_by_day(
     tenant: TenantUser, session: SessionDep, since: SinceDay = None, until: UntilDay = None
 ) -> list[DayLift]:
-    return analytics.lift_by_day(session, tenant.mall_id, since, until, datetime.now(UTC),
-                                 tenant.tenant_id)  # fmt: skip
+    return analytics.lift_by_day(
+        session, tenant.mall_id, since, until, datetime.now(UTC), tenant.tenant_id
+    )
 
 
 @router.post(

@@ -17,9 +17,11 @@ router = APIRouter(
 
 
 @router.get(
-    "", summary="List a mall's tenants", response_model=list[TenantOut],
+    "",
+    summary="List a mall's tenants",
+    response_model=list[TenantOut],
     responses=error_responses(401, 403, 404),
-)  # fmt: skip
+)
 def list_tenants(mall: OperatorMall, session: SessionDep) -> list[TenantOut]:
     return [TenantOut.model_validate(t) for t in service.list_tenants(session, mall.id)]
 
@@ -37,9 +39,11 @@ def create_tenant(mall: OperatorMall, body: TenantCreate, session: SessionDep) -
 
 
 @router.get(
-    "/{tenant_id}", summary="Read a tenant", response_model=TenantOut,
+    "/{tenant_id}",
+    summary="Read a tenant",
+    response_model=TenantOut,
     responses=error_responses(401, 403, 404),
-)  # fmt: skip
+)
 def read_tenant(mall: OperatorMall, tenant_id: TenantId, session: SessionDep) -> TenantOut:
     return TenantOut.model_validate(service.get_tenant(session, mall.id, tenant_id))
 

@@ -77,11 +77,14 @@ _IMPORT_BODY = {
     "content": {
         "application/json": {"schema": _IMPORT_SCHEMA},
         "application/zip": {
-            "schema": {"type": "string", "format": "binary",
-                       "description": "An IMDF archive (docs/geofencing.md, section 4)"},
+            "schema": {
+                "type": "string",
+                "format": "binary",
+                "description": "An IMDF archive (docs/geofencing.md, section 4)",
+            },
         },
     },
-}  # fmt: skip
+}
 
 
 @router.post(
@@ -117,12 +120,18 @@ async def import_zones(
         if level is not None or replace:
             raise InvalidInput(
                 "an IMDF archive names the levels of its zones itself: "
-                "send it without ?level and ?replace", code="imdf_parameters",
-            )  # fmt: skip
+                "send it without ?level and ?replace",
+                code="imdf_parameters",
+            )
         return await run_in_threadpool(
-            zones.import_imdf, session, operator.scope, mall.id, raw, geometry_limits(settings),
+            zones.import_imdf,
+            session,
+            operator.scope,
+            mall.id,
+            raw,
+            geometry_limits(settings),
             dry_run=dry_run,
-        )  # fmt: skip
+        )
     body = await run_in_threadpool(_feature_collection, raw)
     return await run_in_threadpool(
         _import, session, operator, mall.id, body, settings, level, replace, dry_run
@@ -183,10 +192,11 @@ def create_zone(
 
 
 @router.get(
-    "/{zone_id:int}", summary="Read a zone as a GeoJSON Feature",
+    "/{zone_id:int}",
+    summary="Read a zone as a GeoJSON Feature",
     response_model=ZoneFeatureOut,
     responses=error_responses(401, 403, 404),
-)  # fmt: skip
+)
 def read_zone(
     mall: OperatorMall, zone_id: ZoneId, operator: Operator, session: SessionDep
 ) -> ZoneFeatureOut:

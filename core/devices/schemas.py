@@ -54,9 +54,11 @@ class DeviceCreate(BaseModel):
         default=None, min_length=1, max_length=4096, description="FCM registration token"
     )
     fcm_fid: str | None = Field(
-        default=None, min_length=1, max_length=200,
+        default=None,
+        min_length=1,
+        max_length=200,
         description="Firebase installation ID (preferred by firebase-admin 7.5+ over the token)",
-    )  # fmt: skip
+    )
     consents: Consents = Field(default_factory=Consents)
     interests: list[Interest] = Field(default_factory=list, max_length=50)
     loyalty_tier: str | None = Field(default=None, max_length=32, examples=["gold"])

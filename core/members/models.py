@@ -25,8 +25,14 @@ from core.db import Base, utcnow
 
 # What loyalty's nightly job files members under, and what promotions may target: the names
 # both domains share (loyalty.standing says what each means).
-PURCHASE_SEGMENTS = ("drop_mild", "drop_severe", "churn_risk", "top_spender", "lapsed_buyer",
-                     "new_not_bought")  # fmt: skip
+PURCHASE_SEGMENTS = (
+    "drop_mild",
+    "drop_severe",
+    "churn_risk",
+    "top_spender",
+    "lapsed_buyer",
+    "new_not_bought",
+)
 TIERS = ("mild", "severe")  # of a member's frequency drop
 
 

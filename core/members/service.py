@@ -36,9 +36,10 @@ def pseudonym_key(session: Session) -> bytes:
         found = _keys.get(url)
         if found is None:
             session.execute(
-                insert(PseudonymKey).values(id=1, secret=secrets.token_bytes(32))
+                insert(PseudonymKey)
+                .values(id=1, secret=secrets.token_bytes(32))
                 .on_conflict_do_nothing(index_elements=["id"])
-            )  # fmt: skip
+            )
             query = select(PseudonymKey.secret).where(PseudonymKey.id == 1)
             found = bytes(session.execute(query).scalar_one())
             _keys[url] = found
@@ -49,8 +50,11 @@ def normal_member_id(member_id: str) -> str:
     """As a till or a card types it: case and surrounding spaces do not make another member."""
     value = member_id.strip().upper()
     if not value or len(value) > MAX_MEMBER_ID or any(ord(c) < 32 for c in value):
-        raise InvalidInput(f"a member id has 1 to {MAX_MEMBER_ID} printable characters",
-                           code="invalid_member_id", details={"field": "member_id"})  # fmt: skip
+        raise InvalidInput(
+            f"a member id has 1 to {MAX_MEMBER_ID} printable characters",
+            code="invalid_member_id",
+            details={"field": "member_id"},
+        )
     return value
 
 
@@ -59,17 +63,19 @@ def pseudonym(key: bytes, mall_id: int, member_id: str) -> bytes:
     return hmac.new(key, message, hashlib.sha256).digest()
 
 
-def members_by_pseudonym(session: Session, mall_id: int, pseudonyms: Iterable[bytes]
-                         ) -> dict[bytes, int]:  # fmt: skip
+def members_by_pseudonym(
+    session: Session, mall_id: int, pseudonyms: Iterable[bytes]
+) -> dict[bytes, int]:
     """Member ids for these pseudonyms, making the members not seen before (in one statement;
     a concurrent batch making the same member is no conflict)."""
     wanted = sorted(set(pseudonyms))
     if not wanted:
         return {}
     session.execute(
-        insert(Member).values([{"mall_id": mall_id, "pseudonym": p} for p in wanted])
+        insert(Member)
+        .values([{"mall_id": mall_id, "pseudonym": p} for p in wanted])
         .on_conflict_do_nothing(index_elements=["mall_id", "pseudonym"])
-    )  # fmt: skip
+    )
     rows = session.execute(
         select(Member.pseudonym, Member.id).where(
             Member.mall_id == mall_id, Member.pseudonym.in_(wanted)
@@ -88,10 +94,12 @@ def link_device(session: Session, device_id: uuid.UUID, mall_id: int, member_id:
     key = pseudonym(pseudonym_key(session), mall_id, member_id)
     member = members_by_pseudonym(session, mall_id, [key])[key]
     session.execute(
-        insert(MemberDevice).values(device_id=device_id, member_id=member)
-        .on_conflict_do_update(index_elements=["device_id"],
-                               set_={"member_id": member, "linked_at": utcnow()})
-    )  # fmt: skip
+        insert(MemberDevice)
+        .values(device_id=device_id, member_id=member)
+        .on_conflict_do_update(
+            index_elements=["device_id"], set_={"member_id": member, "linked_at": utcnow()}
+        )
+    )
     return member
 
 
@@ -111,8 +119,11 @@ def erase_member(session: Session, mall_id: int, member_id: str) -> bool:
 
 
 def count_members(session: Session, mall_id: int) -> int:
-    return int(session.execute(text("SELECT count(*) FROM members WHERE mall_id = :m"),
-                               {"m": mall_id}).scalar_one())  # fmt: skip
+    return int(
+        session.execute(
+            text("SELECT count(*) FROM members WHERE mall_id = :m"), {"m": mall_id}
+        ).scalar_one()
+    )
 
 
 _CURRENCY = text(
