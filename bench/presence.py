@@ -68,6 +68,7 @@ from geofence.presence import (
     PresenceTracker,
     Transition,
 )
+from geofence.stop import ou_mean_share
 
 SLACK_S = 30.0  # an enter this close to the visit still names the right visit
 CONFIDENCE_BINS = (0.5, 0.8, 0.9, 0.95, 0.99, 1.0)
@@ -341,7 +342,7 @@ def _true_error_m(noise: NoiseModel, n: int, span_s: float) -> float:
     if noise.tau_s <= 0:
         return noise.sigma_m / math.sqrt(n)
     x = max(span_s, 1e-3) / noise.tau_s
-    averaged = min(1.0 / n, 1.0) if x < 1e-6 else 2 / x * (1 - (1 - math.exp(-x)) / x)
+    averaged = ou_mean_share(x)
     share = noise.offset_share
     return noise.sigma_m * math.sqrt(share + (1 - share) * min(1.0, max(averaged, 1.0 / n)))
 

@@ -144,7 +144,7 @@ class Stop:
         )
         correlated = self.correlated(rules)
         span = max(self.last - self.since, 1e-3) / rules.correlation_s
-        averaged = 2 / span * (1 - (1 - math.exp(-span)) / span)  # Var(mean) / σ² of an OU
+        averaged = ou_mean_share(span)
         share = rules.offset_share
         correlated_sigma = max(rules.error_sigma_m, rules.spread_understated * seen)
         white = (1 - correlated) * white_sigma**2 / self.n
@@ -180,3 +180,11 @@ class Stop:
         if len(data) != _STOP_FIELDS:
             return None
         return cls(*data)
+
+
+def ou_mean_share(spans: float) -> float:
+    """Var(mean) / σ² of an Ornstein-Uhlenbeck process averaged over `spans` correlation
+    times: 1 for a moment, 2/x for a long stretch."""
+    if spans < 1e-6:
+        return 1.0
+    return 2 / spans * (1 - (1 - math.exp(-spans)) / spans)

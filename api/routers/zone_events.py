@@ -11,6 +11,7 @@ from api.auth import Operator, OperatorMall
 from api.deps import SessionDep, UnitOfWorkRoute
 from api.params import MAX_ID, SinceInstant, UntilInstant
 from api.schemas import error_responses
+from core.errors import InvalidInput
 from geofence import events
 from geofence.event_schemas import ZoneEventsOut
 
@@ -40,6 +41,10 @@ def list_zone_events(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ZoneEventsOut:
+    if since is not None and until is not None and since >= until:
+        raise InvalidInput(
+            "until must be later than since", code="empty_range", details={"field": "query.until"}
+        )
     where = events.EventFilter(zone_id, device_id, kind, since, until, min_confidence)
     after = int(cursor) if cursor is not None else None
     return events.list_events(session, operator.scope, mall.id, where, after=after, limit=limit)

@@ -100,3 +100,6 @@ def test_bad_filters_say_which(client: TestClient, mall: dict[str, Any]) -> None
     for params, field in cases:
         error = error_of(client.get(url, headers=mall["operator"], params=params), 422)
         assert error["details"]["fields"][0]["field"] == field, params
+    backwards = {"since": "2026-12-07T10:00:00Z", "until": "2026-12-07T09:00:00Z"}
+    error = error_of(client.get(url, headers=mall["operator"], params=backwards), 422)
+    assert (error["code"], error["details"]["field"]) == ("empty_range", "query.until")
